@@ -1,0 +1,156 @@
+"""Adapter of the National Population Database (SOAP 1.1, HTTP-level auth).
+
+Upstream contract: `population.wsdl` beside this file (the same WSDL the mock serves; a
+contract test keeps them equal) and docs/mock-population.md. Field mapping:
+`mappings/population.yaml`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.resources
+import time
+
+import httpx
+from lxml import etree
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
+from hub.canonical import Citizen, CitizenLookup, CitizenVerification, CitizenVerificationResult
+from hub.errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected, UpstreamUnavailable
+from hub.soap import SoapFault, element, envelope, parse_response
+
+REQ_NS = "http://dancuquocgia.bca"
+RESP_NS = "http://www.mic.gov.vn/dancu/1.0"
+_NS = {"dc": REQ_NS}
+_FAULT_NS = {"r": RESP_NS}
+_CONG_DAN = f"{{{RESP_NS}}}CongdanCollection/{{{RESP_NS}}}CongDan"
+
+#: Upstream fault codes (detail/Loi/MaLoi) and what they mean to the hub.
+_FAULTS: dict[str, type[Exception]] = {
+    "KHONG_TIM_THAY": NotFound,
+    "YEU_CAU_KHONG_HOP_LE": UpstreamRejected,
+    "XAC_THUC_THAT_BAI": UpstreamRejected,
+    "LOI_HE_THONG": UpstreamError,
+}
+
+
+def wsdl_text() -> str:
+    """The WSDL this adapter was written against."""
+    return importlib.resources.files(__package__).joinpath("population.wsdl").read_text("utf-8")
+
+
+class PopulationConfig(AdapterConfig):
+    """Settings of the population adapter (`HUB_POPULATION_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_POPULATION_", extra="forbid")
+
+    base_url: str = Field("http://127.0.0.1:8101", description="Upstream base URL")
+    endpoint_path: str = Field("/dancu/ws", description="SOAP endpoint path")
+    user: str = Field("hub", description="HTTP Basic user")
+    secret: SecretStr = Field(SecretStr("population-secret"), description="Shared secret")
+    service_code: str = Field("LGSP-HUB", description="MaDVC sent upstream")
+    integration_code: str = Field("LGSP-HUB", description="MaTichHop sent upstream")
+
+
+class PopulationAdapter(Adapter):
+    """Look up and verify citizens in the National Population Database."""
+
+    name = "population"
+    version = "1.0.0"
+    title = "National Population Database"
+    description = "Citizen look-up and verification (Cơ sở dữ liệu quốc gia về dân cư)."
+    mapping = "population.yaml"
+    Config = PopulationConfig
+
+    config: PopulationConfig
+
+    async def startup(self) -> None:
+        self._url = self.config.base_url.rstrip("/") + self.config.endpoint_path
+        self._lookup_map = self.compiled_mapping.operation("lookup")
+        self._verify_map = self.compiled_mapping.operation("verify")
+
+    @operation(subject="personal_id")
+    async def lookup(self, request: CitizenLookup, ctx: CallContext) -> Citizen:
+        """A citizen's record by personal ID."""
+        body = self._call_header("TraCuuThongTinCongDan", ctx) + element("dc:SoDinhDanh", request.personal_id)
+        payload = await self._call("TraCuuThongTinCongDan", body)
+        if payload.find(_CONG_DAN) is None:  # an empty collection: no such citizen
+            raise NotFound()
+        return Citizen.model_validate(self._lookup_map.apply(payload))
+
+    @operation(subject="personal_id")
+    async def verify(self, request: CitizenVerification, ctx: CallContext) -> CitizenVerificationResult:
+        """Whether stated details (name, birth date, gender) match the national record.
+
+        Answers match/no-match field by field and never returns the recorded values.
+        """
+        gender = None if request.gender is None else ("1" if request.gender == "male" else "2")
+        body = (
+            self._call_header("XacThucThongTinCongDan", ctx)
+            + element("dc:SoDinhDanh", request.personal_id)
+            + element("dc:HoVaTen", request.full_name)
+            + element("dc:NgayThangNamSinh", request.date_of_birth.strftime("%Y%m%d"))
+            + ("" if gender is None else element("dc:GioiTinh", gender))
+        )
+        payload = await self._call("XacThucThongTinCongDan", body)
+        return CitizenVerificationResult.model_validate(self._verify_map.apply(payload))
+
+    async def health(self) -> Health:
+        response = await self.http.get(self.config.endpoint_path, params={"wsdl": ""})
+        return Health(ok=response.status_code == 200, detail=f"WSDL HTTP {response.status_code}")
+
+    # -- protocol -------------------------------------------------------------------------
+
+    def _call_header(self, operation_name: str, ctx: CallContext) -> str:
+        return (
+            f"<dc:{operation_name}>"
+            + element("dc:MaYeuCau", ctx.request_id)
+            + element("dc:MaDVC", self.config.service_code)
+            + element("dc:MaTichHop", self.config.integration_code)
+            + element("dc:MaCanBo", ctx.officer_id or "")
+        )
+
+    async def _call(self, operation_name: str, body: str) -> etree._Element:
+        content = envelope(body + f"</dc:{operation_name}>", _NS)
+        response = await self.http.post(
+            self.config.endpoint_path,
+            content=content,
+            headers={
+                "content-type": "text/xml; charset=utf-8",
+                "soapaction": f'"{REQ_NS}/{operation_name}"',
+                **self._auth_headers(),
+            },
+        )
+        return self._read(response)
+
+    def _auth_headers(self) -> dict[str, str]:
+        # C06 direct access: Basic user:SHA-256(url + user + timestamp + secret), `timestamp` header.
+        timestamp = str(int(time.time()))
+        user, secret = self.config.user, self.config.secret.get_secret_value()
+        password = hashlib.sha256(f"{self._url}{user}{timestamp}{secret}".encode()).hexdigest()
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"authorization": f"Basic {token}", "timestamp": timestamp}
+
+    @staticmethod
+    def _read(response: httpx.Response) -> etree._Element:
+        status = response.status_code
+        if status == 503 or (status >= 500 and not response.content):
+            raise UpstreamUnavailable(log_context={"http_status": status})
+        try:
+            payload = parse_response(response.content).payload
+        except SoapFault as fault:
+            code = fault.detail_text("r:Loi/r:MaLoi", _FAULT_NS) or ""
+            error_cls = _FAULTS.get(code, UpstreamError)
+            # faultstring may quote the personal ID: only the codes go into the log context.
+            context = {"fault": fault.faultcode, "upstream_code": code, "http_status": status}
+            raise error_cls(log_context=context) from None
+        except etree.LxmlError:
+            if status >= 500:  # an error page instead of a fault: upstream trouble, retriable
+                raise UpstreamError(log_context={"http_status": status}) from None
+            raise
+        if status != 200:
+            raise UpstreamBadResponse(log_context={"http_status": status})
+        return payload

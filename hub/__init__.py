@@ -1,0 +1,34 @@
+"""LGSP Hub: one authenticated, audited REST API in front of the national systems.
+
+The public, plugin-facing names are re-exported here; everything else is internal.
+"""
+
+__version__ = "0.1.0"
+
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, OperationSpec, operation  # noqa: E402
+from hub.errors import (  # noqa: E402
+    HubError,
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "Adapter",
+    "AdapterConfig",
+    "CallContext",
+    "Health",
+    "HubError",
+    "NotFound",
+    "OperationSpec",
+    "UpstreamBadResponse",
+    "UpstreamError",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "__version__",
+    "operation",
+]

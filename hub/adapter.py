@@ -1,0 +1,227 @@
+"""The whole adapter contract: what an integrator writes to put a system behind the hub.
+
+An adapter is a class with a few declarations and one async method per operation::
+
+    class LandRegistryAdapter(Adapter):
+        name = "land-registry"
+        version = "1.0.0"
+        title = "Provincial land registry"
+        mapping = "land_registry.yaml"          # in the `mappings` package, or "pkg:file.yaml"
+        Config = LandRegistryConfig              # an AdapterConfig subclass
+
+        @operation(subject="personal_id")
+        async def parcels(self, request: ParcelQuery, ctx: CallContext) -> ParcelList:
+            response = await self.http.get("/parcels", params=…)
+            return ParcelList.model_validate(self.mapping.operation("parcels").apply(response.json()))
+
+        async def health(self) -> Health: …
+
+and one line in its package's pyproject.toml::
+
+    [project.entry-points."hub.adapters"]
+    land-registry = "land_registry:LandRegistryAdapter"
+
+The operation's input and output models come from the method's type hints. The adapter
+receives its HTTP client (`self.http`, an httpx.AsyncClient with base URL, pool and timeouts
+set by the core) and its compiled mapping; it never builds a client, retries, writes audit
+records or catches transport errors: the core wraps every operation with authentication,
+purpose and policy checks, input validation, timeout, retry (idempotent operations only),
+error translation, audit and metrics. An adapter raises `hub.errors.NotFound` when upstream
+has no such subject, `UpstreamBadResponse` when upstream's answer is off-contract, and lets
+httpx and lxml errors propagate (the core translates them).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar, get_type_hints
+
+import httpx
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.mapping import Mapping
+
+__all__ = [
+    "Adapter",
+    "AdapterConfig",
+    "CallContext",
+    "Health",
+    "OperationSpec",
+    "operation",
+]
+
+
+class AdapterConfig(BaseSettings):
+    """Base of an adapter's configuration; subclasses set `env_prefix` (`HUB_<NAME>_`).
+
+    Secrets are `SecretStr` fields: they never appear in logs, reprs or the catalogue.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    base_url: str = Field(description="Upstream base URL")
+    timeout_s: float | None = Field(None, gt=0, description="Overrides HUB_UPSTREAM_TIMEOUT_S")
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling and why; handed to every operation (e.g. for upstream request ids)."""
+
+    request_id: str
+    client_id: str
+    client_name: str = ""
+    purpose: str | None = None
+    officer_id: str | None = None
+    dossier_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The result of a health probe."""
+
+    ok: bool
+    detail: str = ""
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """An operation as the core sees it, built by the `@operation` decorator."""
+
+    name: str
+    method: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    idempotent: bool
+    personal_data: bool
+    subject: str | None
+    summary: str
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def operation(
+    *,
+    name: str | None = None,
+    idempotent: bool = True,
+    personal_data: bool = True,
+    subject: str | None = None,
+) -> Callable[[F], F]:
+    """Declare an adapter method as an operation.
+
+    - `name`: the operation's public name (default: the method name, `_` -> `-`).
+    - `idempotent`: safe to retry on a transient failure (reads are; a payment is not).
+    - `personal_data`: the call touches personal data, so it needs `X-Purpose`.
+    - `subject`: the input field naming the data subject, recorded in the audit trail.
+    """
+
+    def mark(func: F) -> F:
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(f"operation {func.__qualname__} must be `async def`")
+        func.__hub_operation__ = {  # type: ignore[attr-defined]
+            "name": name or func.__name__.replace("_", "-"),
+            "idempotent": idempotent,
+            "personal_data": personal_data,
+            "subject": subject,
+        }
+        return func
+
+    return mark
+
+
+def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSpec:
+    meta = func.__hub_operation__  # type: ignore[attr-defined]
+    hints = get_type_hints(func)
+    params = [p for p in inspect.signature(func).parameters if p != "self"]
+    input_model = hints.get(params[0]) if params else None
+    output_model = hints.get("return")
+    for what, model in (("input", input_model), ("output", output_model)):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"operation {func.__qualname__}: the {what} must be a pydantic model")
+    if meta["subject"] and meta["subject"] not in input_model.model_fields:  # type: ignore[union-attr]
+        raise TypeError(f"operation {func.__qualname__}: subject {meta['subject']!r} not an input field")
+    doc = inspect.getdoc(func) or ""
+    summary, _, description = doc.partition("\n")
+    return OperationSpec(
+        name=meta["name"],
+        method=method_name,
+        input_model=input_model,  # type: ignore[arg-type]
+        output_model=output_model,  # type: ignore[arg-type]
+        idempotent=meta["idempotent"],
+        personal_data=meta["personal_data"],
+        subject=meta["subject"],
+        summary=summary.strip(),
+        description=description.strip(),
+    )
+
+
+class Adapter:
+    """Base class of every adapter. Subclass, declare, decorate operations, implement health()."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    mapping: ClassVar[str | None] = None
+    Config: ClassVar[type[AdapterConfig]] = AdapterConfig
+    operations: ClassVar[dict[str, OperationSpec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, OperationSpec] = {}
+        for attr, value in inspect.getmembers(cls, inspect.iscoroutinefunction):
+            if hasattr(value, "__hub_operation__"):
+                spec = _spec_from_method(attr, value)
+                if spec.name in found:
+                    raise TypeError(f"{cls.__name__}: two operations named {spec.name!r}")
+                found[spec.name] = spec
+        cls.operations = found
+
+    def __init__(self, *, config: AdapterConfig, http: httpx.AsyncClient, mapping: Mapping | None) -> None:
+        self.config = config
+        self.http = http
+        self._mapping = mapping
+
+    @property
+    def compiled_mapping(self) -> Mapping:
+        """The adapter's compiled mapping (checked at start-up)."""
+        if self._mapping is None:
+            raise RuntimeError(f"adapter {self.name} declares no mapping")
+        return self._mapping
+
+    async def startup(self) -> None:
+        """Called once when the hub starts (after the client is built). Optional."""
+
+    async def shutdown(self) -> None:
+        """Called once when the hub stops. Optional."""
+
+    async def health(self) -> Health:
+        """Probe upstream cheaply (a WSDL fetch, a status URL). Must not touch personal data."""
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalogue entry (without live status)."""
+        return {
+            "name": cls.name,
+            "version": cls.version,
+            "title": cls.title,
+            "description": cls.description,
+            "operations": [
+                {
+                    "name": spec.name,
+                    "summary": spec.summary,
+                    "idempotent": spec.idempotent,
+                    "personal_data": spec.personal_data,
+                    "input_schema": spec.input_model.model_json_schema(),
+                    "output_schema": spec.output_model.model_json_schema(),
+                }
+                for spec in cls.operations.values()
+            ],
+        }

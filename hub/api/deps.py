@@ -1,0 +1,68 @@
+"""Helpers shared by the routes: the hub, the caller's headers, JSON in and envelope out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from starlette.responses import Response
+
+from hub.api.middleware import request_id_of
+from hub.errors import InvalidJson, PayloadTooLarge
+from hub.gateway import CallerHeaders, CallResult
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+HubDep = Annotated["Hub", Depends(get_hub)]
+
+
+def caller_headers(request: Request) -> CallerHeaders:
+    headers = request.headers
+    return CallerHeaders(
+        request_id=request_id_of(request.scope),
+        authorization=headers.get("authorization"),
+        purpose=headers.get("x-purpose") or None,
+        officer_id=headers.get("x-officer-id") or None,
+        dossier_id=headers.get("x-dossier-id") or None,
+    )
+
+
+CallerDep = Annotated[CallerHeaders, Depends(caller_headers)]
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body, refusing more than `limit` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidJson("the request body is not valid JSON") from None
+
+
+def envelope(result: CallResult, request_id: str, *, status_code: int = 200) -> Response:
+    """The success body of the public contract: `{"data": …, "meta": {…}}`."""
+    body = {
+        "data": result.data,
+        "meta": {
+            "request_id": request_id,
+            "service": result.service,
+            "operation": result.operation,
+            "adapter_version": result.adapter_version,
+            "duration_ms": result.duration_ms,
+        },
+    }
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")

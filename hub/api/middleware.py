@@ -1,0 +1,60 @@
+"""Pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task per request)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request id set by RequestIdMiddleware (or a new one outside it)."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if rid is None:
+        rid = state["request_id"] = uuid.uuid4().hex
+    return rid
+
+
+class RequestIdMiddleware:
+    """Echo a well-formed `X-Request-ID` or make one; add it and security headers to answers.
+
+    A caller's id that is too long or has odd characters is replaced, not echoed, so it cannot
+    smuggle header or log injection through.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _SAFE_REQUEST_ID.match(candidate):
+                    rid = candidate
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header, *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

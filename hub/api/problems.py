@@ -1,0 +1,70 @@
+"""One place that writes every error as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from hub.api.middleware import request_id_of
+from hub.errors import HubError, SchemaViolation, error_for_status
+
+log = logging.getLogger("hub.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(exc: HubError, request_id: str) -> Response:
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
+    return Response(
+        orjson.dumps(exc.problem(request_id)), status_code=exc.status,
+        media_type=PROBLEM_JSON, headers=headers,
+    )
+
+
+async def _hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return problem_response(exc, request_id_of(request.scope))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_cls = error_for_status(exc.status_code)
+    error = error_cls()
+    if error_cls is HubError:  # a status we have no class for: keep it, generic body
+        error.status = exc.status_code  # type: ignore[misc]
+    return problem_response(error, request_id_of(request.scope))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+    error = SchemaViolation(
+        "invalid field(s): " + ", ".join(f["field"] for f in fields), errors=fields
+    )
+    return problem_response(error, request_id_of(request.scope))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    rid = request_id_of(request.scope)
+    log.exception("unexpected error request_id=%s", rid)
+    response = problem_response(HubError(), rid)
+    # This handler runs outside the middleware stack, so the id header is set here.
+    response.headers["x-request-id"] = rid
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,47 @@
+"""Operational endpoints: /health, /ready, /metrics (no credential needed)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from hub.api.deps import HubDep
+from hub.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="The process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="The database and each upstream, as seen now")
+async def ready(hub: HubDep) -> Response:
+    """200 when the hub can serve (its database answers); upstreams are reported, not gating.
+
+    A national system being down must not take every hub process out of the load balancer:
+    the other services still work, and calls to the failing one get a clear 503.
+    """
+    database, adapters = await asyncio.gather(hub.health.database(), hub.health.adapters())
+    body = {
+        "status": "ready" if database.ok else "unavailable",
+        "database": {"ok": database.ok, "detail": database.detail, "latency_ms": database.latency_ms},
+        "services": {
+            name: {"ok": h.ok, "detail": h.detail, "latency_ms": h.latency_ms}
+            for name, h in adapters.items()
+        },
+    }
+    if database.ok and not all(h.ok for h in adapters.values()):
+        body["status"] = "degraded"
+    return Response(
+        orjson.dumps(body), status_code=200 if database.ok else 503, media_type="application/json"
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(hub: HubDep) -> Response:
+    return Response(hub.metrics.render(), media_type=CONTENT_TYPE)

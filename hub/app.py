@@ -1,0 +1,106 @@
+"""The app factory: `create_app(settings)` builds everything; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from hub import __version__
+from hub.adapter import Adapter
+from hub.api import problems
+from hub.api.middleware import RequestIdMiddleware
+from hub.api.routes import catalogue, citizens, operations
+from hub.audit import AuditWriter
+from hub.auth import Authenticator
+from hub.config import Settings
+from hub.db import create_schema, make_engine
+from hub.gateway import Gateway
+from hub.health import HealthMonitor
+from hub.metrics import Metrics
+from hub.registry import AdapterRegistry, classes_from, discover
+from hub.resilience import RetryPolicy
+
+log = logging.getLogger("hub")
+
+
+@dataclass
+class Hub:
+    """Everything one app holds; reached from routes as `request.app.state.hub`."""
+
+    settings: Settings
+    engine: Engine
+    registry: AdapterRegistry
+    gateway: Gateway
+    audit: AuditWriter
+    metrics: Metrics
+    health: HealthMonitor
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    adapters: Iterable[type[Adapter]] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """Build a hub app.
+
+    - `adapters`: use these adapter classes instead of the installed `hub.adapters` entry points.
+    - `transports`: per-adapter httpx transports (tests route upstream calls to in-process mocks).
+
+    Raises AdapterLoadError (bad adapter, mapping or configuration) before anything is served.
+    """
+    settings = settings or Settings()
+    classes = classes_from(adapters) if adapters is not None else discover(settings.enabled_adapters)
+    registry = AdapterRegistry.build(settings, classes, transports)
+    engine = make_engine(settings.database_url)
+    metrics = Metrics()
+    secret = settings.secret_key.get_secret_value().encode()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(create_schema, engine)
+        audit = AuditWriter(engine, batch_max=settings.audit_batch_max, on_commit=metrics.on_audit_commit)
+        audit.start()
+        gateway = Gateway(
+            registry=registry,
+            authenticator=Authenticator(engine, secret, settings.client_cache_ttl_s),
+            audit=audit,
+            metrics=metrics,
+            retry=RetryPolicy(
+                attempts=settings.retry_attempts,
+                deadline_s=settings.retry_deadline_s,
+                initial_s=settings.retry_initial_backoff_s,
+                max_s=settings.retry_max_backoff_s,
+            ),
+            pseudonym_key=secret,
+        )
+        health = HealthMonitor(registry, engine, settings.health_cache_s)
+        app.state.hub = Hub(settings, engine, registry, gateway, audit, metrics, health)
+        await registry.startup()
+        log.info("hub started with adapters: %s", ", ".join(registry.names()) or "(none)")
+        try:
+            yield
+        finally:
+            await audit.aclose()
+            await registry.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="LGSP Hub",
+        version=__version__,
+        description="One authenticated, audited REST API in front of the national systems.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(operations.router)
+    app.include_router(catalogue.router)
+    app.include_router(citizens.router)
+    return app

@@ -1,0 +1,92 @@
+"""The audit trail: one record per authenticated call, durable before the answer leaves.
+
+Writes are group-committed: every call hands its record to one writer task and waits for the
+commit that contains it. Under load one commit carries many records (one fsync for all), so
+durability costs little throughput; when idle a record is committed alone, at once. If the
+database cannot take the batch, every waiting call fails with 503 AUDIT_UNAVAILABLE: a call
+whose record could be lost never gets a 2xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from hub.errors import HubError
+from hub.models import AuditRecord
+
+log = logging.getLogger("hub.audit")
+
+
+class AuditUnavailable(HubError):
+    status, code, title = 503, "AUDIT_UNAVAILABLE", "The audit trail cannot be written"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = 5, **kw: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **kw)
+
+
+class AuditWriter:
+    """Group-commits audit records; `await record(row)` returns once the row is committed."""
+
+    def __init__(self, engine: Engine, *, batch_max: int = 500, on_commit: Any = None) -> None:
+        self._engine = engine
+        self._batch_max = batch_max
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._on_commit = on_commit  # metrics hook: called with (seconds, batch size)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hub-audit-writer")
+
+    async def record(self, row: dict[str, Any]) -> None:
+        """Queue a record and wait until it is committed (raises AuditUnavailable)."""
+        if self._task is None or self._task.done() or self._closing:
+            raise AuditUnavailable("the audit writer is not running")
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        self._wakeup.set()
+        # shield: a caller that goes away must not cancel the commit others wait on.
+        await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._batch_max]
+                del self._pending[: self._batch_max]
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._insert, [row for row, _ in batch])
+        except Exception:
+            log.exception("audit batch of %d records failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(AuditUnavailable())
+            return
+        if self._on_commit is not None:
+            self._on_commit(time.perf_counter() - started, len(batch))
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(insert(AuditRecord.__table__), rows)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task

@@ -1,0 +1,147 @@
+"""Clients, API keys and authentication of calls.
+
+An API key is `hub_` + 43 random URL-safe characters (256 bits). The database keeps only
+HMAC-SHA256(server secret, key): a fast keyed hash is safe here because the key is random
+and long (nothing to brute-force), and it lets a key be found by an indexed equality look-up
+instead of a slow hash compared against every row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from hub.errors import Forbidden, PurposeNotAllowed, PurposeRequired, Unauthenticated
+from hub.models import ApiKey, Client, utcnow
+
+KEY_PREFIX = "hub_"
+
+
+def hash_key(secret: bytes, api_key: str) -> str:
+    """The stored form of an API key."""
+    return hmac.new(secret, api_key.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated client and what it was granted."""
+
+    client_id: str
+    name: str
+    allow: frozenset[str]
+    purposes: frozenset[str]
+
+    def may_call(self, service: str, operation: str) -> bool:
+        """`*`, `SERVICE` and `SERVICE:OPERATION` grants."""
+        return bool({"*", service, f"{service}:{operation}"} & self.allow)
+
+    def authorize(self, service: str, operation: str, *, personal_data: bool, purpose: str | None) -> None:
+        """Raise unless this client may call the operation for the stated purpose."""
+        if not self.may_call(service, operation):
+            raise Forbidden(f"this client is not allowed to call {service}:{operation}")
+        if not personal_data:
+            return
+        if not purpose:
+            raise PurposeRequired("personal-data calls must state an X-Purpose")
+        if purpose not in self.purposes:
+            raise PurposeNotAllowed("the stated purpose is not granted to this client")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedClient:
+    """What `create_client` returns: the key is shown this once and never again."""
+
+    client_id: str
+    api_key: str
+
+
+def create_client(
+    engine: Engine,
+    secret: bytes,
+    *,
+    name: str,
+    allow: Iterable[str],
+    purposes: Iterable[str] = (),
+    agency: str | None = None,
+) -> IssuedClient:
+    """Store a new client with one API key; return the key in clear (only time it exists)."""
+    allow, purposes = sorted(set(allow)), sorted(set(purposes))
+    if not name.strip():
+        raise ValueError("a client needs a name")
+    if not allow:
+        raise ValueError("a client needs at least one --allow grant")
+    for grant in allow:
+        if grant != "*" and not all(part.strip() for part in grant.split(":", 1)):
+            raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
+    client_id = "cl_" + secrets.token_hex(8)
+    api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with Session(engine) as session:
+        if session.exec(select(Client).where(Client.name == name)).first() is not None:
+            raise ValueError(f"a client named {name!r} exists already")
+        session.add(Client(id=client_id, name=name, agency=agency, allow=allow, purposes=purposes))
+        session.flush()
+        session.add(ApiKey(client_id=client_id, key_hash=hash_key(secret, api_key), prefix=api_key[:10]))
+        session.commit()
+    return IssuedClient(client_id=client_id, api_key=api_key)
+
+
+class Authenticator:
+    """Turns an `Authorization` header into a Principal.
+
+    Verified keys are cached for `ttl` seconds so the hot path needs no database read; a
+    revoked key therefore stops working within `ttl` (5 s by default). The cache is bounded.
+    """
+
+    MAX_CACHED = 10_000
+
+    def __init__(self, engine: Engine, secret: bytes, ttl: float) -> None:
+        self._engine, self._secret, self._ttl = engine, secret, ttl
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
+            raise Unauthenticated("send Authorization: Bearer <API key>")
+        digest = hash_key(self._secret, token)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            principal = cached[1]
+        else:
+            principal = await asyncio.to_thread(self._lookup, digest)
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, principal)
+        if principal is None:
+            raise Unauthenticated("the API key is not valid")
+        return principal
+
+    def _lookup(self, digest: str) -> Principal | None:
+        with Session(self._engine) as session:
+            row = session.exec(
+                select(ApiKey, Client).join(Client).where(ApiKey.key_hash == digest)
+            ).first()
+        if row is None:
+            return None
+        key, client = row
+        now = utcnow()
+        if not client.active or key.revoked_at is not None:
+            return None
+        if key.expires_at is not None and _aware(key.expires_at) <= now:
+            return None
+        return Principal(client.id, client.name, frozenset(client.allow), frozenset(client.purposes))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands datetimes back without their time zone; they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

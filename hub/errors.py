@@ -1,0 +1,172 @@
+"""The hub's exception tree; one handler turns any of them into RFC 9457 problem+json.
+
+    HubError (500 INTERNAL_ERROR)
+    ├── BadRequest (400 BAD_REQUEST)
+    │   ├── InvalidJson (400 INVALID_JSON)
+    │   ├── InvalidPersonalId (400 INVALID_PERSONAL_ID)
+    │   └── PurposeRequired (400 PURPOSE_REQUIRED)
+    ├── Unauthenticated (401 UNAUTHENTICATED)
+    ├── Forbidden (403 FORBIDDEN)
+    │   └── PurposeNotAllowed (403 PURPOSE_NOT_ALLOWED)
+    ├── NotFound (404 NOT_FOUND)            no such subject upstream
+    │   ├── UnknownService (404 UNKNOWN_SERVICE)
+    │   └── UnknownOperation (404 UNKNOWN_OPERATION)
+    ├── MethodNotAllowed (405 METHOD_NOT_ALLOWED)
+    ├── Conflict (409 CONFLICT)
+    ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
+    ├── SchemaViolation (422 VALIDATION_ERROR)
+    ├── RateLimited (429 RATE_LIMITED)
+    └── UpstreamError (502 UPSTREAM_ERROR)  upstream failed; retriable
+        ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)  unparsable or off-contract; not retried
+        ├── UpstreamRejected (502 UPSTREAM_REJECTED)  upstream refused our request; not retried
+        ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)  cannot connect, or upstream says it is down
+        └── UpstreamTimeout (504 UPSTREAM_TIMEOUT)
+
+Adapters raise these (mostly NotFound and the Upstream* ones); the core translates transport
+errors (httpx, lxml) into them in one place (hub.resilience.translate_upstream_errors).
+`retriable` is what the retry policy reads: retries follow the error class, never ad-hoc status
+checks. `detail` is shown to the caller, so it must never carry personal data or upstream's raw
+text: give a fixed sentence, and put anything diagnostic in `log_context` (not returned).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HubError(Exception):
+    """Base of every error the hub answers with; carries its HTTP status and stable code."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    title: ClassVar[str] = "Internal error"
+    retriable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: int | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        log_context: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.retry_after = retry_after
+        self.errors = errors
+        self.log_context = log_context or {}
+        super().__init__(self.detail)
+
+    def problem(self, request_id: str | None) -> dict[str, Any]:
+        """The RFC 9457 body for this error."""
+        body: dict[str, Any] = {
+            "type": f"https://lgsp-hub.dev/problems/{self.code.lower().replace('_', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "request_id": request_id,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class BadRequest(HubError):
+    status, code, title = 400, "BAD_REQUEST", "Bad request"
+
+
+class InvalidJson(BadRequest):
+    code, title = "INVALID_JSON", "The request body is not valid JSON"
+
+
+class InvalidPersonalId(BadRequest):
+    code, title = "INVALID_PERSONAL_ID", "Invalid personal ID"
+
+
+class PurposeRequired(BadRequest):
+    code, title = "PURPOSE_REQUIRED", "X-Purpose header required"
+
+
+class Unauthenticated(HubError):
+    status, code, title = 401, "UNAUTHENTICATED", "Missing or invalid credential"
+
+
+class Forbidden(HubError):
+    status, code, title = 403, "FORBIDDEN", "Not allowed"
+
+
+class PurposeNotAllowed(Forbidden):
+    code, title = "PURPOSE_NOT_ALLOWED", "Purpose not granted to this client"
+
+
+class NotFound(HubError):
+    status, code, title = 404, "NOT_FOUND", "Not found"
+
+
+class UnknownService(NotFound):
+    code, title = "UNKNOWN_SERVICE", "No such service"
+
+
+class UnknownOperation(NotFound):
+    code, title = "UNKNOWN_OPERATION", "No such operation"
+
+
+class MethodNotAllowed(HubError):
+    status, code, title = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
+
+
+class Conflict(HubError):
+    status, code, title = 409, "CONFLICT", "Conflict"
+
+
+class PayloadTooLarge(HubError):
+    status, code, title = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
+
+
+class SchemaViolation(HubError):
+    status, code, title = 422, "VALIDATION_ERROR", "The request does not match the schema"
+
+
+class RateLimited(HubError):
+    status, code, title = 429, "RATE_LIMITED", "Too many requests"
+
+
+class UpstreamError(HubError):
+    status, code, title = 502, "UPSTREAM_ERROR", "The upstream system failed"
+    retriable = True
+
+
+class UpstreamBadResponse(UpstreamError):
+    code, title = "UPSTREAM_BAD_RESPONSE", "The upstream system answered badly"
+    retriable = False
+
+
+class UpstreamRejected(UpstreamError):
+    code, title = "UPSTREAM_REJECTED", "The upstream system refused the request"
+    retriable = False
+
+
+class UpstreamUnavailable(UpstreamError):
+    status, code, title = 503, "UPSTREAM_UNAVAILABLE", "The upstream system is unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = 5, **kw: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **kw)
+
+
+class UpstreamTimeout(UpstreamError):
+    status, code, title = 504, "UPSTREAM_TIMEOUT", "The upstream system did not answer in time"
+
+
+def error_for_status(status: int) -> type[HubError]:
+    """The most specific hub error class for a bare HTTP status (used for framework errors)."""
+    return {
+        400: BadRequest,
+        401: Unauthenticated,
+        403: Forbidden,
+        404: NotFound,
+        405: MethodNotAllowed,
+        409: Conflict,
+        413: PayloadTooLarge,
+        422: SchemaViolation,
+        429: RateLimited,
+    }.get(status, HubError)

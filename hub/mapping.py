@@ -1,0 +1,513 @@
+"""Declarative mappings: upstream payload -> canonical model, one YAML file per adapter.
+
+A mapping file names, for each operation, where every canonical field is found in the
+upstream payload (XPath for XML, dotted paths for JSON) and which named transforms turn the
+upstream value into the canonical one. It is compiled and checked when the hub starts: a bad
+file stops start-up with `MappingError("file:line: what is wrong")`, never a traceback in the
+middle of a request. The language is documented in docs/mappings.md.
+
+    format: xml                       # or json
+    namespaces: {r: "http://…"}
+    codes:                            # code lists for the `code:NAME` transform
+      gender: {"1": male, "2": female}
+    objects:                          # reusable nested shapes
+      address:
+        province_code: r:MaTinhThanh
+        province_name: {path: r:MaTinhThanh, transform: province_name}
+    operations:
+      lookup:
+        root: //r:CongDan            # where the record starts
+        fields:
+          personal_id: r:SoDinhDanh
+          gender: {path: r:GioiTinh, transform: "code:gender"}
+          date_of_birth: {path: r:NgayThangNamSinh/r:NgayThangNam, transform: "date:yyyyMMdd"}
+          permanent_address: {path: r:ThuongTru, object: address}
+
+Why not an off-the-shelf tool: JSONata/jq/XSLT engines each cover one format, none checks the
+target against a pydantic model at start-up, and none reports the line of a mistake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping as MappingABC
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.provinces import province_name
+
+# --------------------------------------------------------------------------------------
+# Errors
+
+
+class MappingError(Exception):
+    """A mapping file is invalid; the message starts with `file:line:`."""
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        self.source, self.line, self.message = source, line, message
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {message}")
+
+
+class MappingValueError(ValueError):
+    """An upstream value could not be mapped (the core answers 502 UPSTREAM_BAD_RESPONSE).
+
+    The message names the canonical field and the rule, never the value itself.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# YAML with line numbers
+
+
+class _LineDict(dict[str, Any]):
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader whose mappings remember the line of each key."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    result = _LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise MappingError("", key_node.start_mark.line + 1, f"duplicate key {key!r}")
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[str(key)] = key_node.start_mark.line + 1
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest node of `loc` that has one."""
+    line = getattr(doc, "line", None)
+    node = doc
+    for part in loc:
+        if isinstance(node, _LineDict) and str(part) in node:
+            line = node.key_lines.get(str(part), line)
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+# --------------------------------------------------------------------------------------
+# The file's schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Strict):
+    path: str = Field(description="XPath (xml) or dotted path (json), relative to the root")
+    transform: str | list[str] = Field(default_factory=list)
+    default: Any = Field(None, description="value when the path finds nothing")
+    object: str | None = Field(None, description="name of an `objects` entry for a nested shape")
+    many: bool = Field(False, description="all matches, as a list")
+
+
+FieldValue = Union[str, FieldSpec]
+
+
+class OperationSpec(_Strict):
+    root: str | None = None
+    fields: dict[str, FieldValue]
+
+
+class MappingFile(_Strict):
+    format: Literal["xml", "json"]
+    service: str | None = None
+    namespaces: dict[str, str] = Field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    objects: dict[str, dict[str, FieldValue]] = Field(default_factory=dict)
+    operations: dict[str, OperationSpec]
+
+
+# --------------------------------------------------------------------------------------
+# Transforms
+
+Transform = Callable[[Any], Any]
+
+_JAVA_DATE = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "hh": "%H", "mm": "%M", "ss": "%S"}
+
+
+def _date_transform(pattern: str) -> Transform:
+    fmt = re.sub("|".join(_JAVA_DATE), lambda m: _JAVA_DATE[m.group(0)], pattern)
+    with_time = any(t in pattern for t in ("HH", "hh", "mm", "ss"))
+
+    def parse(value: Any) -> Any:
+        try:
+            parsed = dt.datetime.strptime(str(value), fmt)
+        except ValueError:
+            raise MappingValueError(f"not a date in the form {pattern}") from None
+        return parsed if with_time else parsed.date()
+
+    return parse
+
+
+def _bool_transform(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise MappingValueError("not a boolean")
+
+
+def _int_transform(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MappingValueError("not an integer") from None
+
+
+_SIMPLE_TRANSFORMS: dict[str, Transform] = {
+    "bool": _bool_transform,
+    "int": _int_transform,
+    "str": str,
+    "upper": lambda v: str(v).upper(),
+    "lower": lambda v: str(v).lower(),
+    "province_name": lambda v: province_name(str(v)),
+}
+
+#: Names of the built-in transforms, with an argument after `:` where they take one.
+TRANSFORMS_HELP = {
+    "bool": "true/false/1/0 -> boolean",
+    "int": "text -> integer",
+    "str": "any -> text",
+    "upper": "upper-case",
+    "lower": "lower-case",
+    "province_name": "3-digit province code -> province name",
+    "date:PATTERN": "date text in a Java-style pattern (yyyyMMdd, yyyyMMddHHmmss) -> ISO date",
+    "code:LIST": "look the value up in the file's code list LIST ('*' key: fallback)",
+}
+
+
+def _code_transform(name: str, table: MappingABC[str, Any]) -> Transform:
+    fallback_set = "*" in table
+
+    def lookup(value: Any) -> Any:
+        key = str(value)
+        if key in table:
+            return table[key]
+        if fallback_set:
+            return table["*"]
+        raise MappingValueError(f"not a known code of list {name!r}")
+
+    return lookup
+
+
+def _compile_transform(name: str, codes: MappingABC[str, MappingABC[str, Any]]) -> Transform:
+    kind, _, arg = name.partition(":")
+    if kind in _SIMPLE_TRANSFORMS and not arg:
+        return _SIMPLE_TRANSFORMS[kind]
+    if kind == "date" and arg:
+        return _date_transform(arg)
+    if kind == "code" and arg:
+        if arg not in codes:
+            raise ValueError(f"unknown code list {arg!r}")
+        return _code_transform(arg, codes[arg])
+    raise ValueError(f"unknown transform {name!r} (known: {', '.join(TRANSFORMS_HELP)})")
+
+
+# --------------------------------------------------------------------------------------
+# Path access
+
+Getter = Callable[[Any], list[Any]]
+_SIMPLE_XPATH = re.compile(r"^[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*(/[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*)*$")
+
+
+def _xml_getter(path: str, namespaces: dict[str, str]) -> Getter:
+    """Compile an XPath; plain child paths (`p:A/p:B`) use the faster ElementPath."""
+    if _SIMPLE_XPATH.match(path):
+        steps = []
+        for step in path.split("/"):
+            prefix, local = step.split(":")
+            if prefix not in namespaces:
+                raise ValueError(f"undefined namespace prefix {prefix!r}")
+            steps.append(f"{{{namespaces[prefix]}}}{local}")
+        element_path = "/".join(steps)
+        return lambda node: node.findall(element_path)
+    try:
+        xpath = etree.XPath(path, namespaces=namespaces, smart_strings=False)
+        xpath(etree.Element("probe"))  # undefined prefixes only show on evaluation
+    except etree.XPathError as exc:
+        raise ValueError(f"invalid XPath {path!r}: {exc}") from None
+
+    def select(node: Any) -> list[Any]:
+        result = xpath(node)
+        return result if isinstance(result, list) else [result]
+
+    return select
+
+
+def _xml_text(node: Any) -> Any:
+    if isinstance(node, etree._Element):
+        # The text of an element is the white-space-joined text of it and its descendants,
+        # so a composite name (<Ho/><ChuDem/><Ten/>) reads as one full name.
+        parts = [t.strip() for t in node.itertext()]
+        text = " ".join(p for p in parts if p)
+        return text or None
+    if isinstance(node, str):
+        return node.strip() or None
+    return node
+
+
+def _json_getter(path: str, namespaces: dict[str, str]) -> Getter:
+    if not path or any(not part for part in path.split(".")):
+        raise ValueError(f"invalid JSON path {path!r}")
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
+
+    def select(node: Any) -> list[Any]:
+        for part in parts:
+            if isinstance(part, int) and isinstance(node, list):
+                node = node[part] if part < len(node) else None
+            elif isinstance(part, str) and isinstance(node, dict):
+                node = node.get(part)
+            else:
+                return []
+            if node is None:
+                return []
+        return node if isinstance(node, list) else [node]
+
+    return select
+
+
+def _json_text(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.strip() or None
+    return node
+
+
+# --------------------------------------------------------------------------------------
+# Compiled rules
+
+
+@dataclass(slots=True)
+class FieldRule:
+    """One canonical field: where to find it and how to turn it into the canonical value."""
+
+    name: str
+    getter: Getter
+    transforms: list[Transform]
+    default: Any
+    many: bool
+    children: list[FieldRule] | None = None
+    text: Callable[[Any], Any] = _xml_text
+
+    def extract(self, node: Any) -> Any:
+        found = self.getter(node)
+        if self.many:
+            return [self._value(n) for n in found]
+        if not found:
+            return self.default
+        value = self._value(found[0])
+        return self.default if value is None else value
+
+    def _value(self, node: Any) -> Any:
+        if self.children is not None:
+            return {rule.name: rule.extract(node) for rule in self.children}
+        value = self.text(node)
+        if value is None:
+            return None
+        try:
+            for transform in self.transforms:
+                value = transform(value)
+        except MappingValueError as exc:
+            raise MappingValueError(f"{self.name}: {exc}") from None
+        return value
+
+
+@dataclass(slots=True)
+class OperationMapping:
+    """The compiled rules of one operation."""
+
+    name: str
+    root: Getter | None
+    fields: list[FieldRule]
+
+    def apply(self, payload: Any) -> dict[str, Any]:
+        """Map an upstream payload (lxml element or parsed JSON) to a canonical dict.
+
+        Raises MappingValueError when the root is missing or a value breaks its transform.
+        """
+        node = payload
+        if self.root is not None:
+            found = self.root(payload)
+            if not found:
+                raise MappingValueError(f"{self.name}: the record element is missing")
+            node = found[0]
+        return {rule.name: rule.extract(node) for rule in self.fields}
+
+
+@dataclass
+class Mapping:
+    """A compiled mapping file."""
+
+    source: str
+    format: str
+    namespaces: dict[str, str]
+    operations: dict[str, OperationMapping] = field(default_factory=dict)
+
+    def operation(self, name: str) -> OperationMapping:
+        return self.operations[name]
+
+
+# --------------------------------------------------------------------------------------
+# Loading and checking
+
+
+def load_mapping(
+    source: str | Path,
+    text: str | None = None,
+    *,
+    models: MappingABC[str, type[BaseModel]] | None = None,
+) -> Mapping:
+    """Parse, check and compile a mapping file.
+
+    `models` maps operation names to their canonical output models: every mapped field must
+    exist in the model, and every required model field must be mapped. Raises MappingError.
+    """
+    name = str(source)
+    if text is None:
+        text = Path(source).read_text(encoding="utf-8")
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except MappingError as exc:
+        raise MappingError(name, exc.line, exc.message) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MappingError(name, mark.line + 1 if mark else None, f"not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise MappingError(name, 1, "a mapping file is a YAML mapping")
+    try:
+        spec = MappingFile.model_validate(raw)
+    except ValidationError as exc:
+        # A union (path string or field object) reports one error per branch: the deepest
+        # one is the branch the author meant.
+        first = max(exc.errors(), key=lambda e: len(e["loc"]))
+        loc = tuple(p for p in first["loc"] if p not in ("str", "FieldSpec"))
+        where = ".".join(str(p) for p in loc)
+        raise MappingError(name, _line_of(raw, loc), f"{where}: {first['msg']}") from None
+    return _Compiler(name, raw, spec, models or {}).compile()
+
+
+class _Compiler:
+    def __init__(
+        self, source: str, raw: Any, spec: MappingFile, models: MappingABC[str, type[BaseModel]]
+    ) -> None:
+        self.source, self.raw, self.spec, self.models = source, raw, spec, models
+        self.make_getter = _xml_getter if spec.format == "xml" else _json_getter
+        self.text = _xml_text if spec.format == "xml" else _json_text
+
+    def fail(self, loc: tuple[Any, ...], message: str) -> MappingError:
+        return MappingError(self.source, _line_of(self.raw, loc), message)
+
+    def compile(self) -> Mapping:
+        result = Mapping(self.source, self.spec.format, dict(self.spec.namespaces))
+        for missing in set(self.models) - set(self.spec.operations):
+            raise self.fail(("operations",), f"operation {missing!r} has no mapping")
+        for op_name, op in self.spec.operations.items():
+            loc: tuple[Any, ...] = ("operations", op_name)
+            if self.models and op_name not in self.models:
+                raise self.fail(loc, f"operation {op_name!r} is not an operation of the adapter")
+            root = self._getter(op.root, (*loc, "root")) if op.root else None
+            rules = self._fields(op.fields, self.models.get(op_name), (*loc, "fields"), [])
+            result.operations[op_name] = OperationMapping(op_name, root, rules)
+        return result
+
+    def _getter(self, path: str, loc: tuple[Any, ...]) -> Getter:
+        try:
+            return self.make_getter(path, self.spec.namespaces)
+        except ValueError as exc:
+            raise self.fail(loc, str(exc)) from None
+
+    def _fields(
+        self,
+        fields: dict[str, FieldValue],
+        model: type[BaseModel] | None,
+        loc: tuple[Any, ...],
+        seen_objects: list[str],
+    ) -> list[FieldRule]:
+        if model is not None:
+            for fname, finfo in model.model_fields.items():
+                if finfo.is_required() and fname not in fields:
+                    raise self.fail(loc, f"required field {fname!r} of {model.__name__} is not mapped")
+        return [
+            self._field(fname, value, model, (*loc, fname), seen_objects)
+            for fname, value in fields.items()
+        ]
+
+    def _field(
+        self,
+        fname: str,
+        value: FieldValue,
+        model: type[BaseModel] | None,
+        loc: tuple[Any, ...],
+        seen_objects: list[str],
+    ) -> FieldRule:
+        spec = FieldSpec(path=value) if isinstance(value, str) else value
+        sub_model = None
+        if model is not None:
+            if fname not in model.model_fields:
+                raise self.fail(loc, f"{model.__name__} has no field {fname!r}")
+            sub_model = _nested_model(model.model_fields[fname].annotation)
+        names = [spec.transform] if isinstance(spec.transform, str) else spec.transform
+        try:
+            transforms = [_compile_transform(n, self.spec.codes) for n in names]
+        except ValueError as exc:
+            raise self.fail(loc, str(exc)) from None
+        children = None
+        if spec.object is not None:
+            children = self._object(spec.object, sub_model, loc, seen_objects)
+        elif sub_model is not None:
+            raise self.fail(loc, f"field {fname!r} is an object: give `object:`")
+        return FieldRule(
+            name=fname,
+            getter=self._getter(spec.path, loc),
+            transforms=transforms,
+            default=spec.default,
+            many=spec.many,
+            children=children,
+            text=self.text,
+        )
+
+    def _object(
+        self, name: str, model: type[BaseModel] | None, loc: tuple[Any, ...], seen: list[str]
+    ) -> list[FieldRule]:
+        if name not in self.spec.objects:
+            raise self.fail(loc, f"unknown object {name!r}")
+        if name in seen:
+            raise self.fail(loc, f"object {name!r} contains itself")
+        return self._fields(self.spec.objects[name], model, ("objects", name), [*seen, name])
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel inside `X | None` or `list[X]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is not None:
+        for arg in get_args(annotation):
+            found = _nested_model(arg)
+            if found is not None:
+                return found
+    return None

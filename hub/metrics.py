@@ -1,0 +1,48 @@
+"""Prometheus metrics of one app (its own registry, so several apps can live in one test run)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The hub's counters and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "hub_requests", "Calls through the hub by outcome code",
+            ["client", "service", "operation", "code"], registry=r,
+        )
+        self.duration = Histogram(
+            "hub_request_duration_seconds", "Time the hub took to answer a call",
+            ["service", "operation"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.upstream_duration = Histogram(
+            "hub_upstream_duration_seconds", "Time upstream took, per attempt",
+            ["service", "operation"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.retries = Counter(
+            "hub_upstream_retries", "Upstream attempts retried", ["service", "operation"], registry=r
+        )
+        self.auth_failures = Counter(
+            "hub_auth_failures", "Calls refused for a missing or bad credential", registry=r
+        )
+        self.audit_commit = Histogram(
+            "hub_audit_commit_seconds", "Time to commit one batch of audit records",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.audit_records = Counter("hub_audit_records", "Audit records committed", registry=r)
+
+    def on_audit_commit(self, seconds: float, size: int) -> None:
+        self.audit_commit.observe(seconds)
+        self.audit_records.inc(size)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,184 @@
+"""Adapter discovery and set-up.
+
+Adapters are found through the `hub.adapters` entry-point group; the built-in ones are
+registered there by this project's own pyproject.toml, exactly as a third-party package's
+would be, so the core never imports an adapter by name. The registry is built inside the app
+factory (never at import time) and refuses duplicates and broken adapters at start-up with a
+message naming the culprit.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.resources
+from collections.abc import Iterable, Mapping as MappingABC
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from hub.adapter import Adapter, AdapterConfig, OperationSpec
+from hub.config import Settings
+from hub.errors import UnknownOperation, UnknownService
+from hub.mapping import Mapping, MappingError, load_mapping
+
+ENTRY_POINT_GROUP = "hub.adapters"
+
+
+class AdapterLoadError(Exception):
+    """An adapter cannot be loaded, configured or checked; start-up stops with this message."""
+
+
+def discover(enabled: Iterable[str] | None = None) -> dict[str, type[Adapter]]:
+    """Load every adapter class registered in the `hub.adapters` entry-point group."""
+    wanted = set(enabled) if enabled is not None else None
+    found: dict[str, type[Adapter]] = {}
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if wanted is not None and ep.name not in wanted:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise AdapterLoadError(f"adapter {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+        _register(found, cls, origin=f"entry point {ep.name!r} ({ep.value})")
+        if cls.name != ep.name:
+            raise AdapterLoadError(f"entry point {ep.name!r} names adapter {cls.name!r}: they must agree")
+    if wanted:
+        missing = wanted - set(found)
+        if missing:
+            raise AdapterLoadError(f"enabled adapters not installed: {', '.join(sorted(missing))}")
+    return found
+
+
+def _register(registry: dict[str, type[Adapter]], cls: Any, *, origin: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise AdapterLoadError(f"{origin} is not an Adapter subclass")
+    for attr in ("name", "version"):
+        if not isinstance(getattr(cls, attr, None), str):
+            raise AdapterLoadError(f"{origin}: adapter must declare `{attr}`")
+    if not cls.operations:
+        raise AdapterLoadError(f"{origin}: adapter {cls.name!r} declares no operation")
+    if cls.name in registry:
+        raise AdapterLoadError(
+            f"two adapters are named {cls.name!r}: {registry[cls.name].__module__} and {cls.__module__}"
+        )
+    registry[cls.name] = cls
+
+
+def resolve_mapping(cls: type[Adapter]) -> Mapping | None:
+    """Load and check an adapter's mapping file against its operations' output models."""
+    if cls.mapping is None:
+        return None
+    package, _, resource = cls.mapping.rpartition(":")
+    path = importlib.resources.files(package or "mappings").joinpath(resource)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        raise AdapterLoadError(f"adapter {cls.name!r}: mapping {cls.mapping!r} not found ({exc})") from exc
+    models = {spec.name: spec.output_model for spec in cls.operations.values()}
+    try:
+        return load_mapping(str(path), text, models=models)
+    except MappingError as exc:
+        raise AdapterLoadError(f"adapter {cls.name!r}: bad mapping: {exc}") from exc
+
+
+def build_config(cls: type[Adapter], overrides: MappingABC[str, Any] | None) -> AdapterConfig:
+    """The adapter's configuration: its `HUB_<NAME>_*` environment, then explicit overrides."""
+    try:
+        return cls.Config(**dict(overrides or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise AdapterLoadError(f"adapter {cls.name!r}: bad configuration: {problems}") from None
+
+
+def build_http_client(
+    settings: Settings, config: AdapterConfig, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """The adapter's upstream client: one pooled, keep-alive client per upstream."""
+    limits = httpx.Limits(
+        max_connections=settings.upstream_max_connections,
+        max_keepalive_connections=settings.upstream_max_connections,
+        keepalive_expiry=30,
+    )
+    if transport is None:
+        if settings.http_transport == "aiohttp":
+            # httpx's own pool (httpcore + h11) costs ~3x the CPU of aiohttp's per request,
+            # measured in bench/; httpx-aiohttp keeps the httpx API (and respx in tests).
+            from httpx_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(limits=limits)
+        else:
+            transport = httpx.AsyncHTTPTransport(limits=limits)
+    timeout = httpx.Timeout(
+        config.timeout_s or settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s
+    )
+    return httpx.AsyncClient(base_url=config.base_url, timeout=timeout, transport=transport)
+
+
+@dataclass
+class LoadedAdapter:
+    """An adapter instance with what the core needs to call it."""
+
+    cls: type[Adapter]
+    instance: Adapter
+    timeout_s: float
+
+    def spec(self, operation: str) -> OperationSpec:
+        spec = self.cls.operations.get(operation)
+        if spec is None:
+            raise UnknownOperation(f"service {self.cls.name!r} has no operation {operation!r}")
+        return spec
+
+
+class AdapterRegistry:
+    """The adapters of one app, by name."""
+
+    def __init__(self) -> None:
+        self._adapters: dict[str, LoadedAdapter] = {}
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        classes: MappingABC[str, type[Adapter]],
+        transports: MappingABC[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> AdapterRegistry:
+        registry = cls()
+        for name, adapter_cls in classes.items():
+            config = build_config(adapter_cls, settings.adapters.get(name))
+            mapping = resolve_mapping(adapter_cls)
+            http = build_http_client(settings, config, (transports or {}).get(name))
+            instance = adapter_cls(config=config, http=http, mapping=mapping)
+            timeout = config.timeout_s or settings.upstream_timeout_s
+            registry._adapters[name] = LoadedAdapter(adapter_cls, instance, timeout)
+        return registry
+
+    def get(self, name: str) -> LoadedAdapter:
+        try:
+            return self._adapters[name]
+        except KeyError:
+            raise UnknownService(f"no service named {name!r}") from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._adapters.values())
+
+    def names(self) -> list[str]:
+        return list(self._adapters)
+
+    async def startup(self) -> None:
+        for loaded in self:
+            await loaded.instance.startup()
+
+    async def aclose(self) -> None:
+        for loaded in self:
+            await loaded.instance.shutdown()
+            await loaded.instance.http.aclose()
+
+
+def classes_from(adapters: Iterable[type[Adapter]]) -> dict[str, type[Adapter]]:
+    """Register adapter classes given directly (tests, embedding) with the same checks."""
+    found: dict[str, type[Adapter]] = {}
+    for cls in adapters:
+        _register(found, cls, origin=f"{cls.__module__}.{cls.__qualname__}")
+    return found

@@ -1,0 +1,98 @@
+"""Timeouts, retries and the one place where upstream failures become hub errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import httpx
+from lxml import etree
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from hub.errors import (
+    HubError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from hub.mapping import MappingValueError
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def translate_upstream_errors() -> Iterator[None]:
+    """Turn transport, parsing and mapping failures into hub errors (details kept for logs)."""
+    try:
+        yield
+    except HubError:
+        raise
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        raise UpstreamTimeout(log_context={"cause": type(exc).__name__}) from exc
+    except httpx.ConnectError as exc:
+        raise UpstreamUnavailable(log_context={"cause": type(exc).__name__}) from exc
+    except httpx.HTTPError as exc:  # protocol errors, resets, …
+        raise UpstreamError(log_context={"cause": type(exc).__name__}) from exc
+    except (etree.LxmlError, MappingValueError, ValidationError) as exc:
+        # The message may quote upstream values (personal data): it goes to the log context,
+        # which is pseudonymised, never to the caller.
+        raise UpstreamBadResponse(log_context={"cause": type(exc).__name__}) from exc
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    return isinstance(exc, HubError) and exc.retriable
+
+
+class RetryPolicy:
+    """Bounded exponential back-off with jitter, for idempotent operations only."""
+
+    def __init__(self, *, attempts: int, deadline_s: float, initial_s: float, max_s: float) -> None:
+        self.attempts, self.deadline_s = attempts, deadline_s
+        self.initial_s, self.max_s = initial_s, max_s
+
+    async def run(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool,
+        timeout_s: float,
+        on_retry: Callable[[], None] | None = None,
+    ) -> T:
+        """Run `call` with a per-attempt timeout, retrying retriable errors when idempotent."""
+        if not idempotent or self.attempts == 1:
+            return await self._attempt(call, timeout_s)
+
+        def before_sleep(_: RetryCallState) -> None:
+            if on_retry is not None:
+                on_retry()
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.deadline_s),
+            # full jitter: a random wait up to the exponential bound, so retries spread out
+            wait=wait_random_exponential(multiplier=self.initial_s, max=self.max_s),
+            retry=retry_if_exception(_is_retriable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await retrying(self._attempt, call, timeout_s)
+        except TimeoutError as exc:  # the whole deadline, not one attempt
+            raise UpstreamTimeout() from exc
+
+    @staticmethod
+    async def _attempt(call: Callable[[], Awaitable[T]], timeout_s: float) -> T:
+        with translate_upstream_errors():
+            async with asyncio.timeout(timeout_s):
+                return await call()

@@ -1,0 +1,1 @@
+"""Declarative field mappings (YAML), one file per adapter; see docs/mappings.md."""

@@ -1,0 +1,143 @@
+"""The mapping language: transforms, nesting, JSON paths, and start-up errors with lines."""
+
+import datetime as dt
+
+import pytest
+from lxml import etree
+from pydantic import BaseModel
+
+from hub.mapping import MappingError, MappingValueError, load_mapping
+from hub.registry import resolve_mapping
+
+
+class Place(BaseModel):
+    code: str | None = None
+    name: str | None = None
+
+
+class Person(BaseModel):
+    pid: str
+    born: dt.date
+    sex: str
+    active: bool | None = None
+    place: Place | None = None
+    tags: list[str] = []
+
+
+XML_MAPPING = """\
+format: xml
+namespaces: {p: "urn:p"}
+codes:
+  sex: {"1": male, "2": female}
+objects:
+  place:
+    code: p:Ma
+    name: {path: p:Ma, transform: province_name}
+operations:
+  get:
+    root: p:Rec
+    fields:
+      pid: p:Id
+      born: {path: p:Born, transform: "date:yyyyMMdd"}
+      sex: {path: p:Sex, transform: "code:sex"}
+      active: {path: p:Active, transform: bool}
+      place: {path: p:Place, object: place}
+      tags: {path: p:Tag, many: true}
+"""
+
+XML = b"""<Resp xmlns="urn:p"><Rec><Id> 001085012345 </Id><Born>19850304</Born><Sex>2</Sex>
+<Active>true</Active><Place><Ma>079</Ma></Place><Tag>a</Tag><Tag>b</Tag></Rec></Resp>"""
+
+
+def test_xml_mapping_applies_transforms_and_nesting():
+    mapping = load_mapping("t.yaml", XML_MAPPING, models={"get": Person})
+    result = mapping.operation("get").apply(etree.fromstring(XML))
+    assert result == {
+        "pid": "001085012345",
+        "born": dt.date(1985, 3, 4),
+        "sex": "female",
+        "active": True,
+        "place": {"code": "079", "name": "Hồ Chí Minh"},
+        "tags": ["a", "b"],
+    }
+
+
+def test_missing_values_become_defaults_and_composite_text_joins():
+    text = XML_MAPPING.replace("pid: p:Id", "pid: {path: p:Name}")
+    mapping = load_mapping("t.yaml", text, models={"get": Person})
+    xml = '<R xmlns="urn:p"><Rec><Name><A>Nguyễn</A><B/><C>An</C></Name><Born>20000101</Born><Sex>1</Sex></Rec></R>'
+    result = mapping.operation("get").apply(etree.fromstring(xml.encode()))
+    assert result["pid"] == "Nguyễn An"
+    assert result["place"] is None and result["active"] is None and result["tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (b'<R xmlns="urn:p"><Rec><Id>1</Id><Born>1985-03-04</Born><Sex>1</Sex></Rec></R>', "born: not a date"),
+        (b'<R xmlns="urn:p"><Rec><Id>1</Id><Born>19850304</Born><Sex>9</Sex></Rec></R>', "sex: not a known code"),
+        (b'<R xmlns="urn:p"><Other/></R>', "record element is missing"),
+    ],
+)
+def test_bad_upstream_values_raise_mapping_value_errors_without_the_value(xml, message):
+    mapping = load_mapping("t.yaml", XML_MAPPING, models={"get": Person})
+    with pytest.raises(MappingValueError) as info:
+        mapping.operation("get").apply(etree.fromstring(xml))
+    assert message in str(info.value)
+    assert "1985-03-04" not in str(info.value)
+
+
+def test_json_mapping():
+    text = """\
+format: json
+operations:
+  get:
+    root: items.0
+    fields:
+      pid: id
+      born: {path: dates.birth, transform: "date:yyyy-MM-dd"}
+      sex: sex
+      tags: {path: tags, many: true}
+"""
+    mapping = load_mapping("j.yaml", text, models={"get": Person})
+    payload = {"items": [{"id": "x", "dates": {"birth": "2001-02-03"}, "sex": "m", "tags": ["t"]}]}
+    assert mapping.operation("get").apply(payload) == {
+        "pid": "x", "born": dt.date(2001, 2, 3), "sex": "m", "tags": ["t"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "message"),
+    [
+        (("transform: \"code:sex\"", "transform: \"code:nope\""), 15, "unknown code list 'nope'"),
+        (("transform: bool", "transform: shout"), 16, "unknown transform 'shout'"),
+        (("      pid: p:Id", "      pid: q:Id"), 13, "undefined namespace prefix 'q'"),
+        (("      tags:", "      colour:"), 18, "Person has no field 'colour'"),
+        (("      pid: p:Id\n", ""), 12, "required field 'pid' of Person is not mapped"),
+        (("object: place", "object: planet"), 17, "unknown object 'planet'"),
+        (("    name: {path: p:Ma", "    name: {pth: p:Ma"), 8, "objects.place.name"),
+        (("format: xml", "format: csv"), 1, "format"),
+        (("  get:", "  get: [oops"), None, "not valid YAML"),
+        (("root: p:Rec", "root: 'p:Rec['"), 11, "invalid XPath"),
+    ],
+)
+def test_bad_mappings_stop_with_file_and_line(change, line, message):
+    text = XML_MAPPING.replace(*change)
+    assert text != XML_MAPPING
+    with pytest.raises(MappingError) as info:
+        load_mapping("mappings/t.yaml", text, models={"get": Person})
+    assert message in str(info.value)
+    if line is not None:
+        assert str(info.value).startswith(f"mappings/t.yaml:{line}:"), str(info.value)
+
+
+def test_mapping_must_cover_every_operation():
+    with pytest.raises(MappingError, match="operation 'other' has no mapping"):
+        load_mapping("t.yaml", XML_MAPPING, models={"get": Person, "other": Person})
+
+
+def test_the_shipped_population_mapping_compiles_against_its_models():
+    from adapters.population import PopulationAdapter
+
+    mapping = resolve_mapping(PopulationAdapter)
+    assert set(mapping.operations) == {"lookup", "verify"}
