@@ -1,0 +1,229 @@
+"""The benchmark: the hub against a direct call to the mock, in one run, as ratios.
+
+Starts the population mock and the hub as real servers on loopback, then drives the same
+citizen look-up (a rotating set of real mock subjects) for a fixed time at each concurrency:
+
+- direct: the SOAP request straight to the mock (envelope + auth header built per call, as
+  any client of the national system must);
+- hub: `GET /v1/citizens/{id}` through the hub (auth, policy, validation, SOAP call, mapping,
+  audit record committed to the database, metrics).
+
+and prints requests/s, p50 and p99 for both, and the ratio hub/direct.
+
+    python bench/run.py                         # concurrency 1 and 32, 10 s each
+    python bench/run.py --duration 5 --concurrency 1 8 32 --transport httpx
+
+The load generator is one Python process (aiohttp on uvloop) in both modes, so both pay it
+alike. Every process shares the machine's cores: the figures are relative to the direct
+baseline measured in the same run, which is what makes them comparable across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import aiohttp
+
+try:
+    from uvloop import run
+except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+    from asyncio import run
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+@dataclass
+class Result:
+    mode: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def soap_request(personal_id: str, url: str) -> tuple[bytes, dict[str, str]]:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:dc="http://dancuquocgia.bca"><soapenv:Body><dc:TraCuuThongTinCongDan>'
+        "<dc:MaYeuCau>bench</dc:MaYeuCau><dc:MaDVC>BENCH</dc:MaDVC><dc:MaTichHop>BENCH</dc:MaTichHop>"
+        f"<dc:MaCanBo></dc:MaCanBo><dc:SoDinhDanh>{escape(personal_id)}</dc:SoDinhDanh>"
+        "</dc:TraCuuThongTinCongDan></soapenv:Body></soapenv:Envelope>"
+    ).encode()
+    timestamp = str(int(time.time()))
+    password = hashlib.sha256(f"{url}hub{timestamp}population-secret".encode()).hexdigest()
+    headers = {
+        "content-type": "text/xml; charset=utf-8",
+        "soapaction": '"http://dancuquocgia.bca/TraCuuThongTinCongDan"',
+        "authorization": "Basic " + base64.b64encode(f"hub:{password}".encode()).decode(),
+        "timestamp": timestamp,
+    }
+    return body, headers
+
+
+async def drive(mode: str, url: str, ids: list[str], concurrency: int, duration: float,
+                api_key: str | None) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> bool:
+            pid = ids[i % len(ids)]
+            if mode == "direct":
+                body, headers = soap_request(pid, url)
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status == 200
+            headers = {"authorization": f"Bearer {api_key}", "x-purpose": "bench"}
+            async with session.get(f"{url}/v1/citizens/{pid}", headers=headers) as response:
+                await response.read()
+                return response.status == 200
+
+        async def worker(start: int, deadline: float, record: bool) -> None:
+            nonlocal errors
+            i = start
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                ok = await one(i)
+                if record:
+                    latencies.append(time.perf_counter() - t0)
+                    errors += not ok
+                i += concurrency
+
+        warm = time.perf_counter() + min(1.0, duration / 5)
+        await asyncio.gather(*(worker(w, warm, False) for w in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w * 7919, started + duration, True) for w in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return Result(mode, concurrency, len(latencies), errors, seconds, latencies)
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_healthy(proc, health_url)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{' '.join(map(str, proc.args))} exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def fetch_ids(mock: str, count: int) -> list[str]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{mock}/_mock/records?limit={count}") as response:
+        return [r["personal_id"] for r in json.load(response)["records"]]
+
+
+def report(results: list[Result]) -> list[dict[str, float]]:
+    print(f"\n{'mode':<8}{'conc':>6}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for r in results:
+        print(f"{r.mode:<8}{r.concurrency:>6}{r.rps:>10.0f}{r.pct(0.5):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}")
+    rows = []
+    print(f"\n{'conc':>6}{'hub/direct req/s':>18}{'hub p50 / direct p50':>22}{'hub p99 ms':>12}")
+    for c in sorted({r.concurrency for r in results}):
+        direct = next(r for r in results if r.mode == "direct" and r.concurrency == c)
+        hub = next(r for r in results if r.mode == "hub" and r.concurrency == c)
+        ratio = hub.rps / direct.rps
+        rows.append({"concurrency": c, "ratio": ratio, "hub_p99_ms": hub.pct(0.99)})
+        print(f"{c:>6}{ratio:>17.0%}{hub.pct(0.5) / direct.pct(0.5):>21.1f}x{hub.pct(0.99):>12.2f}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--transport", choices=["aiohttp", "httpx"], default="aiohttp")
+    parser.add_argument("--hub-workers", type=int, default=1)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--mock-port", type=int, default=18101)
+    parser.add_argument("--hub-port", type=int, default=18000)
+    parser.add_argument("--subjects", type=int, default=500)
+    args = parser.parse_args()
+
+    mock = f"http://127.0.0.1:{args.mock_port}"
+    hub = f"http://127.0.0.1:{args.hub_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "HUB_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
+            "HUB_POPULATION_BASE_URL": mock,
+            "HUB_HTTP_TRANSPORT": args.transport,
+            "HUB_ENABLED_ADAPTERS": '["population"]',
+        }
+        hub_cmd = [PY, "-m", "hub.cli"]
+        created = subprocess.run(
+            [*hub_cmd, "clients", "create", f"bench-{os.getpid()}", "--allow", "population", "--purpose", "bench"],
+            env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+        )
+        api_key = json.loads(created.stdout)["api_key"]
+        mock_cmd = [PY, "-m", "mocks", "population", "--port", str(args.mock_port)]
+        serve_cmd = [*hub_cmd, "serve", "--port", str(args.hub_port), "--log-level", "warning",
+                     "--workers", str(args.hub_workers)]
+        with process(mock_cmd, env, f"{mock}/_mock/health"), process(serve_cmd, env, f"{hub}/health"):
+            ids = fetch_ids(mock, args.subjects)
+            print(f"cores: {os.cpu_count()}  transport: {args.transport}  hub workers: {args.hub_workers}  "
+                  f"duration: {args.duration}s  subjects: {len(ids)}")
+            results: list[Result] = []
+            for c in args.concurrency:
+                results.append(run(drive("direct", f"{mock}/dancu/ws", ids, c, args.duration, None)))
+                results.append(run(drive("hub", hub, ids, c, args.duration, api_key)))
+            rows = report(results)
+    if any(r.errors for r in results):
+        print("\nWARNING: some calls failed; the figures are not comparable")
+    target = next((row for row in rows if row["concurrency"] == 32), None)
+    if target is not None:
+        ok = target["ratio"] >= 0.40 and target["hub_p99_ms"] <= 50
+        print(f"\nTarget at concurrency 32 (hub >= 40% of direct req/s, p99 <= 50 ms): {'MET' if ok else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
