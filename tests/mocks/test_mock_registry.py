@@ -1,0 +1,153 @@
+"""The mock registry, create_mock_app, serve_mocks and the `python -m mocks` CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+import mocks
+from mocks import MOCKS, MockSpec, create_mock_app, mock_names
+from mocks.__main__ import main as cli_main
+from mocks._faults import FaultConfig
+from mocks.data import load_citizens
+from mocks.population.client_auth import PopulationAuth
+from mocks.serve import serve_mocks
+
+from .conftest import lookup_body
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_registry_names_ports_and_factories() -> None:
+    assert mock_names() == [
+        "population",
+        "civil-status",
+        "judicial-records",
+        "business-registration",
+        "payment",
+    ]
+    assert [MOCKS[n].default_port for n in mock_names()] == [8101, 8102, 8103, 8104, 8105]
+    assert MOCKS["population"].factory == "mocks.population.app:create_app"
+    assert all(MOCKS[n].factory is None for n in mock_names()[1:])
+    assert isinstance(MOCKS["population"], MockSpec)
+    assert set(mocks.__all__) == {
+        "MOCKS",
+        "MockSpec",
+        "app_from_env",
+        "create_mock_app",
+        "mock_names",
+    }
+
+
+def test_importing_mocks_is_cheap() -> None:
+    code = "import mocks, sys; print(sorted(m for m in ('starlette', 'pydantic', 'lxml', 'uvicorn') if m in sys.modules))"  # noqa: E501
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_create_mock_app() -> None:
+    app = create_mock_app("population", fault_options=["latency=5"])
+    assert isinstance(app, Starlette)
+    assert app.state.faults.startup == FaultConfig(latency_ms=5)
+    with pytest.raises(LookupError, match="not implemented"):
+        create_mock_app("payment")
+    with pytest.raises(LookupError, match="unknown mock"):
+        create_mock_app("weather")
+    with pytest.raises(TypeError, match="colour"):
+        create_mock_app("population", colour="blue")
+
+
+def test_app_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKS_APP", "population")
+    monkeypatch.setenv("MOCKS_OPTIONS", '{"user": "x", "fault_options": ["xxe"]}')
+    app = mocks.app_from_env()
+    assert app.state.population.user == b"x"
+    assert app.state.faults.startup == FaultConfig(xxe=True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["weather"],
+        ["--port", "9000"],
+        ["population", "payment", "--port", "9000"],
+        ["--workers", "2"],
+        ["population", "--fault", "meltdown"],
+    ],
+)
+def test_cli_refuses_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli_main(argv)
+    assert caught.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_cli_lists_mocks(capsys: pytest.CaptureFixture[str]) -> None:
+    cli_main(["--list"])
+    out = capsys.readouterr().out
+    assert "population" in out and "8101" in out and "not implemented" in out
+
+
+async def test_serve_skips_unimplemented(capsys: pytest.CaptureFixture[str]) -> None:
+    await asyncio.wait_for(serve_mocks(["payment"]), 5)
+    assert "payment is not implemented yet" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.server
+async def test_serve_mocks_on_loopback_and_stop_on_cancel() -> None:
+    port = _free_port()
+    task = asyncio.create_task(
+        serve_mocks(
+            None,
+            ports={"population": port},
+            fault_options=["latency=1"],
+            options={"user": "lgsp", "secret": "s3cret"},
+        )
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    response = await client.get("/_mock/health")
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+            assert response.json() == {"status": "ok"}
+            assert (await client.get("/_mock/faults")).json()["latency_ms"] == 1
+            wsdl = await client.get("/dancu/ws?wsdl")
+            assert f'location="http://127.0.0.1:{port}/dancu/ws"' in wsdl.text
+            # A real socket: the signed URL carries the port, the options reached the mock.
+            pid = load_citizens()[0].personal_id
+            auth = PopulationAuth("lgsp", "s3cret")
+            answer = await client.post("/dancu/ws", content=lookup_body(pid), auth=auth)
+            assert answer.status_code == 200 and pid in answer.text
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+    with socket.socket() as s:  # the port is free again
+        s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.server
+async def test_serve_mocks_reports_a_busy_port() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RuntimeError, match="could not start"):
+            await asyncio.wait_for(serve_mocks(["population"], ports={"population": port}), 10)
