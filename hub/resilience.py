@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -70,15 +72,28 @@ class RetryPolicy:
         on_retry: Callable[[], None] | None = None,
     ) -> T:
         """Run `call` with a per-attempt timeout, retrying retriable errors when idempotent."""
-        if not idempotent or self.attempts == 1:
+        started = time.monotonic()
+        try:
+            # The first attempt runs bare: tenacity's bookkeeping costs more than the whole
+            # pipeline's other steps together, and most calls succeed the first time.
             return await self._attempt(call, timeout_s)
+        except HubError as exc:
+            if not (idempotent and exc.retriable and self.attempts > 1):
+                raise
+            if on_retry is not None:
+                on_retry()
+        # tenacity waits between its own attempts; this is the wait before its first one.
+        await asyncio.sleep(random.uniform(0, self.initial_s))
+        remaining = self.deadline_s - (time.monotonic() - started)
+        if remaining <= 0:
+            raise UpstreamTimeout()
 
         def before_sleep(_: RetryCallState) -> None:
             if on_retry is not None:
                 on_retry()
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.deadline_s),
+            stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(remaining),
             # full jitter: a random wait up to the exponential bound, so retries spread out
             wait=wait_random_exponential(multiplier=self.initial_s, max=self.max_s),
             retry=retry_if_exception(_is_retriable),
@@ -86,7 +101,7 @@ class RetryPolicy:
             reraise=True,
         )
         try:
-            async with asyncio.timeout(self.deadline_s):
+            async with asyncio.timeout(remaining):
                 return await retrying(self._attempt, call, timeout_s)
         except TimeoutError as exc:  # the whole deadline, not one attempt
             raise UpstreamTimeout() from exc

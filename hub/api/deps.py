@@ -16,14 +16,15 @@ if TYPE_CHECKING:
     from hub.app import Hub
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
+    # async: FastAPI runs plain `def` dependencies in a thread pool, a thread hop per request
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
 HubDep = Annotated["Hub", Depends(get_hub)]
 
 
-def caller_headers(request: Request) -> CallerHeaders:
+async def caller_headers(request: Request) -> CallerHeaders:
     headers = request.headers
     return CallerHeaders(
         request_id=request_id_of(request.scope),
