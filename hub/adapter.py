@@ -22,8 +22,8 @@ and one line in its package's pyproject.toml::
     land-registry = "land_registry:LandRegistryAdapter"
 
 The operation's input and output models come from the method's type hints. The adapter
-receives its HTTP client (`self.http`, an httpx.AsyncClient with base URL, pool and timeouts
-set by the core) and its compiled mapping; it never builds a client, retries, writes audit
+receives its HTTP client (`self.http`, a hub.upstream.UpstreamClient: httpx's call API and
+response/exception types, with base URL, pool and timeouts set by the core) and its compiled mapping; it never builds a client, retries, writes audit
 records or catches transport errors: the core wraps every operation with authentication,
 purpose and policy checks, input validation, timeout, retry (idempotent operations only),
 error translation, audit and metrics. An adapter raises `hub.errors.NotFound` when upstream
@@ -38,11 +38,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
-import httpx
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.mapping import Mapping
+from hub.upstream import UpstreamClient
 
 __all__ = [
     "Adapter",
@@ -183,7 +183,7 @@ class Adapter:
                 found[spec.name] = spec
         cls.operations = found
 
-    def __init__(self, *, config: AdapterConfig, http: httpx.AsyncClient, mapping: Mapping | None) -> None:
+    def __init__(self, *, config: AdapterConfig, http: UpstreamClient, mapping: Mapping | None) -> None:
         self.config = config
         self.http = http
         self._mapping = mapping

@@ -28,7 +28,7 @@ KEY_PREFIX = "hub_"
 
 def hash_key(secret: bytes, api_key: str) -> str:
     """The stored form of an API key."""
-    return hmac.new(secret, api_key.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, api_key.encode(), hashlib.sha256).hex()  # one-shot C HMAC
 
 
 @dataclass(frozen=True, slots=True)

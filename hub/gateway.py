@@ -87,6 +87,7 @@ class Gateway:
         try:
             loaded = self.registry.get(service)
             spec = loaded.spec(operation)
+            trace.known = True  # metric labels only for real operations (bounded cardinality)
             principal.authorize(
                 service, operation, personal_data=spec.personal_data, purpose=caller.purpose
             )
@@ -125,7 +126,7 @@ class Gateway:
             dossier_id=caller.dossier_id,
         )
         method = getattr(loaded.instance, spec.method)
-        upstream = self.metrics.upstream_duration.labels(trace.service, trace.operation)
+        upstream = self.metrics.for_operation(trace.service, trace.operation).upstream
 
         async def attempt() -> Any:
             t0 = time.perf_counter()
@@ -140,7 +141,7 @@ class Gateway:
             attempt,
             idempotent=spec.idempotent,
             timeout_s=loaded.timeout_s,
-            on_retry=self.metrics.retries.labels(trace.service, trace.operation).inc,
+            on_retry=self.metrics.for_operation(trace.service, trace.operation).retries.inc,
         )
         return self._output(spec, result)
 
@@ -153,10 +154,9 @@ class Gateway:
 
     async def _finish(self, trace: _Trace, started: float) -> float:
         duration = time.perf_counter() - started
-        self.metrics.duration.labels(trace.service, trace.operation).observe(duration)
-        self.metrics.requests.labels(
-            trace.principal.client_id, trace.service, trace.operation, trace.code
-        ).inc()
+        service, operation = (trace.service, trace.operation) if trace.known else ("-", "-")
+        self.metrics.for_operation(service, operation).duration.observe(duration)
+        self.metrics.requests.labels(trace.principal.client_id, service, operation, trace.code).inc()
         if trace.error is not None:
             self._log_failure(trace)
         await self.audit.record(trace.audit_row(duration * 1000))
@@ -182,14 +182,14 @@ class Gateway:
         """A keyed hash of a personal identifier, for logs (never the identifier in clear)."""
         if value is None:
             return None
-        return "psn_" + hmac.new(self._pseudonym_key, value.encode(), hashlib.sha256).hexdigest()[:16]
+        return "psn_" + hmac.digest(self._pseudonym_key, value.encode(), hashlib.sha256).hex()[:16]
 
 
 class _Trace:
     """What one call accumulates for its audit record and metrics."""
 
-    __slots__ = ("caller", "code", "error", "operation", "principal", "service", "status",
-                 "subject_id", "upstream_ms")
+    __slots__ = ("caller", "code", "error", "known", "operation", "principal", "service",
+                 "status", "subject_id", "upstream_ms")
 
     def __init__(self, principal: Principal, caller: CallerHeaders, service: str, operation: str):
         self.principal, self.caller = principal, caller
@@ -198,6 +198,7 @@ class _Trace:
         self.upstream_ms: float | None = None
         self.status, self.code = 200, "OK"
         self.error: HubError | None = None
+        self.known = False
 
     def fail(self, exc: HubError) -> None:
         self.error, self.status, self.code = exc, exc.status, exc.code

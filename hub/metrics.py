@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True, slots=True)
+class OperationMetrics:
+    """The labelled children of one service operation, looked up once (labels() is not free)."""
+
+    duration: Any
+    upstream: Any
+    retries: Any
 
 
 class Metrics:
@@ -39,6 +51,18 @@ class Metrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.audit_records = Counter("hub_audit_records", "Audit records committed", registry=r)
+        self._per_operation: dict[tuple[str, str], OperationMetrics] = {}
+
+    def for_operation(self, service: str, operation: str) -> OperationMetrics:
+        key = (service, operation)
+        found = self._per_operation.get(key)
+        if found is None:
+            found = self._per_operation[key] = OperationMetrics(
+                self.duration.labels(service, operation),
+                self.upstream_duration.labels(service, operation),
+                self.retries.labels(service, operation),
+            )
+        return found
 
     def on_audit_commit(self, seconds: float, size: int) -> None:
         self.audit_commit.observe(seconds)

@@ -174,6 +174,7 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
     from hub.adapter import CallContext
     from hub.canonical import CitizenLookup
     from hub.soap import SOAP_ENV
+    from hub.upstream import HttpxBackend, UpstreamClient
 
     wsdl = tmp_path / "population.wsdl"
     wsdl.write_text(wsdl_text())
@@ -191,7 +192,7 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
 
         adapter = PopulationAdapter(
             config=PopulationConfig(base_url="http://x"),
-            http=httpx.AsyncClient(base_url="http://x", transport=httpx.MockTransport(capture)),
+            http=UpstreamClient("http://x", timeout=httpx.Timeout(1), backend=HttpxBackend(httpx.MockTransport(capture))),
             mapping=None,
         )
         adapter._url = "http://x/dancu/ws"

@@ -16,15 +16,22 @@ if TYPE_CHECKING:
     from hub.app import Hub
 
 
-async def get_hub(request: Request) -> Hub:
-    # async: FastAPI runs plain `def` dependencies in a thread pool, a thread hop per request
+# The call routes take the bare Request and use these helpers rather than FastAPI
+# dependencies: dependency resolution measured ~100 us a request, a tenth of the pipeline.
+
+
+def get_hub(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
-HubDep = Annotated["Hub", Depends(get_hub)]
+async def _hub_dependency(request: Request) -> Hub:
+    return get_hub(request)
 
 
-async def caller_headers(request: Request) -> CallerHeaders:
+HubDep = Annotated["Hub", Depends(_hub_dependency)]
+
+
+def caller_headers(request: Request) -> CallerHeaders:
     headers = request.headers
     return CallerHeaders(
         request_id=request_id_of(request.scope),
@@ -33,9 +40,6 @@ async def caller_headers(request: Request) -> CallerHeaders:
         officer_id=headers.get("x-officer-id") or None,
         dossier_id=headers.get("x-dossier-id") or None,
     )
-
-
-CallerDep = Annotated[CallerHeaders, Depends(caller_headers)]
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -67,3 +71,13 @@ def envelope(result: CallResult, request_id: str, *, status_code: int = 200) -> 
         },
     }
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+def string_path_param(name: str, description: str) -> dict[str, Any]:
+    """OpenAPI for a path parameter the route reads from request.path_params itself."""
+    return {
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "description": description,
+             "schema": {"type": "string"}}
+        ]
+    }

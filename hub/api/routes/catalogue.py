@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from hub.api.deps import CallerDep, HubDep, envelope, read_json
+from hub.api.deps import caller_headers, envelope, get_hub, read_json, string_path_param
 
 router = APIRouter(prefix="/v1", tags=["services"])
 
@@ -24,8 +24,9 @@ _GENERIC_BODY = {
 
 
 @router.get("/services", summary="The catalogue: services, operations, schemas, live status")
-async def list_services(hub: HubDep, caller: CallerDep) -> Response:
-    await hub.gateway.authenticator.authenticate(caller.authorization)
+async def list_services(request: Request) -> Response:
+    hub = get_hub(request)
+    await hub.gateway.authenticator.authenticate(request.headers.get("authorization"))
     statuses = await hub.health.adapters()
     services: list[dict[str, Any]] = []
     for loaded in hub.registry:
@@ -39,11 +40,17 @@ async def list_services(hub: HubDep, caller: CallerDep) -> Response:
 @router.post(
     "/services/{service}/{operation}",
     summary="Call any operation of any service",
-    openapi_extra=_GENERIC_BODY,
+    openapi_extra={
+        **_GENERIC_BODY,
+        "parameters": [
+            *string_path_param("service", "Service name, as in the catalogue")["parameters"],
+            *string_path_param("operation", "Operation name, as in the catalogue")["parameters"],
+        ],
+    },
 )
-async def call_operation(
-    service: str, operation: str, request: Request, hub: HubDep, caller: CallerDep
-) -> Response:
+async def call_operation(request: Request) -> Response:
+    hub, caller = get_hub(request), caller_headers(request)
     payload = await read_json(request, hub.settings.max_body_bytes)
+    service, operation = request.path_params["service"], request.path_params["operation"]
     result = await hub.gateway.call(caller, service, operation, payload)
     return envelope(result, caller.request_id)

@@ -5,21 +5,28 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from hub.api.deps import CallerDep, HubDep, envelope, read_json
+from hub.api.deps import caller_headers, envelope, get_hub, read_json, string_path_param
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 
 SERVICE = "population"
 
 
-@router.get("/{personal_id}", summary="A citizen's record from the National Population Database")
-async def get_citizen(personal_id: str, hub: HubDep, caller: CallerDep) -> Response:
-    result = await hub.gateway.call(caller, SERVICE, "lookup", {"personal_id": personal_id})
+@router.get(
+    "/{personal_id}",
+    summary="A citizen's record from the National Population Database",
+    openapi_extra=string_path_param("personal_id", "12-digit personal ID (CCCD)"),
+)
+async def get_citizen(request: Request) -> Response:
+    caller = caller_headers(request)
+    payload = {"personal_id": request.path_params["personal_id"]}
+    result = await get_hub(request).gateway.call(caller, SERVICE, "lookup", payload)
     return envelope(result, caller.request_id)
 
 
 @router.post("/verify", summary="Check a citizen's stated details against the national record")
-async def verify_citizen(request: Request, hub: HubDep, caller: CallerDep) -> Response:
+async def verify_citizen(request: Request) -> Response:
+    hub, caller = get_hub(request), caller_headers(request)
     payload = await read_json(request, hub.settings.max_body_bytes)
     result = await hub.gateway.call(caller, SERVICE, "verify", payload)
     return envelope(result, caller.request_id)

@@ -1,0 +1,168 @@
+"""The HTTP client the core hands each adapter: httpx's API and types, aiohttp's speed.
+
+Adapters call `self.http.get/post/put/delete/request(...)` with httpx's arguments (`params`,
+`content`, `json`, `data`, `headers`, `timeout`) and get `httpx.Response` objects back; failures
+raise httpx's exceptions, which the core translates in one place. Underneath is one of:
+
+- `AiohttpBackend` (production): one pooled aiohttp session per upstream. Measured here
+  (bench/, README) an httpx.AsyncClient costs ~320 us of CPU per call on top of the transport
+  (URL merging, cookie jar, auth and redirect machinery, stream wrappers), more than the whole
+  rest of the hub's pipeline; its own pool is slower still under concurrency. aiohttp's client
+  does the same HTTP/1.1 keep-alive work for a fraction, so we keep httpx's *types* as the
+  adapter-facing API and let aiohttp move the bytes.
+- `HttpxBackend`: any httpx transport, so tests route upstream calls to respx routers or
+  in-process ASGI mocks (`create_app(transports=…)`), and a deployment can opt for
+  `HUB_HTTP_TRANSPORT=httpx`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+
+__all__ = ["AiohttpBackend", "HttpxBackend", "UpstreamClient"]
+
+Headers = Mapping[str, str]
+
+
+class Backend(Protocol):
+    async def send(
+        self, method: str, url: str, *, content: bytes | None, headers: Headers, timeout: httpx.Timeout
+    ) -> httpx.Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+class UpstreamClient:
+    """The httpx-style client of one upstream (base URL, default timeout, pooled backend)."""
+
+    def __init__(self, base_url: str, *, timeout: httpx.Timeout, backend: Backend) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._backend = backend
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The absolute URL of a path (absolute URLs pass through), with query parameters."""
+        url = path if "://" in path else self.base_url + ("" if path.startswith("/") else "/") + path
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+        return url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Headers | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        """Send a request; returns an httpx.Response, raises httpx exceptions."""
+        merged = dict(headers or {})
+        if json is not None:
+            content = orjson.dumps(json)
+            merged.setdefault("content-type", "application/json")
+        elif data is not None:
+            content = urlencode(data, doseq=True)
+            merged.setdefault("content-type", "application/x-www-form-urlencoded")
+        if isinstance(content, str):
+            content = content.encode()
+        if timeout is None:
+            effective = self.timeout
+        elif isinstance(timeout, httpx.Timeout):
+            effective = timeout
+        else:
+            effective = httpx.Timeout(timeout)
+        return await self._backend.send(
+            method, self.url(path, params), content=content, headers=merged, timeout=effective
+        )
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kwargs)
+
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+
+class HttpxBackend:
+    """Any httpx transport (respx and ASGI in tests; httpx's own pool on request)."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._client = httpx.AsyncClient(transport=transport)
+
+    async def send(
+        self, method: str, url: str, *, content: bytes | None, headers: Headers, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        return await self._client.request(method, url, content=content, headers=headers, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class AiohttpBackend:
+    """One aiohttp session (keep-alive pool) per upstream; errors become httpx's."""
+
+    def __init__(self, *, max_connections: int, keepalive_s: float = 30) -> None:
+        self._max_connections, self._keepalive_s = max_connections, keepalive_s
+        self._session: Any = None
+
+    def _get_session(self) -> Any:
+        import aiohttp
+
+        if self._session is None:  # made inside the running loop, on first use
+            # auto_decompress off: httpx.Response decodes the body by its content-encoding.
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=self._keepalive_s, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
+        return self._session
+
+    async def send(
+        self, method: str, url: str, *, content: bytes | None, headers: Headers, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        import aiohttp
+
+        session = self._get_session()
+        request = httpx.Request(method, url)
+        limits = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
+        )
+        try:
+            async with session.request(
+                method, url, data=content, headers=headers, timeout=limits, allow_redirects=False
+            ) as response:
+                body = await response.read()
+                return httpx.Response(
+                    response.status, headers=response.raw_headers, content=body, request=request
+                )
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        except aiohttp.ClientError as exc:
+            raise httpx.TransportError(str(exc), request=request) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
