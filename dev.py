@@ -25,8 +25,6 @@ STAMP = VENV / ".installed"
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit("Python 3.11 or newer is needed")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
@@ -40,6 +38,8 @@ def ensure_venv() -> None:
 
 
 def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before anything checks
+        sys.exit("Python 3.11 or newer is needed")
     if len(sys.argv) < 2 or sys.argv[1] not in ("up", "test", "bench"):
         print(__doc__)
         return 2

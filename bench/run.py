@@ -87,8 +87,9 @@ def soap_request(personal_id: str, url: str) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-async def drive(mode: str, url: str, ids: list[str], concurrency: int, duration: float,
-                api_key: str | None) -> Result:
+async def drive(
+    mode: str, url: str, ids: list[str], concurrency: int, duration: float, api_key: str | None
+) -> Result:
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -120,14 +121,20 @@ async def drive(mode: str, url: str, ids: list[str], concurrency: int, duration:
         warm = time.perf_counter() + min(1.0, duration / 5)
         await asyncio.gather(*(worker(w, warm, False) for w in range(concurrency)))
         started = time.perf_counter()
-        await asyncio.gather(*(worker(w * 7919, started + duration, True) for w in range(concurrency)))
+        await asyncio.gather(
+            *(worker(w * 7919, started + duration, True) for w in range(concurrency))
+        )
         seconds = time.perf_counter() - started
     return Result(mode, concurrency, len(latencies), errors, seconds, latencies)
 
 
 @contextlib.contextmanager
-def process(args: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def process(
+    args: list[str], env: dict[str, str], health_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         wait_healthy(proc, health_url)
         yield proc
@@ -145,7 +152,9 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{' '.join(map(str, proc.args))} exited: {proc.stderr.read().decode()[-2000:]}")
+            raise SystemExit(
+                f"{' '.join(map(str, proc.args))} exited: {proc.stderr.read().decode()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -165,7 +174,9 @@ def fetch_ids(mock: str, count: int) -> list[str]:
 def report(results: list[Result]) -> list[dict[str, float]]:
     print(f"\n{'mode':<8}{'conc':>6}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for r in results:
-        print(f"{r.mode:<8}{r.concurrency:>6}{r.rps:>10.0f}{r.pct(0.5):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}")
+        print(
+            f"{r.mode:<8}{r.concurrency:>6}{r.rps:>10.0f}{r.pct(0.5):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}"
+        )
     rows = []
     print(f"\n{'conc':>6}{'hub/direct req/s':>18}{'hub p50 / direct p50':>22}{'hub p99 ms':>12}")
     for c in sorted({r.concurrency for r in results}):
@@ -178,7 +189,9 @@ def report(results: list[Result]) -> list[dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--transport", choices=["aiohttp", "httpx"], default="aiohttp")
@@ -201,20 +214,49 @@ def main() -> None:
         }
         hub_cmd = [PY, "-m", "hub.cli"]
         created = subprocess.run(
-            [*hub_cmd, "clients", "create", f"bench-{os.getpid()}", "--allow", "population", "--purpose", "bench"],
-            env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+            [
+                *hub_cmd,
+                "clients",
+                "create",
+                f"bench-{os.getpid()}",
+                "--allow",
+                "population",
+                "--purpose",
+                "bench",
+            ],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         api_key = json.loads(created.stdout)["api_key"]
         mock_cmd = [PY, "-m", "mocks", "population", "--port", str(args.mock_port)]
-        serve_cmd = [*hub_cmd, "serve", "--port", str(args.hub_port), "--log-level", "warning",
-                     "--workers", str(args.hub_workers)]
-        with process(mock_cmd, env, f"{mock}/_mock/health"), process(serve_cmd, env, f"{hub}/health"):
+        serve_cmd = [
+            *hub_cmd,
+            "serve",
+            "--port",
+            str(args.hub_port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(args.hub_workers),
+        ]
+        with (
+            process(mock_cmd, env, f"{mock}/_mock/health"),
+            process(serve_cmd, env, f"{hub}/health"),
+        ):
             ids = fetch_ids(mock, args.subjects)
-            print(f"cores: {os.cpu_count()}  transport: {args.transport}  hub workers: {args.hub_workers}  "
-                  f"duration: {args.duration}s  subjects: {len(ids)}")
+            print(
+                f"cores: {os.cpu_count()}  transport: {args.transport}  "
+                f"hub workers: {args.hub_workers}  "
+                f"duration: {args.duration}s  subjects: {len(ids)}"
+            )
             results: list[Result] = []
             for c in args.concurrency:
-                results.append(run(drive("direct", f"{mock}/dancu/ws", ids, c, args.duration, None)))
+                results.append(
+                    run(drive("direct", f"{mock}/dancu/ws", ids, c, args.duration, None))
+                )
                 results.append(run(drive("hub", hub, ids, c, args.duration, api_key)))
             rows = report(results)
     if any(r.errors for r in results):
@@ -222,7 +264,10 @@ def main() -> None:
     target = next((row for row in rows if row["concurrency"] == 32), None)
     if target is not None:
         ok = target["ratio"] >= 0.40 and target["hub_p99_ms"] <= 50
-        print(f"\nTarget at concurrency 32 (hub >= 40% of direct req/s, p99 <= 50 ms): {'MET' if ok else 'NOT MET'}")
+        print(
+            "\nTarget at concurrency 32 (hub >= 40% of direct req/s, p99 <= 50 ms): "
+            + ("MET" if ok else "NOT MET")
+        )
 
 
 if __name__ == "__main__":

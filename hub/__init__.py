@@ -5,8 +5,8 @@ The public, plugin-facing names are re-exported here; everything else is interna
 
 __version__ = "0.1.0"
 
-from hub.adapter import Adapter, AdapterConfig, CallContext, Health, OperationSpec, operation  # noqa: E402
-from hub.errors import (  # noqa: E402
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, OperationSpec, operation
+from hub.errors import (
     HubError,
     NotFound,
     UpstreamBadResponse,

@@ -12,7 +12,8 @@ An adapter is a class with a few declarations and one async method per operation
         @operation(subject="personal_id")
         async def parcels(self, request: ParcelQuery, ctx: CallContext) -> ParcelList:
             response = await self.http.get("/parcels", params=…)
-            return ParcelList.model_validate(self.mapping.operation("parcels").apply(response.json()))
+            mapped = self.compiled_mapping.operation("parcels").apply(response.json())
+            return ParcelList.model_validate(mapped)
 
         async def health(self) -> Health: …
 
@@ -23,7 +24,8 @@ and one line in its package's pyproject.toml::
 
 The operation's input and output models come from the method's type hints. The adapter
 receives its HTTP client (`self.http`, a hub.upstream.UpstreamClient: httpx's call API and
-response/exception types, with base URL, pool and timeouts set by the core) and its compiled mapping; it never builds a client, retries, writes audit
+response and exception types, with base URL, pool and timeouts set by the core) and its
+compiled mapping (`self.compiled_mapping`). It never builds a client, retries, writes audit
 records or catches transport errors: the core wraps every operation with authentication,
 purpose and policy checks, input validation, timeout, retry (idempotent operations only),
 error translation, audit and metrics. An adapter raises `hub.errors.NotFound` when upstream
@@ -145,7 +147,9 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"operation {func.__qualname__}: the {what} must be a pydantic model")
     if meta["subject"] and meta["subject"] not in input_model.model_fields:  # type: ignore[union-attr]
-        raise TypeError(f"operation {func.__qualname__}: subject {meta['subject']!r} not an input field")
+        raise TypeError(
+            f"operation {func.__qualname__}: subject {meta['subject']!r} not an input field"
+        )
     doc = inspect.getdoc(func) or ""
     summary, _, description = doc.partition("\n")
     return OperationSpec(
@@ -183,7 +187,9 @@ class Adapter:
                 found[spec.name] = spec
         cls.operations = found
 
-    def __init__(self, *, config: AdapterConfig, http: UpstreamClient, mapping: Mapping | None) -> None:
+    def __init__(
+        self, *, config: AdapterConfig, http: UpstreamClient, mapping: Mapping | None
+    ) -> None:
         self.config = config
         self.http = http
         self._mapping = mapping

@@ -58,7 +58,9 @@ def create_app(
     Raises AdapterLoadError (bad adapter, mapping or configuration) before anything is served.
     """
     settings = settings or Settings()
-    classes = classes_from(adapters) if adapters is not None else discover(settings.enabled_adapters)
+    classes = (
+        classes_from(adapters) if adapters is not None else discover(settings.enabled_adapters)
+    )
     registry = AdapterRegistry.build(settings, classes, transports)
     engine = make_engine(settings.database_url)
     metrics = Metrics()
@@ -67,7 +69,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(create_schema, engine)
-        audit = AuditWriter(engine, batch_max=settings.audit_batch_max, on_commit=metrics.on_audit_commit)
+        audit = AuditWriter(
+            engine, batch_max=settings.audit_batch_max, on_commit=metrics.on_audit_commit
+        )
         audit.start()
         gateway = Gateway(
             registry=registry,

@@ -44,7 +44,9 @@ class Principal:
         """`*`, `SERVICE` and `SERVICE:OPERATION` grants."""
         return bool({"*", service, f"{service}:{operation}"} & self.allow)
 
-    def authorize(self, service: str, operation: str, *, personal_data: bool, purpose: str | None) -> None:
+    def authorize(
+        self, service: str, operation: str, *, personal_data: bool, purpose: str | None
+    ) -> None:
         """Raise unless this client may call the operation for the stated purpose."""
         if not self.may_call(service, operation):
             raise Forbidden(f"this client is not allowed to call {service}:{operation}")
@@ -89,7 +91,9 @@ def create_client(
             raise ValueError(f"a client named {name!r} exists already")
         session.add(Client(id=client_id, name=name, agency=agency, allow=allow, purposes=purposes))
         session.flush()
-        session.add(ApiKey(client_id=client_id, key_hash=hash_key(secret, api_key), prefix=api_key[:10]))
+        session.add(
+            ApiKey(client_id=client_id, key_hash=hash_key(secret, api_key), prefix=api_key[:10])
+        )
         session.commit()
     return IssuedClient(client_id=client_id, api_key=api_key)
 
@@ -139,7 +143,9 @@ class Authenticator:
             return None
         if key.expires_at is not None and _aware(key.expires_at) <= now:
             return None
-        return Principal(client.id, client.name, frozenset(client.allow), frozenset(client.purposes))
+        return Principal(
+            client.id, client.name, frozenset(client.allow), frozenset(client.purposes)
+        )
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -46,8 +46,15 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
 
     _configure_logging(log_level)
     uvicorn.run(
-        "hub.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level=log_level, access_log=False, proxy_headers=False, **_uvicorn_options(),
+        "hub.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        **_uvicorn_options(),
     )
 
 
@@ -77,8 +84,12 @@ def up(host: str, port: int, log_level: str) -> None:
             err=True,
         )
         uvicorn.run(
-            create_app(settings), host=host, port=port, log_level=log_level,
-            access_log=False, **_uvicorn_options(),
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            **_uvicorn_options(),
         )
     finally:
         mocks.send_signal(signal.SIGINT)
@@ -122,8 +133,12 @@ def _demo_client(settings: Settings) -> str:
             session.delete(old)
             session.commit()
     issued = create_client(
-        engine, settings.secret_key.get_secret_value().encode(),
-        name=DEMO_CLIENT, allow=["*"], purposes=["demo", "test"], agency="development",
+        engine,
+        settings.secret_key.get_secret_value().encode(),
+        name=DEMO_CLIENT,
+        allow=["*"],
+        purposes=["demo", "test"],
+        agency="development",
     )
     engine.dispose()
     return issued.api_key
@@ -137,7 +152,9 @@ def mocks() -> None:
 @mocks.command("serve")
 @click.argument("names", nargs=-1)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--fault", "faults", multiple=True, help="Start-up fault, e.g. latency=200, error=0.1")
+@click.option(
+    "--fault", "faults", multiple=True, help="Start-up fault, e.g. latency=200, error=0.1"
+)
 def mocks_serve(names: tuple[str, ...], host: str, faults: tuple[str, ...]) -> None:
     """Serve the named mocks (all by default) on their fixed ports 8101-8105."""
     args = [sys.executable, "-m", "mocks", *names, "--host", host]
@@ -153,11 +170,18 @@ def clients() -> None:
 
 @clients.command("create")
 @click.argument("name")
-@click.option("--allow", "allow", multiple=True, required=True,
-              help="SERVICE or SERVICE:OPERATION, or '*' for everything. Repeatable.")
+@click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    required=True,
+    help="SERVICE or SERVICE:OPERATION, or '*' for everything. Repeatable.",
+)
 @click.option("--purpose", "purposes", multiple=True, help="A purpose code granted. Repeatable.")
 @click.option("--agency", default=None, help="The agency the application belongs to.")
-def clients_create(name: str, allow: tuple[str, ...], purposes: tuple[str, ...], agency: str | None) -> None:
+def clients_create(
+    name: str, allow: tuple[str, ...], purposes: tuple[str, ...], agency: str | None
+) -> None:
     """Create a client; prints its id and API key (shown this once only)."""
     from hub.auth import create_client
     from hub.db import create_schema, make_engine
@@ -167,8 +191,12 @@ def clients_create(name: str, allow: tuple[str, ...], purposes: tuple[str, ...],
     create_schema(engine)
     try:
         issued = create_client(
-            engine, settings.secret_key.get_secret_value().encode(),
-            name=name, allow=allow, purposes=purposes, agency=agency,
+            engine,
+            settings.secret_key.get_secret_value().encode(),
+            name=name,
+            allow=allow,
+            purposes=purposes,
+            agency=agency,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

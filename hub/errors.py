@@ -19,7 +19,7 @@
     └── UpstreamError (502 UPSTREAM_ERROR)  upstream failed; retriable
         ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)  unparsable or off-contract; not retried
         ├── UpstreamRejected (502 UPSTREAM_REJECTED)  upstream refused our request; not retried
-        ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)  cannot connect, or upstream says it is down
+        ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)  cannot connect, or upstream is down
         └── UpstreamTimeout (504 UPSTREAM_TIMEOUT)
 
 Adapters raise these (mostly NotFound and the Upstream* ones); the core translates transport
@@ -149,7 +149,9 @@ class UpstreamRejected(UpstreamError):
 class UpstreamUnavailable(UpstreamError):
     status, code, title = 503, "UPSTREAM_UNAVAILABLE", "The upstream system is unavailable"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int | None = 5, **kw: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = 5, **kw: Any
+    ) -> None:
         super().__init__(detail, retry_after=retry_after, **kw)
 
 

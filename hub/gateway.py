@@ -100,7 +100,9 @@ class Gateway:
             await self._finish(trace, started)
             raise
         except Exception as exc:  # an adapter bug: still audited, still a clean problem+json
-            log.exception("unexpected error in %s:%s request_id=%s", service, operation, caller.request_id)
+            log.exception(
+                "unexpected error in %s:%s request_id=%s", service, operation, caller.request_id
+            )
             error = HubError()
             trace.fail(error)
             await self._finish(trace, started)
@@ -156,7 +158,9 @@ class Gateway:
         duration = time.perf_counter() - started
         service, operation = (trace.service, trace.operation) if trace.known else ("-", "-")
         self.metrics.for_operation(service, operation).duration.observe(duration)
-        self.metrics.requests.labels(trace.principal.client_id, service, operation, trace.code).inc()
+        self.metrics.requests.labels(
+            trace.principal.client_id, service, operation, trace.code
+        ).inc()
         if trace.error is not None:
             self._log_failure(trace)
         await self.audit.record(trace.audit_row(duration * 1000))
@@ -188,8 +192,18 @@ class Gateway:
 class _Trace:
     """What one call accumulates for its audit record and metrics."""
 
-    __slots__ = ("caller", "code", "error", "known", "operation", "principal", "service",
-                 "status", "subject_id", "upstream_ms")
+    __slots__ = (
+        "caller",
+        "code",
+        "error",
+        "known",
+        "operation",
+        "principal",
+        "service",
+        "status",
+        "subject_id",
+        "upstream_ms",
+    )
 
     def __init__(self, principal: Principal, caller: CallerHeaders, service: str, operation: str):
         self.principal, self.caller = principal, caller

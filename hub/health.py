@@ -29,7 +29,10 @@ class HealthMonitor:
             if self._cached is None or self._cached[0] <= now:
                 loaded = list(self._registry)
                 results = await asyncio.gather(*(self._probe(a) for a in loaded))
-                self._cached = (now + self._cache_s, {a.cls.name: h for a, h in zip(loaded, results)})
+                self._cached = (
+                    now + self._cache_s,
+                    {a.cls.name: h for a, h in zip(loaded, results, strict=True)},
+                )
             return self._cached[1]
 
     @staticmethod

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from operator import methodcaller
-from collections.abc import Callable, Mapping as MappingABC
+from collections.abc import Callable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from operator import methodcaller
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from lxml import etree
@@ -124,7 +125,7 @@ class FieldSpec(_Strict):
     many: bool = Field(False, description="all matches, as a list")
 
 
-FieldValue = Union[str, FieldSpec]
+FieldValue = str | FieldSpec
 
 
 class OperationSpec(_Strict):
@@ -245,7 +246,9 @@ class Getter:
     all: Callable[[Any], list[Any]]
 
 
-_SIMPLE_XPATH = re.compile(r"^[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*(/[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*)*$")
+_SIMPLE_XPATH = re.compile(
+    r"^[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*(/[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*)*$"
+)
 
 
 def _xml_getter(path: str, namespaces: dict[str, str]) -> Getter:
@@ -312,7 +315,9 @@ def _xml_text(node: Any) -> Any:
 
 def _json_getter(path: str, namespaces: dict[str, str]) -> Getter:
     if path == ".":
-        return Getter(first=lambda node: node, all=lambda node: node if isinstance(node, list) else [node])
+        return Getter(
+            first=lambda node: node, all=lambda node: node if isinstance(node, list) else [node]
+        )
     if not path or any(not part for part in path.split(".")):
         raise ValueError(f"invalid JSON path {path!r}")
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
@@ -349,7 +354,9 @@ Extractor = Callable[[Any], Any]
 
 
 def _converter(
-    name: str, text: Callable[[Any], Any], transforms: list[Transform],
+    name: str,
+    text: Callable[[Any], Any],
+    transforms: list[Transform],
     children: list[tuple[str, Extractor]] | None,
 ) -> Extractor:
     """node -> canonical value (None when the node holds nothing)."""
@@ -373,8 +380,13 @@ def _converter(
 
 
 def compile_field(
-    name: str, getter: Getter, text: Callable[[Any], Any], transforms: list[Transform],
-    default: Any, many: bool, children: list[tuple[str, Extractor]] | None,
+    name: str,
+    getter: Getter,
+    text: Callable[[Any], Any],
+    transforms: list[Transform],
+    default: Any,
+    many: bool,
+    children: list[tuple[str, Extractor]] | None,
 ) -> Extractor:
     """One canonical field as a closure: node -> canonical value."""
     convert = _converter(name, text, transforms, children)
@@ -446,12 +458,14 @@ def load_mapping(
     if text is None:
         text = Path(source).read_text(encoding="utf-8")
     try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_LineLoader)
     except MappingError as exc:
         raise MappingError(name, exc.line, exc.message) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise MappingError(name, mark.line + 1 if mark else None, f"not valid YAML: {exc}") from None
+        raise MappingError(
+            name, mark.line + 1 if mark else None, f"not valid YAML: {exc}"
+        ) from None
     if not isinstance(raw, dict):
         raise MappingError(name, 1, "a mapping file is a YAML mapping")
     try:
@@ -506,7 +520,9 @@ class _Compiler:
         if model is not None:
             for fname, finfo in model.model_fields.items():
                 if finfo.is_required() and fname not in fields:
-                    raise self.fail(loc, f"required field {fname!r} of {model.__name__} is not mapped")
+                    raise self.fail(
+                        loc, f"required field {fname!r} of {model.__name__} is not mapped"
+                    )
         return [
             self._field(fname, value, model, (*loc, fname), seen_objects)
             for fname, value in fields.items()

@@ -29,26 +29,39 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "hub_requests", "Calls through the hub by outcome code",
-            ["client", "service", "operation", "code"], registry=r,
+            "hub_requests",
+            "Calls through the hub by outcome code",
+            ["client", "service", "operation", "code"],
+            registry=r,
         )
         self.duration = Histogram(
-            "hub_request_duration_seconds", "Time the hub took to answer a call",
-            ["service", "operation"], buckets=_LATENCY_BUCKETS, registry=r,
+            "hub_request_duration_seconds",
+            "Time the hub took to answer a call",
+            ["service", "operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.upstream_duration = Histogram(
-            "hub_upstream_duration_seconds", "Time upstream took, per attempt",
-            ["service", "operation"], buckets=_LATENCY_BUCKETS, registry=r,
+            "hub_upstream_duration_seconds",
+            "Time upstream took, per attempt",
+            ["service", "operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.retries = Counter(
-            "hub_upstream_retries", "Upstream attempts retried", ["service", "operation"], registry=r
+            "hub_upstream_retries",
+            "Upstream attempts retried",
+            ["service", "operation"],
+            registry=r,
         )
         self.auth_failures = Counter(
             "hub_auth_failures", "Calls refused for a missing or bad credential", registry=r
         )
         self.audit_commit = Histogram(
-            "hub_audit_commit_seconds", "Time to commit one batch of audit records",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "hub_audit_commit_seconds",
+            "Time to commit one batch of audit records",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.audit_records = Counter("hub_audit_records", "Audit records committed", registry=r)
         self._per_operation: dict[tuple[str, str], OperationMetrics] = {}

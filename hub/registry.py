@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
-from collections.abc import Iterable, Mapping as MappingABC
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,16 +36,22 @@ def discover(enabled: Iterable[str] | None = None) -> dict[str, type[Adapter]]:
     """Load every adapter class registered in the `hub.adapters` entry-point group."""
     wanted = set(enabled) if enabled is not None else None
     found: dict[str, type[Adapter]] = {}
-    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    for ep in sorted(
+        importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name
+    ):
         if wanted is not None and ep.name not in wanted:
             continue
         try:
             cls = ep.load()
         except Exception as exc:
-            raise AdapterLoadError(f"adapter {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+            raise AdapterLoadError(
+                f"adapter {ep.name!r} ({ep.value}) failed to import: {exc}"
+            ) from exc
         _register(found, cls, origin=f"entry point {ep.name!r} ({ep.value})")
         if cls.name != ep.name:
-            raise AdapterLoadError(f"entry point {ep.name!r} names adapter {cls.name!r}: they must agree")
+            raise AdapterLoadError(
+                f"entry point {ep.name!r} names adapter {cls.name!r}: they must agree"
+            )
     if wanted:
         missing = wanted - set(found)
         if missing:
@@ -62,7 +69,8 @@ def _register(registry: dict[str, type[Adapter]], cls: Any, *, origin: str) -> N
         raise AdapterLoadError(f"{origin}: adapter {cls.name!r} declares no operation")
     if cls.name in registry:
         raise AdapterLoadError(
-            f"two adapters are named {cls.name!r}: {registry[cls.name].__module__} and {cls.__module__}"
+            f"two adapters are named {cls.name!r}: "
+            f"{registry[cls.name].__module__} and {cls.__module__}"
         )
     registry[cls.name] = cls
 
@@ -76,7 +84,9 @@ def resolve_mapping(cls: type[Adapter]) -> Mapping | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:
-        raise AdapterLoadError(f"adapter {cls.name!r}: mapping {cls.mapping!r} not found ({exc})") from exc
+        raise AdapterLoadError(
+            f"adapter {cls.name!r}: mapping {cls.mapping!r} not found ({exc})"
+        ) from exc
     models = {spec.name: spec.output_model for spec in cls.operations.values()}
     try:
         return load_mapping(str(path), text, models=models)

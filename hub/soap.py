@@ -24,8 +24,12 @@ MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 def safe_parser() -> etree.XMLParser:
     """An lxml parser that never resolves entities, reads DTDs or touches the network."""
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
-        dtd_validation=False, remove_blank_text=True,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        dtd_validation=False,
+        remove_blank_text=True,
     )
 
 
@@ -59,7 +63,8 @@ def envelope(body: str, namespaces: dict[str, str]) -> bytes:
     """A SOAP 1.1 envelope around an already-escaped body fragment."""
     decls = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in namespaces.items())
     return (
-        f'<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"{decls}>'
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"{decls}>'
         f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
     ).encode()
 

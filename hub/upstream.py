@@ -17,7 +17,6 @@ raise httpx's exceptions, which the core translates in one place. Underneath is 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -32,7 +31,13 @@ Headers = Mapping[str, str]
 
 class Backend(Protocol):
     async def send(
-        self, method: str, url: str, *, content: bytes | None, headers: Headers, timeout: httpx.Timeout
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: Headers,
+        timeout: httpx.Timeout,
     ) -> httpx.Response: ...
 
     async def aclose(self) -> None: ...
@@ -48,7 +53,9 @@ class UpstreamClient:
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """The absolute URL of a path (absolute URLs pass through), with query parameters."""
-        url = path if "://" in path else self.base_url + ("" if path.startswith("/") else "/") + path
+        url = (
+            path if "://" in path else self.base_url + ("" if path.startswith("/") else "/") + path
+        )
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
         return url
@@ -108,9 +115,17 @@ class HttpxBackend:
         self._client = httpx.AsyncClient(transport=transport)
 
     async def send(
-        self, method: str, url: str, *, content: bytes | None, headers: Headers, timeout: httpx.Timeout
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: Headers,
+        timeout: httpx.Timeout,
     ) -> httpx.Response:
-        return await self._client.request(method, url, content=content, headers=headers, timeout=timeout)
+        return await self._client.request(
+            method, url, content=content, headers=headers, timeout=timeout
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -137,7 +152,13 @@ class AiohttpBackend:
         return self._session
 
     async def send(
-        self, method: str, url: str, *, content: bytes | None, headers: Headers, timeout: httpx.Timeout
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: Headers,
+        timeout: httpx.Timeout,
     ) -> httpx.Response:
         import aiohttp
 
@@ -154,7 +175,7 @@ class AiohttpBackend:
                 return httpx.Response(
                     response.status, headers=response.raw_headers, content=body, request=request
                 )
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc

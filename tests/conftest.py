@@ -73,8 +73,11 @@ class RunningHub:
     def client(self, *, allow: Iterable[str] = ("*",), purposes: Iterable[str] = ("test",)) -> str:
         """Create a client; returns its API key."""
         issued = create_client(
-            self.hub.engine, self.settings.secret_key.get_secret_value().encode(),
-            name=f"client-{uuid.uuid4().hex[:8]}", allow=allow, purposes=purposes,
+            self.hub.engine,
+            self.settings.secret_key.get_secret_value().encode(),
+            name=f"client-{uuid.uuid4().hex[:8]}",
+            allow=allow,
+            purposes=purposes,
         )
         return issued.api_key
 

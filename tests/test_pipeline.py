@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 from pydantic import BaseModel
+from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import PersonalIdStr
@@ -44,7 +45,9 @@ class EchoAdapter(Adapter):
     @operation(subject="personal_id")
     async def get(self, request: EchoIn, ctx: CallContext) -> EchoOut:
         """Read a value."""
-        response = await self.http.get(f"/items/{request.personal_id}", headers={"x-req": ctx.request_id})
+        response = await self.http.get(
+            f"/items/{request.personal_id}", headers={"x-req": ctx.request_id}
+        )
         if response.status_code == 404:
             raise NotFound()
         if response.status_code >= 500:
@@ -82,7 +85,8 @@ async def echo(settings, upstream):
 
 async def call(echo, key, body=None, purpose="test", path="/v1/services/echo/get", **headers):
     return await echo.http.post(
-        path, json={"personal_id": PID} if body is None else body,
+        path,
+        json={"personal_id": PID} if body is None else body,
         headers=echo.headers(key, purpose, **headers),
     )
 
@@ -100,19 +104,29 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
 async def test_success_envelope_and_audit(echo, upstream):
     route = upstream.get(f"/items/{PID}").respond(200, json={"value": 7})
     key = echo.client()
-    response = await call(echo, key, **{"x-request-id": "abc-123", "x-officer-id": "CB01", "x-dossier-id": "HS9"})
+    response = await call(
+        echo, key, **{"x-request-id": "abc-123", "x-officer-id": "CB01", "x-dossier-id": "HS9"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["data"] == {"personal_id": PID, "value": 7}
     assert body["meta"]["request_id"] == "abc-123" == response.headers["x-request-id"]
     assert body["meta"] | {"duration_ms": 0} == {
-        "request_id": "abc-123", "service": "echo", "operation": "get",
-        "adapter_version": "9.9.9", "duration_ms": 0,
+        "request_id": "abc-123",
+        "service": "echo",
+        "operation": "get",
+        "adapter_version": "9.9.9",
+        "duration_ms": 0,
     }
     assert route.calls.last.request.headers["x-req"] == "abc-123"
     [row] = echo.audit_rows()
     assert row["service"] == "echo" and row["operation"] == "get" and row["status"] == 200
-    assert (row["purpose"], row["officer_id"], row["dossier_id"], row["subject_id"]) == ("test", "CB01", "HS9", PID)
+    assert (row["purpose"], row["officer_id"], row["dossier_id"], row["subject_id"]) == (
+        "test",
+        "CB01",
+        "HS9",
+        PID,
+    )
     assert row["code"] == "OK" and row["upstream_ms"] is not None
 
 
@@ -126,14 +140,17 @@ async def test_request_id_generated_when_absent_or_unsafe(echo, upstream):
 
 
 @pytest.mark.parametrize(
-    "authorization", [None, "Basic abc", "Bearer ", "Bearer hub_not-a-real-key", "Bearer wrongprefix"]
+    "authorization",
+    [None, "Basic abc", "Bearer ", "Bearer hub_not-a-real-key", "Bearer wrongprefix"],
 )
 async def test_missing_or_bad_credential_is_401_and_not_audited(echo, upstream, authorization):
     route = upstream.get(f"/items/{PID}").respond(200, json={"value": 1})
     headers = {"x-purpose": "test"}
     if authorization is not None:
         headers["authorization"] = authorization
-    response = await echo.http.post("/v1/services/echo/get", json={"personal_id": PID}, headers=headers)
+    response = await echo.http.post(
+        "/v1/services/echo/get", json={"personal_id": PID}, headers=headers
+    )
     assert_problem(response, 401, "UNAUTHENTICATED")
     assert not route.called
     assert echo.audit_rows() == []
@@ -145,10 +162,14 @@ async def test_grants_by_service_and_operation(echo, upstream):
     only_get = echo.client(allow=["echo:get"])
     other = echo.client(allow=["population"])
     assert (await call(echo, only_get)).status_code == 200
-    assert_problem(await call(echo, only_get, {"amount": 1}, path="/v1/services/echo/charge"), 403, "FORBIDDEN")
+    assert_problem(
+        await call(echo, only_get, {"amount": 1}, path="/v1/services/echo/charge"), 403, "FORBIDDEN"
+    )
     assert_problem(await call(echo, other), 403, "FORBIDDEN")
     whole = echo.client(allow=["echo"])
-    assert (await call(echo, whole, {"amount": 1}, path="/v1/services/echo/charge")).status_code == 200
+    assert (
+        await call(echo, whole, {"amount": 1}, path="/v1/services/echo/charge")
+    ).status_code == 200
 
 
 async def test_purpose_required_and_must_be_granted(echo, upstream):
@@ -167,7 +188,9 @@ async def test_purpose_required_and_must_be_granted(echo, upstream):
 @pytest.mark.parametrize("bad_id", ["12345", "003085012345", "001885012345", "00108501234x"])
 async def test_invalid_personal_id_is_400_before_any_upstream_call(echo, upstream, bad_id):
     route = upstream.route().respond(200, json={"value": 1})
-    body = assert_problem(await call(echo, echo.client(), {"personal_id": bad_id}), 400, "INVALID_PERSONAL_ID")
+    body = assert_problem(
+        await call(echo, echo.client(), {"personal_id": bad_id}), 400, "INVALID_PERSONAL_ID"
+    )
     assert bad_id not in str(body)
     assert not route.called
 
@@ -175,7 +198,8 @@ async def test_invalid_personal_id_is_400_before_any_upstream_call(echo, upstrea
 async def test_schema_violation_is_422_naming_the_field_not_the_value(echo):
     body = assert_problem(
         await call(echo, echo.client(), {"personal_id": PID, "note": {"secret": "Nguyễn Văn A"}}),
-        422, "VALIDATION_ERROR",
+        422,
+        "VALIDATION_ERROR",
     )
     assert body["errors"][0]["field"] == "note"
     assert "Nguyễn" not in str(body)
@@ -202,14 +226,19 @@ async def test_unknown_service_and_operation(echo):
 
 async def test_idempotent_reads_are_retried_on_transient_failures(echo, upstream):
     route = upstream.get(f"/items/{PID}").mock(
-        side_effect=[httpx.Response(503), httpx.ConnectError("refused"), httpx.Response(200, json={"value": 3})]
+        side_effect=[
+            httpx.Response(503),
+            httpx.ConnectError("refused"),
+            httpx.Response(200, json={"value": 3}),
+        ]
     )
     response = await call(echo, echo.client())
     assert response.status_code == 200 and response.json()["data"]["value"] == 3
     assert route.call_count == 3
-    assert 'hub_upstream_retries_total{operation="get",service="echo"} 2.0' in (
-        await echo.http.get("/metrics")
-    ).text
+    assert (
+        'hub_upstream_retries_total{operation="get",service="echo"} 2.0'
+        in (await echo.http.get("/metrics")).text
+    )
 
 
 async def test_retries_are_bounded(echo, upstream):
@@ -281,7 +310,11 @@ async def test_health_ready_metrics_openapi(echo):
     assert ready["status"] == "ready" and ready["services"]["echo"]["ok"] is True
     assert "hub_requests_total" in (await echo.http.get("/metrics")).text
     paths = (await echo.http.get("/openapi.json")).json()["paths"]
-    assert {"/v1/services", "/v1/services/{service}/{operation}", "/v1/citizens/{personal_id}"} <= set(paths)
+    assert {
+        "/v1/services",
+        "/v1/services/{service}/{operation}",
+        "/v1/citizens/{personal_id}",
+    } <= set(paths)
 
 
 def test_duplicate_adapter_names_are_refused(settings):
@@ -303,14 +336,16 @@ def test_missing_adapter_configuration_stops_start_up(settings):
 
 def test_operations_must_be_typed_and_async():
     with pytest.raises(TypeError, match="must be `async def`"):
-        class NotAsync(Adapter):  # noqa: F841
+
+        class NotAsync(Adapter):
             name, version = "x", "1"
 
             @operation()
             def get(self, request: EchoIn, ctx: CallContext) -> EchoOut: ...  # type: ignore[misc]
 
     with pytest.raises(TypeError, match="the output must be a pydantic model"):
-        class Untyped(Adapter):  # noqa: F841
+
+        class Untyped(Adapter):
             name, version = "x", "1"
 
             @operation()
@@ -319,7 +354,7 @@ def test_operations_must_be_typed_and_async():
 
 def test_config_is_read_from_the_environment(monkeypatch):
     class EnvConfig(AdapterConfig):
-        model_config = {"env_prefix": "HUB_ECHO_"}
+        model_config = SettingsConfigDict(env_prefix="HUB_ECHO_")
 
     monkeypatch.setenv("HUB_ECHO_BASE_URL", "http://from-env")
     assert EnvConfig().base_url == "http://from-env"

@@ -29,7 +29,12 @@ def envelope(body: str) -> str:
 
 
 def citizen_xml(**override: str) -> str:
-    values = {"GioiTinh": "1", "NgayThangNam": "19850304", "TinhTrangHonNhan": "2", "QuanHe": "CH01"} | override
+    values = {
+        "GioiTinh": "1",
+        "NgayThangNam": "19850304",
+        "TinhTrangHonNhan": "2",
+        "QuanHe": "CH01",
+    } | override
     return envelope(
         f'<TraCuuThongTinCongDanResponse xmlns="{R}"><MaYeuCau>x</MaYeuCau><CongdanCollection><CongDan>'
         f"<SoDinhDanh>{PID}</SoDinhDanh><SoCMND>012345678</SoCMND>"
@@ -64,7 +69,9 @@ async def hub(settings, upstream):
 
     settings.adapters = {"population": {"base_url": BASE, "secret": "s3cret", "user": "lgsp"}}
     transports = {"population": httpx.MockTransport(upstream.async_handler)}
-    async with running_hub(settings, adapters=[PopulationAdapter], transports=transports) as running:
+    async with running_hub(
+        settings, adapters=[PopulationAdapter], transports=transports
+    ) as running:
         running.key = running.client()
         yield running
 
@@ -83,12 +90,17 @@ async def test_maps_the_soap_record_to_the_canonical_citizen(hub, upstream):
     assert data["gender"] == "male" and data["date_of_birth"] == "1985-03-04"
     assert data["marital_status"] == "married" and data["blood_type"] == "A"
     assert data["permanent_address"] == {
-        "province_code": "001", "province_name": "Hà Nội", "district_code": "005",
-        "ward_code": "00160", "detail": "Số 12, phố Huế", "country": "VN",
+        "province_code": "001",
+        "province_name": "Hà Nội",
+        "district_code": "005",
+        "ward_code": "00160",
+        "detail": "Số 12, phố Huế",
+        "country": "VN",
     }
     assert data["spouse"]["personal_id"] == "001186000002" and data["father"] is None
     assert data["household"] == {
-        "book_number": "HK0001", "relation_to_head": "head",
+        "book_number": "HK0001",
+        "relation_to_head": "head",
         "head": {"personal_id": PID, "full_name": "Nguyễn Văn An", "nationality": None},
     }
 
@@ -98,7 +110,9 @@ async def test_sends_the_upstream_auth_and_request_identifiers(hub, upstream):
     await lookup(hub, **{"x-request-id": "req-42", "x-officer-id": "CB-7"})
     request = route.calls.last.request
     timestamp = request.headers["timestamp"]
-    user, password = base64.b64decode(request.headers["authorization"].split()[1]).decode().split(":")
+    user, password = (
+        base64.b64decode(request.headers["authorization"].split()[1]).decode().split(":")
+    )
     assert user == "lgsp"
     assert password == hashlib.sha256(f"{ENDPOINT}lgsp{timestamp}s3cret".encode()).hexdigest()
     assert request.headers["soapaction"] == '"http://dancuquocgia.bca/TraCuuThongTinCongDan"'
@@ -120,23 +134,30 @@ async def test_not_found_fault_is_404_without_upstream_text(hub, upstream):
 
 
 async def test_empty_collection_is_404(hub, upstream):
-    upstream.post(ENDPOINT).respond(200, text=envelope(
-        f'<TraCuuThongTinCongDanResponse xmlns="{R}"><CongdanCollection/></TraCuuThongTinCongDanResponse>'
-    ))
+    upstream.post(ENDPOINT).respond(
+        200,
+        text=envelope(
+            f'<TraCuuThongTinCongDanResponse xmlns="{R}"><CongdanCollection/></TraCuuThongTinCongDanResponse>'
+        ),
+    )
     assert_problem(await lookup(hub), 404, "NOT_FOUND")
 
 
 async def test_server_fault_is_retried_then_502(hub, upstream):
-    route = upstream.post(ENDPOINT).respond(500, text=fault_xml("LOI_HE_THONG", "Loi he thong", "soap:Server"))
+    route = upstream.post(ENDPOINT).respond(
+        500, text=fault_xml("LOI_HE_THONG", "Loi he thong", "soap:Server")
+    )
     assert_problem(await lookup(hub), 502, "UPSTREAM_ERROR")
     assert route.call_count == hub.settings.retry_attempts
 
 
 async def test_a_transient_fault_then_success(hub, upstream):
-    route = upstream.post(ENDPOINT).mock(side_effect=[
-        httpx.Response(500, text=fault_xml("LOI_HE_THONG", "x", "soap:Server")),
-        httpx.Response(200, text=citizen_xml()),
-    ])
+    route = upstream.post(ENDPOINT).mock(
+        side_effect=[
+            httpx.Response(500, text=fault_xml("LOI_HE_THONG", "x", "soap:Server")),
+            httpx.Response(200, text=citizen_xml()),
+        ]
+    )
     assert (await lookup(hub)).status_code == 200
     assert route.call_count == 2
 
@@ -203,22 +224,30 @@ async def test_slow_answer_beyond_the_timeout_is_504(hub, upstream):
 
 
 async def test_upstream_refusing_our_credentials_is_502_rejected(hub, upstream):
-    route = upstream.post(ENDPOINT).respond(401, text=fault_xml("XAC_THUC_THAT_BAI", "Sai mat khau"))
+    route = upstream.post(ENDPOINT).respond(
+        401, text=fault_xml("XAC_THUC_THAT_BAI", "Sai mat khau")
+    )
     assert_problem(await lookup(hub), 502, "UPSTREAM_REJECTED")
     assert route.call_count == 1
 
 
 async def test_oversized_answer_is_refused(hub, upstream):
-    upstream.post(ENDPOINT).respond(200, text=citizen_xml().replace("<SoSoHoKhau>", "<X>" + "a" * 3_000_000 + "</X><SoSoHoKhau>"))
+    upstream.post(ENDPOINT).respond(
+        200,
+        text=citizen_xml().replace("<SoSoHoKhau>", "<X>" + "a" * 3_000_000 + "</X><SoSoHoKhau>"),
+    )
     assert_problem(await lookup(hub), 502, "UPSTREAM_BAD_RESPONSE")
 
 
 async def test_verify_maps_field_results(hub, upstream):
-    route = upstream.post(ENDPOINT).respond(200, text=envelope(
-        f'<XacThucThongTinCongDanResponse xmlns="{R}"><MaYeuCau>x</MaYeuCau><TonTai>true</TonTai>'
-        "<KetQuaXacThuc>false</KetQuaXacThuc><ChiTietXacThuc><HoVaTen>true</HoVaTen>"
-        "<NgayThangNamSinh>false</NgayThangNamSinh></ChiTietXacThuc></XacThucThongTinCongDanResponse>"
-    ))
+    route = upstream.post(ENDPOINT).respond(
+        200,
+        text=envelope(
+            f'<XacThucThongTinCongDanResponse xmlns="{R}"><MaYeuCau>x</MaYeuCau><TonTai>true</TonTai>'
+            "<KetQuaXacThuc>false</KetQuaXacThuc><ChiTietXacThuc><HoVaTen>true</HoVaTen>"
+            "<NgayThangNamSinh>false</NgayThangNamSinh></ChiTietXacThuc></XacThucThongTinCongDanResponse>"
+        ),
+    )
     response = await hub.http.post(
         "/v1/citizens/verify",
         json={"personal_id": PID, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-05"},
@@ -226,7 +255,8 @@ async def test_verify_maps_field_results(hub, upstream):
     )
     assert response.status_code == 200, response.text
     assert response.json()["data"] == {
-        "match": False, "found": True,
+        "match": False,
+        "found": True,
         "fields": {"full_name": True, "date_of_birth": False, "gender": None},
     }
     sent = etree.fromstring(route.calls.last.request.content)

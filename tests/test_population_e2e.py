@@ -34,7 +34,10 @@ async def test_lookup_returns_the_canonical_citizen(hub, citizen):
     assert data["full_name"] == citizen.full_name
     assert data["gender"] == citizen.gender
     assert data["date_of_birth"] == citizen.date_of_birth.isoformat()
-    assert data["permanent_address"]["province_name"] == PROVINCES[data["permanent_address"]["province_code"]]
+    assert (
+        data["permanent_address"]["province_name"]
+        == PROVINCES[data["permanent_address"]["province_code"]]
+    )
     assert data["spouse"]["personal_id"] == citizen.spouse.personal_id
     assert body["meta"]["service"] == "population" and body["meta"]["operation"] == "lookup"
     assert body["meta"]["adapter_version"] == "1.0.0"
@@ -44,7 +47,8 @@ async def test_generic_route_serves_the_same_operation(hub, citizen):
     key = hub.client()
     direct = await hub.http.get(f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(key))
     generic = await hub.http.post(
-        "/v1/services/population/lookup", json={"personal_id": citizen.personal_id},
+        "/v1/services/population/lookup",
+        json={"personal_id": citizen.personal_id},
         headers=hub.headers(key),
     )
     assert generic.status_code == 200
@@ -66,10 +70,13 @@ async def test_documented_refusals(hub, citizen):
     key = hub.client()
     assert_problem(
         await hub.http.get(f"/v1/citizens/{pid}", headers=hub.headers(key, purpose=None)),
-        400, "PURPOSE_REQUIRED",
+        400,
+        "PURPOSE_REQUIRED",
     )
     assert_problem(
-        await hub.http.get("/v1/citizens/12345", headers=hub.headers(key)), 400, "INVALID_PERSONAL_ID"
+        await hub.http.get("/v1/citizens/12345", headers=hub.headers(key)),
+        400,
+        "INVALID_PERSONAL_ID",
     )
 
 
@@ -84,7 +91,8 @@ async def test_verify_match_and_mismatch(hub, citizen):
     ok = await hub.http.post("/v1/citizens/verify", json=stated, headers=hub.headers(key))
     assert ok.status_code == 200, ok.text
     assert ok.json()["data"] == {
-        "match": True, "found": True,
+        "match": True,
+        "found": True,
         "fields": {"full_name": True, "date_of_birth": True, "gender": True},
     }
     wrong_day = (citizen.date_of_birth + dt.timedelta(days=1)).isoformat()
@@ -94,7 +102,9 @@ async def test_verify_match_and_mismatch(hub, citizen):
     assert bad.json()["data"]["match"] is False
     assert bad.json()["data"]["fields"]["date_of_birth"] is False
     unknown = await hub.http.post(
-        "/v1/citizens/verify", json=stated | {"personal_id": UNKNOWN_BUT_VALID}, headers=hub.headers(key)
+        "/v1/citizens/verify",
+        json=stated | {"personal_id": UNKNOWN_BUT_VALID},
+        headers=hub.headers(key),
     )
     assert unknown.json()["data"]["found"] is False and unknown.json()["data"]["match"] is False
 
@@ -102,7 +112,8 @@ async def test_verify_match_and_mismatch(hub, citizen):
 async def test_verify_schema_errors(hub):
     key = hub.client()
     response = await hub.http.post(
-        "/v1/citizens/verify", json={"personal_id": "001085012345", "date_of_birth": "31/12/1985"},
+        "/v1/citizens/verify",
+        json={"personal_id": "001085012345", "date_of_birth": "31/12/1985"},
         headers=hub.headers(key),
     )
     body = assert_problem(response, 422, "VALIDATION_ERROR")
@@ -120,11 +131,19 @@ async def test_verify_schema_errors(hub):
         ("http-503", 503, "UPSTREAM_UNAVAILABLE"),
     ],
 )
-async def test_mock_faults_become_documented_errors(hub, population_mock, citizen, fault, status, code):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=population_mock), base_url="http://m") as mock:
-        assert (await mock.put("/_mock/faults", json={"fault": fault.replace("-", "_"), "rate": 1.0})).status_code == 200
+async def test_mock_faults_become_documented_errors(
+    hub, population_mock, citizen, fault, status, code
+):
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=population_mock), base_url="http://m"
+    ) as mock:
+        assert (
+            await mock.put("/_mock/faults", json={"fault": fault.replace("-", "_"), "rate": 1.0})
+        ).status_code == 200
         key = hub.client()
-        response = await hub.http.get(f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(key))
+        response = await hub.http.get(
+            f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(key)
+        )
         assert_problem(response, status, code)
         assert citizen.personal_id not in response.text
         assert (await mock.delete("/_mock/faults")).status_code in (200, 204)
@@ -134,15 +153,21 @@ async def test_mock_faults_become_documented_errors(hub, population_mock, citize
 
 async def test_timeout_fault_is_504(hub, population_mock, citizen):
     hub.hub.registry.get("population").timeout_s = 0.1
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=population_mock), base_url="http://m") as mock:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=population_mock), base_url="http://m"
+    ) as mock:
         await mock.put("/_mock/faults", json={"fault": "timeout"})
-        response = await hub.http.get(f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(hub.client()))
+        response = await hub.http.get(
+            f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(hub.client())
+        )
         await mock.delete("/_mock/faults")
     assert_problem(response, 504, "UPSTREAM_TIMEOUT")
 
 
 async def test_catalogue_and_ready_show_population(hub):
-    services = (await hub.http.get("/v1/services", headers=hub.headers(hub.client()))).json()["data"]
+    services = (await hub.http.get("/v1/services", headers=hub.headers(hub.client()))).json()[
+        "data"
+    ]
     population = next(s for s in services if s["name"] == "population")
     assert population["status"] == "up"
     assert {op["name"] for op in population["operations"]} == {"lookup", "verify"}
@@ -158,7 +183,9 @@ def _structure(element: etree._Element) -> list[tuple[str, str]]:
 
 
 async def test_the_adapter_carries_the_wsdl_the_mock_serves(population_mock):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=population_mock), base_url="http://m") as mock:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=population_mock), base_url="http://m"
+    ) as mock:
         served = (await mock.get("/dancu/ws?wsdl")).text
     served_doc = etree.fromstring(served.encode())
     ours = etree.fromstring(wsdl_text().encode())
@@ -173,6 +200,7 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
     from adapters.population import PopulationAdapter, PopulationConfig
     from hub.adapter import CallContext
     from hub.canonical import CitizenLookup
+    from hub.errors import UpstreamUnavailable
     from hub.soap import SOAP_ENV
     from hub.upstream import HttpxBackend, UpstreamClient
 
@@ -181,8 +209,13 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=population_mock)) as http:
         client = zeep.AsyncClient(str(wsdl), transport=AsyncTransport(client=http))
         expected = client.create_message(
-            client.service, "TraCuuThongTinCongDan",
-            MaYeuCau="r1", MaDVC="LGSP-HUB", MaTichHop="LGSP-HUB", MaCanBo="CB1", SoDinhDanh="001085012345",
+            client.service,
+            "TraCuuThongTinCongDan",
+            MaYeuCau="r1",
+            MaDVC="LGSP-HUB",
+            MaTichHop="LGSP-HUB",
+            MaCanBo="CB1",
+            SoDinhDanh="001085012345",
         )
         captured: list[bytes] = []
 
@@ -192,12 +225,18 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
 
         adapter = PopulationAdapter(
             config=PopulationConfig(base_url="http://x"),
-            http=UpstreamClient("http://x", timeout=httpx.Timeout(1), backend=HttpxBackend(httpx.MockTransport(capture))),
+            http=UpstreamClient(
+                "http://x",
+                timeout=httpx.Timeout(1),
+                backend=HttpxBackend(httpx.MockTransport(capture)),
+            ),
             mapping=None,
         )
         adapter._url = "http://x/dancu/ws"
-        with pytest.raises(Exception):
-            await adapter.lookup(CitizenLookup(personal_id="001085012345"), CallContext("r1", "c", officer_id="CB1"))
+        with pytest.raises(UpstreamUnavailable):
+            await adapter.lookup(
+                CitizenLookup(personal_id="001085012345"), CallContext("r1", "c", officer_id="CB1")
+            )
     ours = etree.fromstring(captured[0]).find(f"{{{SOAP_ENV}}}Body")[0]
     theirs = expected.find(f"{{{SOAP_ENV}}}Body")[0]
     assert _structure(ours) == _structure(theirs)

@@ -19,7 +19,13 @@ from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import Citizen, CitizenLookup, CitizenVerification, CitizenVerificationResult
-from hub.errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected, UpstreamUnavailable
+from hub.errors import (
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from hub.soap import SoapFault, element, envelope, parse_response
 
 REQ_NS = "http://dancuquocgia.bca"
@@ -75,14 +81,18 @@ class PopulationAdapter(Adapter):
     @operation(subject="personal_id")
     async def lookup(self, request: CitizenLookup, ctx: CallContext) -> Citizen:
         """A citizen's record by personal ID."""
-        body = self._call_header("TraCuuThongTinCongDan", ctx) + element("dc:SoDinhDanh", request.personal_id)
+        body = self._call_header("TraCuuThongTinCongDan", ctx) + element(
+            "dc:SoDinhDanh", request.personal_id
+        )
         payload = await self._call("TraCuuThongTinCongDan", body)
         if payload.find(_CONG_DAN) is None:  # an empty collection: no such citizen
             raise NotFound()
         return Citizen.model_validate(self._lookup_map.apply(payload))
 
     @operation(subject="personal_id")
-    async def verify(self, request: CitizenVerification, ctx: CallContext) -> CitizenVerificationResult:
+    async def verify(
+        self, request: CitizenVerification, ctx: CallContext
+    ) -> CitizenVerificationResult:
         """Whether stated details (name, birth date, gender) match the national record.
 
         Answers match/no-match field by field and never returns the recorded values.
@@ -127,7 +137,8 @@ class PopulationAdapter(Adapter):
         return self._read(response)
 
     def _auth_headers(self) -> dict[str, str]:
-        # C06 direct access: Basic user:SHA-256(url + user + timestamp + secret), `timestamp` header.
+        # C06 direct access: Basic user:SHA-256(url + user + timestamp + secret),
+        # with the timestamp in its own header.
         timestamp = str(int(time.time()))
         user, secret = self.config.user, self.config.secret.get_secret_value()
         password = hashlib.sha256(f"{self._url}{user}{timestamp}{secret}".encode()).hexdigest()

@@ -77,7 +77,12 @@ def string_path_param(name: str, description: str) -> dict[str, Any]:
     """OpenAPI for a path parameter the route reads from request.path_params itself."""
     return {
         "parameters": [
-            {"name": name, "in": "path", "required": True, "description": description,
-             "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": description,
+                "schema": {"type": "string"},
+            }
         ]
     }

@@ -23,8 +23,10 @@ def problem_response(exc: HubError, request_id: str) -> Response:
     if exc.retry_after is not None:
         headers["retry-after"] = str(exc.retry_after)
     return Response(
-        orjson.dumps(exc.problem(request_id)), status_code=exc.status,
-        media_type=PROBLEM_JSON, headers=headers,
+        orjson.dumps(exc.problem(request_id)),
+        status_code=exc.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
     )
 
 

@@ -47,7 +47,7 @@ def test_registry_names_ports_and_factories() -> None:
 
 
 def test_importing_mocks_is_cheap() -> None:
-    code = "import mocks, sys; print(sorted(m for m in ('starlette', 'pydantic', 'lxml', 'uvicorn') if m in sys.modules))"  # noqa: E501
+    code = "import mocks, sys; print(sorted(m for m in ('starlette', 'pydantic', 'lxml', 'uvicorn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

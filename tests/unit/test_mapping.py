@@ -74,8 +74,14 @@ def test_missing_values_become_defaults_and_composite_text_joins():
 @pytest.mark.parametrize(
     ("xml", "message"),
     [
-        (b'<R xmlns="urn:p"><Rec><Id>1</Id><Born>1985-03-04</Born><Sex>1</Sex></Rec></R>', "born: not a date"),
-        (b'<R xmlns="urn:p"><Rec><Id>1</Id><Born>19850304</Born><Sex>9</Sex></Rec></R>', "sex: not a known code"),
+        (
+            b'<R xmlns="urn:p"><Rec><Id>1</Id><Born>1985-03-04</Born><Sex>1</Sex></Rec></R>',
+            "born: not a date",
+        ),
+        (
+            b'<R xmlns="urn:p"><Rec><Id>1</Id><Born>19850304</Born><Sex>9</Sex></Rec></R>',
+            "sex: not a known code",
+        ),
         (b'<R xmlns="urn:p"><Other/></R>', "record element is missing"),
     ],
 )
@@ -102,14 +108,17 @@ operations:
     mapping = load_mapping("j.yaml", text, models={"get": Person})
     payload = {"items": [{"id": "x", "dates": {"birth": "2001-02-03"}, "sex": "m", "tags": ["t"]}]}
     assert mapping.operation("get").apply(payload) == {
-        "pid": "x", "born": dt.date(2001, 2, 3), "sex": "m", "tags": ["t"],
+        "pid": "x",
+        "born": dt.date(2001, 2, 3),
+        "sex": "m",
+        "tags": ["t"],
     }
 
 
 @pytest.mark.parametrize(
     ("change", "line", "message"),
     [
-        (("transform: \"code:sex\"", "transform: \"code:nope\""), 15, "unknown code list 'nope'"),
+        (('transform: "code:sex"', 'transform: "code:nope"'), 15, "unknown code list 'nope'"),
         (("transform: bool", "transform: shout"), 16, "unknown transform 'shout'"),
         (("      pid: p:Id", "      pid: q:Id"), 13, "undefined namespace prefix 'q'"),
         (("      tags:", "      colour:"), 18, "Person has no field 'colour'"),

@@ -15,10 +15,14 @@ router = APIRouter(prefix="/v1", tags=["services"])
 _GENERIC_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object",
-            "description": "The operation's input; its JSON Schema is in GET /v1/services.",
-        }}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "The operation's input; its JSON Schema is in GET /v1/services.",
+                }
+            }
+        },
     }
 }
 

@@ -29,7 +29,11 @@ async def ready(hub: HubDep) -> Response:
     database, adapters = await asyncio.gather(hub.health.database(), hub.health.adapters())
     body = {
         "status": "ready" if database.ok else "unavailable",
-        "database": {"ok": database.ok, "detail": database.detail, "latency_ms": database.latency_ms},
+        "database": {
+            "ok": database.ok,
+            "detail": database.detail,
+            "latency_ms": database.latency_ms,
+        },
         "services": {
             name: {"ok": h.ok, "detail": h.detail, "latency_ms": h.latency_ms}
             for name, h in adapters.items()

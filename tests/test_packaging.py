@@ -1,0 +1,55 @@
+"""A plain `pip install .` must carry the mappings, WSDLs and the mock data set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    [built] = out.glob("lgsp_hub-*.whl")
+    return zipfile.ZipFile(built)
+
+
+def test_the_wheel_carries_package_data(wheel):
+    names = set(wheel.namelist())
+    for required in (
+        "mappings/population.yaml",
+        "adapters/population/population.wsdl",
+        "mocks/population/population.wsdl",
+        "mocks/data/citizens.json.gz",
+        "hub/app.py",
+    ):
+        assert required in names, required
+    assert not any(name.startswith("tests/") for name in names)
+
+
+def test_the_wheel_registers_the_builtin_adapter_and_the_console_script(wheel):
+    [entry_points] = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
+    text = wheel.read(entry_points).decode()
+    assert "[hub.adapters]" in text and "population = adapters.population:PopulationAdapter" in text
+    assert "hub = hub.cli:main" in text

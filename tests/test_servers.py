@@ -1,0 +1,232 @@
+"""The hub and the mock as real servers on loopback, started the way a user starts them.
+
+These exercise what in-process tests cannot: the CLI, uvicorn, the aiohttp upstream pool,
+real sockets and timeouts, and `hub up` stopping everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import database_url, reset_database
+
+pytestmark = pytest.mark.server
+
+HUB = [sys.executable, "-m", "hub.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"{proc.args} exited with {proc.returncode}: {out[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up in {timeout} s")
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = database_url(tmp_path)
+    reset_database(url)
+    return {
+        **os.environ,
+        "HUB_DATABASE_URL": url,
+        "HUB_SECRET_KEY": "server-test-secret",
+        "HUB_UPSTREAM_TIMEOUT_S": "1",
+        "HUB_RETRY_DEADLINE_S": "3",
+    }
+
+
+@pytest.fixture
+def servers(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    mock_port, hub_port = free_port(), free_port()
+    env = env | {
+        "HUB_POPULATION_BASE_URL": f"http://127.0.0.1:{mock_port}",
+        "HUB_ENABLED_ADAPTERS": '["population"]',
+    }
+    mock = start([sys.executable, "-m", "mocks", "population", "--port", str(mock_port)], env)
+    hub = start([*HUB, "serve", "--port", str(hub_port), "--log-level", "warning"], env)
+    try:
+        wait_until_up(mock, f"http://127.0.0.1:{mock_port}/_mock/health")
+        wait_until_up(hub, f"http://127.0.0.1:{hub_port}/health")
+        created = subprocess.run(
+            [
+                *HUB,
+                "clients",
+                "create",
+                "agency-app",
+                "--allow",
+                "population",
+                "--purpose",
+                "hs-1.004227",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        issued = json.loads(created.stdout)
+        yield {
+            "hub": f"http://127.0.0.1:{hub_port}",
+            "mock": f"http://127.0.0.1:{mock_port}",
+            **issued,
+        }
+    finally:
+        stop(hub)
+        stop(mock)
+
+
+def test_clients_create_prints_the_key_once_and_stores_only_its_hash(servers, env):
+    assert servers["client_id"].startswith("cl_") and servers["api_key"].startswith("hub_")
+    from sqlalchemy import text
+
+    from hub.db import make_engine
+
+    engine = make_engine(env["HUB_DATABASE_URL"])
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT key_hash FROM api_keys")).scalars().all()
+    engine.dispose()
+    assert stored and servers["api_key"] not in stored
+    again = subprocess.run(
+        [*HUB, "clients", "create", "agency-app", "--allow", "population"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode != 0 and "exists already" in again.stderr
+
+
+def test_a_real_call_through_the_real_servers(servers):
+    record = httpx.get(f"{servers['mock']}/_mock/records?limit=1").json()["records"][0]
+    headers = {
+        "authorization": f"Bearer {servers['api_key']}",
+        "x-purpose": "hs-1.004227",
+        "x-request-id": "srv-1",
+    }
+    response = httpx.get(f"{servers['hub']}/v1/citizens/{record['personal_id']}", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == "srv-1"
+    data = response.json()["data"]
+    assert (data["full_name"], data["date_of_birth"]) == (
+        record["full_name"],
+        record["date_of_birth"],
+    )
+
+    assert httpx.get(f"{servers['hub']}/v1/citizens/{record['personal_id']}").status_code == 401
+    bad = httpx.get(f"{servers['hub']}/v1/citizens/999999999999", headers=headers)
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_PERSONAL_ID"
+    ready = httpx.get(f"{servers['hub']}/ready").json()
+    assert ready["services"]["population"]["ok"] is True
+
+
+def test_upstream_faults_over_real_sockets(servers):
+    record = httpx.get(f"{servers['mock']}/_mock/records?limit=1").json()["records"][0]
+    url = f"{servers['hub']}/v1/citizens/{record['personal_id']}"
+    headers = {"authorization": f"Bearer {servers['api_key']}", "x-purpose": "hs-1.004227"}
+
+    httpx.put(f"{servers['mock']}/_mock/faults", json={"fault": "latency", "ms": 1500})
+    started = time.monotonic()
+    slow = httpx.get(url, headers=headers, timeout=10)
+    assert slow.status_code == 504 and slow.json()["code"] == "UPSTREAM_TIMEOUT"
+    assert time.monotonic() - started < 5  # bounded by the retry deadline
+
+    httpx.put(f"{servers['mock']}/_mock/faults", json={"fault": "malformed"})
+    assert httpx.get(url, headers=headers).json()["code"] == "UPSTREAM_BAD_RESPONSE"
+
+    httpx.delete(f"{servers['mock']}/_mock/faults")
+    assert httpx.get(url, headers=headers).status_code == 200
+
+
+def test_upstream_down_is_503(env):
+    hub_port = free_port()
+    env = env | {
+        "HUB_POPULATION_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "HUB_ENABLED_ADAPTERS": '["population"]',
+    }
+    hub = start([*HUB, "serve", "--port", str(hub_port), "--log-level", "warning"], env)
+    try:
+        wait_until_up(hub, f"http://127.0.0.1:{hub_port}/health")
+        key = json.loads(
+            subprocess.run(
+                [*HUB, "clients", "create", "x", "--allow", "*", "--purpose", "p"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["api_key"]
+        response = httpx.get(
+            f"http://127.0.0.1:{hub_port}/v1/citizens/001085012345",
+            headers={"authorization": f"Bearer {key}", "x-purpose": "p"},
+        )
+        assert response.status_code == 503 and response.json()["code"] == "UPSTREAM_UNAVAILABLE"
+        assert response.headers["retry-after"]
+        ready = httpx.get(f"http://127.0.0.1:{hub_port}/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+    finally:
+        stop(hub)
+
+
+def test_hub_up_starts_everything_and_ctrl_c_stops_all(env):
+    for port in (8000, 8101):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, (
+                f"port {port} is taken: `hub up` needs it"
+            )
+    proc = start([*HUB, "up"], env)
+    try:
+        wait_until_up(proc, "http://127.0.0.1:8000/health", timeout=60)
+        wait_until_up(proc, "http://127.0.0.1:8101/_mock/health")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        stop(proc)
+    assert "export HUB_KEY=hub_" in output
+    for port in (8000, 8101):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, (
+                f"port {port} still served after Ctrl-C"
+            )
