@@ -124,14 +124,20 @@ def operation(
     """
 
     def mark(func: F) -> F:
-        if not inspect.iscoroutinefunction(func):
+        is_async: bool = inspect.iscoroutinefunction(func)  # a bool: no narrowing of `func`
+        if not is_async:
             raise TypeError(f"operation {func.__qualname__} must be `async def`")
-        func.__hub_operation__ = {  # type: ignore[attr-defined]
-            "name": name or func.__name__.replace("_", "-"),
-            "idempotent": idempotent,
-            "personal_data": personal_data,
-            "subject": subject,
-        }
+        # read back by Adapter.__init_subclass__
+        setattr(  # noqa: B010
+            func,
+            "__hub_operation__",
+            {
+                "name": name or func.__name__.replace("_", "-"),
+                "idempotent": idempotent,
+                "personal_data": personal_data,
+                "subject": subject,
+            },
+        )
         return func
 
     return mark
