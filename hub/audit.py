@@ -10,11 +10,11 @@ whose record could be lost never gets a 2xx.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from hub.errors import HubError
@@ -43,6 +43,7 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._on_commit = on_commit  # metrics hook: called with (seconds, batch size)
+        self._sql, self._shape = _driver_insert(engine)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-audit-writer")
@@ -83,8 +84,12 @@ class AuditWriter:
                 future.set_result(None)
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
+        # The driver's own executemany (C in sqlite3, pipelined in psycopg 3): SQLAlchemy
+        # Core's insert processed each row's parameters in Python and measured ~25% of the
+        # hub's CPU under load. The statement and parameter shape follow the dialect.
+        params = [self._shape(row) for row in rows]
         with self._engine.begin() as conn:
-            conn.execute(insert(AuditRecord.__table__), rows)  # type: ignore[attr-defined]
+            conn.exec_driver_sql(self._sql, params)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
         """Commit what is queued, then stop."""
@@ -92,3 +97,27 @@ class AuditWriter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+
+
+def _driver_insert(engine: Engine) -> tuple[str, Any]:
+    """INSERT text in the driver's parameter style, and a row -> parameters function."""
+    columns = [c.name for c in AuditRecord.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+    style = engine.dialect.paramstyle
+    marks = {
+        "qmark": ["?"] * len(columns),
+        "numeric": [f":{i + 1}" for i in range(len(columns))],
+        "named": [f":{c}" for c in columns],
+        "format": ["%s"] * len(columns),
+        "pyformat": [f"%({c})s" for c in columns],
+    }[style]
+    sql = f"INSERT INTO audit_records ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+    sqlite = engine.dialect.name == "sqlite"
+
+    def shape(row: dict[str, Any]) -> Any:
+        if sqlite:  # stored as SQLAlchemy stores SQLite datetimes: naive UTC text
+            row = {**row, "at": row["at"].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}
+        if style in ("named", "pyformat"):
+            return row
+        return tuple(row[c] for c in columns)
+
+    return sql, shape

@@ -7,16 +7,19 @@ each upstream behaviour is exact.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import httpx
 import pytest
 import respx
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
+from sqlmodel import Session, select
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import PersonalIdStr
 from hub.errors import NotFound
+from hub.models import AuditRecord
 from hub.registry import AdapterLoadError
 from tests.conftest import running_hub
 
@@ -128,6 +131,11 @@ async def test_success_envelope_and_audit(echo, upstream):
         PID,
     )
     assert row["code"] == "OK" and row["upstream_ms"] is not None
+    # written by the driver's executemany, read back through the model: same instant
+    with Session(echo.hub.engine) as session:
+        [record] = session.exec(select(AuditRecord)).all()
+    at = record.at if record.at.tzinfo else record.at.replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - at).total_seconds()) < 60
 
 
 async def test_request_id_generated_when_absent_or_unsafe(echo, upstream):
