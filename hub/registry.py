@@ -176,7 +176,10 @@ class AdapterRegistry:
 
     async def startup(self) -> None:
         for loaded in self:
-            await loaded.instance.startup()
+            try:
+                await loaded.instance.startup()
+            except Exception as exc:
+                raise AdapterLoadError(f"adapter {loaded.cls.name!r} failed to start: {exc}") from exc
 
     async def aclose(self) -> None:
         for loaded in self:

@@ -147,7 +147,12 @@ class AiohttpBackend:
                 limit=self._max_connections, keepalive_timeout=self._keepalive_s, ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                # No cookie jar: one agency's call must never carry state (a session cookie
+                # upstream set) into another's, and skipping the jar saves work per answer.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

@@ -366,3 +366,16 @@ def test_config_is_read_from_the_environment(monkeypatch):
 
     monkeypatch.setenv("HUB_ECHO_BASE_URL", "http://from-env")
     assert EnvConfig().base_url == "http://from-env"
+
+
+async def test_an_adapter_failing_to_start_stops_start_up_with_its_name(settings):
+    class Broken(EchoAdapter):
+        name = "broken"
+
+        async def startup(self) -> None:
+            raise RuntimeError("WSDL has no operation X")
+
+    settings.adapters = {"broken": {"base_url": "http://x"}}
+    with pytest.raises(AdapterLoadError, match="adapter 'broken' failed to start: WSDL has no operation X"):
+        async with running_hub(settings, adapters=[Broken]):
+            pass

@@ -201,6 +201,7 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
     from hub.adapter import CallContext
     from hub.canonical import CitizenLookup
     from hub.errors import UpstreamUnavailable
+    from hub.registry import resolve_mapping
     from hub.soap import SOAP_ENV
     from hub.upstream import HttpxBackend, UpstreamClient
 
@@ -230,9 +231,9 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
                 timeout=httpx.Timeout(1),
                 backend=HttpxBackend(httpx.MockTransport(capture)),
             ),
-            mapping=None,
+            mapping=resolve_mapping(PopulationAdapter),
         )
-        adapter._url = "http://x/dancu/ws"
+        await adapter.startup()
         with pytest.raises(UpstreamUnavailable):
             await adapter.lookup(
                 CitizenLookup(personal_id="001085012345"), CallContext("r1", "c", officer_id="CB1")
@@ -240,3 +241,12 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
     ours = etree.fromstring(captured[0]).find(f"{{{SOAP_ENV}}}Body")[0]
     theirs = expected.find(f"{{{SOAP_ENV}}}Body")[0]
     assert _structure(ours) == _structure(theirs)
+
+
+def test_soap_actions_come_from_the_wsdl():
+    from adapters.population import soap_actions
+
+    assert soap_actions() == {
+        "TraCuuThongTinCongDan": "http://dancuquocgia.bca/TraCuuThongTinCongDan",
+        "XacThucThongTinCongDan": "http://dancuquocgia.bca/XacThucThongTinCongDan",
+    }

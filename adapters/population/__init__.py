@@ -48,6 +48,34 @@ def wsdl_text() -> str:
     return importlib.resources.files(__package__).joinpath("population.wsdl").read_text("utf-8")
 
 
+def soap_actions() -> dict[str, str]:
+    """Load the WSDL with zeep and check it offers what this adapter sends and reads.
+
+    The WSDL stays the contract: the SOAPAction of each call comes from it, and a WSDL whose
+    operations or message namespaces differ from what the envelopes below are built for
+    stops start-up instead of failing mid-request.
+    """
+    import zeep
+
+    resource = importlib.resources.files(__package__).joinpath("population.wsdl")
+    with importlib.resources.as_file(resource) as path:
+        document = zeep.wsdl.Document(str(path), zeep.transports.Transport())
+    found = {
+        name: op
+        for binding in document.bindings.values()
+        for name, op in binding._operations.items()
+    }
+    actions = {}
+    for name in ("TraCuuThongTinCongDan", "XacThucThongTinCongDan"):
+        op = found.get(name)
+        if op is None:
+            raise RuntimeError(f"population WSDL has no operation {name}")
+        if op.input.body.qname.namespace != REQ_NS or op.output.body.qname.namespace != RESP_NS:
+            raise RuntimeError(f"population WSDL: {name} uses other message namespaces")
+        actions[name] = op.soapaction
+    return actions
+
+
 class PopulationConfig(AdapterConfig):
     """Settings of the population adapter (`HUB_POPULATION_*`)."""
 
@@ -75,6 +103,7 @@ class PopulationAdapter(Adapter):
 
     async def startup(self) -> None:
         self._url = self.config.base_url.rstrip("/") + self.config.endpoint_path
+        self._actions = soap_actions()
         self._lookup_map = self.compiled_mapping.operation("lookup")
         self._verify_map = self.compiled_mapping.operation("verify")
 
@@ -130,7 +159,7 @@ class PopulationAdapter(Adapter):
             content=content,
             headers={
                 "content-type": "text/xml; charset=utf-8",
-                "soapaction": f'"{REQ_NS}/{operation_name}"',
+                "soapaction": f'"{self._actions[operation_name]}"',
                 **self._auth_headers(),
             },
         )
