@@ -179,7 +179,8 @@ class AdapterRegistry:
             try:
                 await loaded.instance.startup()
             except Exception as exc:
-                raise AdapterLoadError(f"adapter {loaded.cls.name!r} failed to start: {exc}") from exc
+                name = loaded.cls.name
+                raise AdapterLoadError(f"adapter {name!r} failed to start: {exc}") from exc
 
     async def aclose(self) -> None:
         for loaded in self:
