@@ -25,11 +25,7 @@ log = logging.getLogger("hub.audit")
 
 class AuditUnavailable(HubError):
     status, code, title = 503, "AUDIT_UNAVAILABLE", "The audit trail cannot be written"
-
-    def __init__(
-        self, detail: str | None = None, *, retry_after: int | None = 5, **kw: Any
-    ) -> None:
-        super().__init__(detail, retry_after=retry_after, **kw)
+    default_retry_after = 5
 
 
 class AuditWriter:

@@ -41,6 +41,8 @@ class HubError(Exception):
     code: ClassVar[str] = "INTERNAL_ERROR"
     title: ClassVar[str] = "Internal error"
     retriable: ClassVar[bool] = False
+    #: Retry-After (seconds) sent when the raiser gives none; None: no header.
+    default_retry_after: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -51,7 +53,7 @@ class HubError(Exception):
         log_context: dict[str, Any] | None = None,
     ) -> None:
         self.detail = detail or self.title
-        self.retry_after = retry_after
+        self.retry_after = self.default_retry_after if retry_after is None else retry_after
         self.errors = errors
         self.log_context = log_context or {}
         super().__init__(self.detail)
@@ -148,11 +150,7 @@ class UpstreamRejected(UpstreamError):
 
 class UpstreamUnavailable(UpstreamError):
     status, code, title = 503, "UPSTREAM_UNAVAILABLE", "The upstream system is unavailable"
-
-    def __init__(
-        self, detail: str | None = None, *, retry_after: int | None = 5, **kw: Any
-    ) -> None:
-        super().__init__(detail, retry_after=retry_after, **kw)
+    default_retry_after = 5
 
 
 class UpstreamTimeout(UpstreamError):
