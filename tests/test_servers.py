@@ -230,3 +230,17 @@ def test_hub_up_starts_everything_and_ctrl_c_stops_all(env):
             assert sock.connect_ex(("127.0.0.1", port)) != 0, (
                 f"port {port} still served after Ctrl-C"
             )
+
+
+def test_hub_mocks_serve_takes_start_up_faults(env):
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", 8101)) != 0, "port 8101 is taken"
+    proc = start([*HUB, "mocks", "serve", "population", "--fault", "error=1.0"], env)
+    try:
+        wait_until_up(proc, "http://127.0.0.1:8101/_mock/health")
+        faults = httpx.get("http://127.0.0.1:8101/_mock/faults").json()
+        assert faults["error_rate"] == 1.0
+        answer = httpx.post("http://127.0.0.1:8101/dancu/ws", content=b"<x/>")
+        assert answer.status_code == 500 and b"LOI_HE_THONG" in answer.content
+    finally:
+        stop(proc)
