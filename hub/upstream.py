@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+import aiohttp
 import httpx
 import orjson
 
@@ -136,12 +137,10 @@ class AiohttpBackend:
 
     def __init__(self, *, max_connections: int, keepalive_s: float = 30) -> None:
         self._max_connections, self._keepalive_s = max_connections, keepalive_s
-        self._session: Any = None
+        self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, httpx.URL] = {}
 
-    def _get_session(self) -> Any:
-        import aiohttp
-
+    def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:  # made inside the running loop, on first use
             # auto_decompress off: httpx.Response decodes the body by its content-encoding.
             connector = aiohttp.TCPConnector(
@@ -166,8 +165,6 @@ class AiohttpBackend:
         headers: Headers,
         timeout: httpx.Timeout,
     ) -> httpx.Response:
-        import aiohttp
-
         session = self._get_session()
         request = httpx.Request(method, self._parsed(url))
         limits = aiohttp.ClientTimeout(
