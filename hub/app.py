@@ -58,6 +58,7 @@ def create_app(
     Raises AdapterLoadError (bad adapter, mapping or configuration) before anything is served.
     """
     settings = settings or Settings()
+    settings.check()
     classes = (
         classes_from(adapters) if adapters is not None else discover(settings.enabled_adapters)
     )

@@ -17,15 +17,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from hub.errors import HubError
+from hub.errors import HubUnavailable
 from hub.models import AuditRecord
 
 log = logging.getLogger("hub.audit")
 
 
-class AuditUnavailable(HubError):
-    status, code, title = 503, "AUDIT_UNAVAILABLE", "The audit trail cannot be written"
-    default_retry_after = 5
+class AuditUnavailable(HubUnavailable):
+    code, title = "AUDIT_UNAVAILABLE", "The audit trail cannot be written"
 
 
 class AuditWriter:
@@ -67,8 +66,10 @@ class AuditWriter:
         started = time.perf_counter()
         try:
             await asyncio.to_thread(self._insert, [row for row, _ in batch])
-        except Exception:
-            log.exception("audit batch of %d records failed", len(batch))
+        except Exception as exc:
+            # Only the type: a database error's text quotes the row (officer, dossier, the
+            # subject's personal ID), and this goes to the process log.
+            log.error("audit batch of %d records failed: %s", len(batch), type(exc).__name__)
             for _, future in batch:
                 if not future.done():
                     future.set_exception(AuditUnavailable())

@@ -16,11 +16,19 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from hub.errors import Forbidden, PurposeNotAllowed, PurposeRequired, Unauthenticated
+from hub.errors import (
+    Forbidden,
+    HubUnavailable,
+    PurposeNotAllowed,
+    PurposeRequired,
+    Unauthenticated,
+)
 from hub.models import ApiKey, Client, utcnow
 
 KEY_PREFIX = "hub_"
@@ -101,15 +109,19 @@ def create_client(
 class Authenticator:
     """Turns an `Authorization` header into a Principal.
 
-    Verified keys are cached for `ttl` seconds so the hot path needs no database read; a
-    revoked key therefore stops working within `ttl` (5 s by default). The cache is bounded.
+    Verified keys are cached for `ttl` seconds (never past the key's expiry) so the hot path
+    needs no database read; a revoked key therefore stops working within `ttl` (5 s by
+    default). Unknown keys are remembered briefly in a separate, smaller cache, so a flood of
+    made-up keys can neither evict the good ones nor reach the database each time.
     """
 
     MAX_CACHED = 10_000
+    MAX_REFUSED = 1_000
 
     def __init__(self, engine: Engine, secret: bytes, ttl: float) -> None:
         self._engine, self._secret, self._ttl = engine, secret, ttl
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._valid: dict[str, tuple[float, Principal]] = {}
+        self._refused: dict[str, float] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
@@ -118,19 +130,26 @@ class Authenticator:
             raise Unauthenticated("send Authorization: Bearer <API key>")
         digest = hash_key(self._secret, token)
         now = time.monotonic()
-        cached = self._cache.get(digest)
+        cached = self._valid.get(digest)
         if cached is not None and cached[0] > now:
-            principal = cached[1]
-        else:
-            principal = await asyncio.to_thread(self._lookup, digest)
-            if len(self._cache) >= self.MAX_CACHED:
-                self._cache.clear()
-            self._cache[digest] = (now + self._ttl, principal)
-        if principal is None:
+            return cached[1]
+        refused_until = self._refused.get(digest)
+        if refused_until is not None and refused_until > now:
             raise Unauthenticated("the API key is not valid")
+        try:
+            found = await asyncio.to_thread(self._lookup, digest)
+        except SQLAlchemyError as exc:
+            raise HubUnavailable(log_context={"cause": type(exc).__name__}) from None
+        if found is None:
+            _remember(self._refused, self.MAX_REFUSED, digest, now + self._ttl)
+            raise Unauthenticated("the API key is not valid")
+        principal, valid_for = found
+        until = now + min(self._ttl, valid_for)
+        _remember(self._valid, self.MAX_CACHED, digest, (until, principal))
         return principal
 
-    def _lookup(self, digest: str) -> Principal | None:
+    def _lookup(self, digest: str) -> tuple[Principal, float] | None:
+        """The key's client and how many seconds the key stays valid, or None."""
         with Session(self._engine) as session:
             row = session.exec(
                 select(ApiKey, Client).join(Client).where(ApiKey.key_hash == digest)
@@ -138,14 +157,24 @@ class Authenticator:
         if row is None:
             return None
         key, client = row
-        now = utcnow()
         if not client.active or key.revoked_at is not None:
             return None
-        if key.expires_at is not None and _aware(key.expires_at) <= now:
-            return None
-        return Principal(
+        valid_for = float("inf")
+        if key.expires_at is not None:
+            valid_for = (_aware(key.expires_at) - utcnow()).total_seconds()
+            if valid_for <= 0:
+                return None
+        principal = Principal(
             client.id, client.name, frozenset(client.allow), frozenset(client.purposes)
         )
+        return principal, valid_for
+
+
+def _remember(cache: dict[str, Any], limit: int, key: str, value: Any) -> None:
+    if len(cache) >= limit:  # drop the oldest half (dicts keep insertion order)
+        for old in list(cache)[: limit // 2]:
+            del cache[old]
+    cache[key] = value
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -43,6 +43,12 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the hub (settings from HUB_* environment variables)."""
     import uvicorn
 
+    from hub.config import ConfigurationError
+
+    try:
+        Settings().check()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
     _configure_logging(log_level)
     uvicorn.run(
         "hub.app:create_app",

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         "faster than httpx's own pool here (README, Benchmark).",
     )
     upstream_max_connections: int = Field(256, ge=1)
+    upstream_max_response_bytes: int = Field(
+        4 << 20, ge=1024, description="Upstream answers larger than this are refused unread."
+    )
 
     client_cache_ttl_s: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted without a database read."
@@ -59,3 +62,19 @@ class Settings(BaseSettings):
     enabled_adapters: list[str] | None = Field(
         None, description="Only load these adapters (default: every installed one)."
     )
+
+    def check(self) -> None:
+        """Refuse settings that must never run in production (raises ConfigurationError)."""
+        if self.environment != "production":
+            return
+        secret = self.secret_key.get_secret_value()
+        if secret == DEFAULT_SECRET or len(secret) < 32:
+            # With a known key, log pseudonyms of personal IDs could be reversed by trying
+            # every ID, and API-key hashes would be computable by anyone.
+            raise ConfigurationError(
+                "HUB_SECRET_KEY must be set to a random value of 32+ characters in production"
+            )
+
+
+class ConfigurationError(Exception):
+    """Settings the hub refuses to start with."""

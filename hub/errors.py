@@ -16,6 +16,8 @@
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
+    ├── HubUnavailable (503 HUB_UNAVAILABLE)   the hub's own database is unreachable
+    │   └── AuditUnavailable (503 AUDIT_UNAVAILABLE)  (hub.audit)
     └── UpstreamError (502 UPSTREAM_ERROR)  upstream failed; retriable
         ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)  unparsable or off-contract; not retried
         ├── UpstreamRejected (502 UPSTREAM_REJECTED)  upstream refused our request; not retried
@@ -131,6 +133,13 @@ class SchemaViolation(HubError):
 
 class RateLimited(HubError):
     status, code, title = 429, "RATE_LIMITED", "Too many requests"
+
+
+class HubUnavailable(HubError):
+    """The hub itself cannot serve the call now (its database is unreachable)."""
+
+    status, code, title = 503, "HUB_UNAVAILABLE", "The hub cannot serve this call now"
+    default_retry_after = 5
 
 
 class UpstreamError(HubError):

@@ -9,10 +9,12 @@ Adapters contain only the upstream protocol and mapping; everything here wraps t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,12 @@ from hub.registry import AdapterRegistry, LoadedAdapter
 from hub.resilience import RetryPolicy, translate_upstream_errors
 
 log = logging.getLogger("hub.gateway")
+
+
+class CallCancelled(HubError):
+    """Recorded in the audit trail when a call is cancelled mid-way (never sent to anyone)."""
+
+    status, code, title = 499, "CANCELLED", "The call was cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +82,18 @@ class Gateway:
         self._pseudonym_key = pseudonym_key
 
     async def call(
-        self, caller: CallerHeaders, service: str, operation: str, payload: Any
+        self,
+        caller: CallerHeaders,
+        service: str,
+        operation: str,
+        payload: Any | Callable[[], Awaitable[Any]],
     ) -> CallResult:
-        """Run one operation for a caller; raises HubError subclasses for every refusal."""
+        """Run one operation for a caller; raises HubError subclasses for every refusal.
+
+        `payload` may be a coroutine function (the route's body reader): it is awaited only
+        after authentication, so an anonymous caller gets 401 whatever it sent, and a bad body
+        from an authenticated one is audited like any other refusal.
+        """
         started = time.perf_counter()
         try:
             principal = await self.authenticator.authenticate(caller.authorization)
@@ -91,12 +108,20 @@ class Gateway:
             principal.authorize(
                 service, operation, personal_data=spec.personal_data, purpose=caller.purpose
             )
+            if callable(payload):
+                payload = await payload()
             request = validate_input(spec, payload)
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
         except HubError as exc:
             trace.fail(exc)
+            await self._finish(trace, started)
+            raise
+        except asyncio.CancelledError:
+            # The caller went away or the server is stopping: upstream may already have been
+            # asked about the person, so the call is still recorded (the write is shielded).
+            trace.fail(CallCancelled())
             await self._finish(trace, started)
             raise
         except Exception as exc:  # an adapter bug: still audited, still a clean problem+json

@@ -36,7 +36,8 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from operator import attrgetter, methodcaller
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from lxml import etree
@@ -288,15 +289,8 @@ def _child_path_getter(tags: list[str]) -> Getter:
     if len(tags) == 1:
         tag = tags[0]
         return Getter(first=lambda node: next(node.iterchildren(tag), None), all=find_all)
-
-    def first(node: Any) -> Any:
-        for tag in tags:
-            node = next(node.iterchildren(tag), None)
-            if node is None:
-                return None
-        return node
-
-    return Getter(first=first, all=find_all)
+    # Several steps: ElementPath, so `first` is the first of what `all` finds.
+    return Getter(first=methodcaller("find", element_path), all=find_all)
 
 
 def _xml_text(node: Any) -> Any:
@@ -304,9 +298,12 @@ def _xml_text(node: Any) -> Any:
         if len(node) == 0:
             text = node.text
             return (text.strip() or None) if text else None
+        if not any(isinstance(child.tag, str) for child in node):
+            # Only comments or processing instructions inside: they split the text, not words.
+            return "".join(node.xpath("text()")).strip() or None
         # The text of an element is the white-space-joined text of it and its descendants,
         # so a composite name (<Ho/><ChuDem/><Ten/>) reads as one full name.
-        parts = [t.strip() for t in node.itertext()]
+        parts = [t.strip() for t in node.itertext(etree.Element)]
         return " ".join(p for p in parts if p) or None
     if isinstance(node, str):
         return node.strip() or None
@@ -320,14 +317,15 @@ def _json_getter(path: str, namespaces: dict[str, str]) -> Getter:
         )
     if not path or any(not part for part in path.split(".")):
         raise ValueError(f"invalid JSON path {path!r}")
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
+    raw = path.split(".")
+    parts: list[str | int] = [int(p) if p.isdigit() and p == str(int(p)) else p for p in raw]
 
     def select(node: Any) -> list[Any]:
         for part in parts:
             if isinstance(part, int) and isinstance(node, list):
                 node = node[part] if part < len(node) else None
-            elif isinstance(part, str) and isinstance(node, dict):
-                node = node.get(part)
+            elif isinstance(node, dict):  # a numeric part is a key here ("codes.01")
+                node = node.get(str(part)) if isinstance(part, int) else node.get(part)
             else:
                 return []
             if node is None:
@@ -588,7 +586,11 @@ class _Compiler:
             if fname not in model.model_fields:
                 raise self.fail(loc, f"{model.__name__} has no field {fname!r}")
             sub_model = _nested_model(model.model_fields[fname].annotation)
+        if model is not None:
+            self._check_shape(fname, spec, model.model_fields[fname].annotation, sub_model, loc)
         names = [spec.transform] if isinstance(spec.transform, str) else spec.transform
+        if spec.object is not None and names:
+            raise self.fail(loc, f"field {fname!r}: `transform` does not apply to an `object`")
         try:
             transforms = [_compile_transform(n, self.spec.codes) for n in names]
         except ValueError as exc:
@@ -603,6 +605,23 @@ class _Compiler:
         return compile_field(
             fname, getter, self.text, transforms, spec.default, spec.many, build, tag
         )
+
+    def _check_shape(
+        self,
+        fname: str,
+        spec: FieldSpec,
+        annotation: Any,
+        sub_model: type[BaseModel] | None,
+        loc: tuple[Any, ...],
+    ) -> None:
+        """`many` exactly for list fields, `object` exactly for model fields."""
+        is_list = _is_list(annotation)
+        if spec.many and not is_list:
+            raise self.fail(loc, f"field {fname!r} is not a list: drop `many`")
+        if is_list and not spec.many:
+            raise self.fail(loc, f"field {fname!r} is a list: give `many: true`")
+        if spec.object is not None and sub_model is None:
+            raise self.fail(loc, f"field {fname!r} is not an object: drop `object`")
 
     def _child_tag(self, path: str) -> str | None:
         """The Clark-notation tag of a one-step `prefix:Name` XML path, else None."""
@@ -619,6 +638,16 @@ class _Compiler:
         if name in seen:
             raise self.fail(loc, f"object {name!r} contains itself")
         return self._fields(self.spec.objects[name], model, ("objects", name), [*seen, name])
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a field's type is a list (possibly optional)."""
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    if origin in (Union, UnionType):  # Optional[list[X]]
+        return any(_is_list(arg) for arg in get_args(annotation))
+    return False
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:

@@ -111,7 +111,10 @@ def build_http_client(
     if transport is not None:
         backend = HttpxBackend(transport)
     elif settings.http_transport == "aiohttp":
-        backend = AiohttpBackend(max_connections=settings.upstream_max_connections)
+        backend = AiohttpBackend(
+            max_connections=settings.upstream_max_connections,
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
     else:
         limits = httpx.Limits(
             max_connections=settings.upstream_max_connections,

@@ -40,13 +40,16 @@ def translate_upstream_errors() -> Iterator[None]:
         yield
     except HubError:
         raise
+    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached upstream
+        raise UpstreamUnavailable(log_context={"cause": type(exc).__name__}) from exc
     except (httpx.TimeoutException, TimeoutError) as exc:
         raise UpstreamTimeout(log_context={"cause": type(exc).__name__}) from exc
     except httpx.ConnectError as exc:
         raise UpstreamUnavailable(log_context={"cause": type(exc).__name__}) from exc
     except httpx.HTTPError as exc:  # protocol errors, resets, …
         raise UpstreamError(log_context={"cause": type(exc).__name__}) from exc
-    except (etree.LxmlError, MappingValueError, ValidationError) as exc:
+    except (etree.LxmlError, MappingValueError, ValidationError, ValueError) as exc:
+        # ValueError covers response.json() on a body that is not JSON or not UTF-8.
         # The message may quote upstream values (personal data): it goes to the log context,
         # which is pseudonymised, never to the caller.
         raise UpstreamBadResponse(log_context={"cause": type(exc).__name__}) from exc
@@ -71,27 +74,33 @@ class RetryPolicy:
         timeout_s: float,
         on_retry: Callable[[], None] | None = None,
     ) -> T:
-        """Run `call` with a per-attempt timeout, retrying retriable errors when idempotent."""
-        started = time.monotonic()
+        """Run `call` within the total deadline, each attempt within `timeout_s` (or what is
+        left of the deadline), retrying retriable errors when the operation is idempotent."""
+        deadline = time.monotonic() + self.deadline_s
         try:
             # The first attempt runs bare: tenacity's bookkeeping costs more than the whole
             # pipeline's other steps together, and most calls succeed the first time.
-            return await self._attempt(call, timeout_s)
+            return await self._attempt(call, min(timeout_s, self.deadline_s))
         except HubError as exc:
             if not (idempotent and exc.retriable and self.attempts > 1):
                 raise
+            # tenacity waits between its own attempts; this is the wait before its first.
+            pause = random.uniform(0, self.initial_s)
+            if deadline - time.monotonic() - pause <= 0:
+                raise  # no time left for another attempt: the real failure, not a timeout
             if on_retry is not None:
                 on_retry()
-        # tenacity waits between its own attempts; this is the wait before its first one.
-        await asyncio.sleep(random.uniform(0, self.initial_s))
-        remaining = self.deadline_s - (time.monotonic() - started)
-        if remaining <= 0:
-            raise UpstreamTimeout()
+        await asyncio.sleep(pause)
 
         def before_sleep(_: RetryCallState) -> None:
             if on_retry is not None:
                 on_retry()
 
+        async def attempt() -> T:
+            left = max(deadline - time.monotonic(), 0.001)
+            return await self._attempt(call, min(timeout_s, left))
+
+        remaining = deadline - time.monotonic()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(remaining),
             # full jitter: a random wait up to the exponential bound, so retries spread out
@@ -102,8 +111,8 @@ class RetryPolicy:
         )
         try:
             async with asyncio.timeout(remaining):
-                return await retrying(self._attempt, call, timeout_s)
-        except TimeoutError as exc:  # the whole deadline, not one attempt
+                return await retrying(attempt)
+        except TimeoutError as exc:  # the whole deadline ran out while waiting to retry
             raise UpstreamTimeout() from exc
 
     @staticmethod

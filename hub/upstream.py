@@ -17,6 +17,7 @@ raise httpx's exceptions, which the core translates in one place. Underneath is 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -25,7 +26,13 @@ import aiohttp
 import httpx
 import orjson
 
-__all__ = ["AiohttpBackend", "HttpxBackend", "UpstreamClient"]
+from hub.errors import UpstreamBadResponse
+
+__all__ = ["AiohttpBackend", "HttpxBackend", "ResponseTooLarge", "UpstreamClient"]
+
+# httpx logs every request's URL at INFO, and upstream URLs carry personal IDs
+# (`/citizens/001085012345`): its request log must stay off whatever the root level is.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 Headers = Mapping[str, str]
 
@@ -42,6 +49,13 @@ class Backend(Protocol):
     ) -> httpx.Response: ...
 
     async def aclose(self) -> None: ...
+
+
+class ResponseTooLarge(UpstreamBadResponse):
+    """Upstream's answer passed the size cap; refused before it was all read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(log_context={"cause": "response too large", "bytes_at_least": size})
 
 
 class UpstreamClient:
@@ -135,8 +149,11 @@ class HttpxBackend:
 class AiohttpBackend:
     """One aiohttp session (keep-alive pool) per upstream; errors become httpx's."""
 
-    def __init__(self, *, max_connections: int, keepalive_s: float = 30) -> None:
+    def __init__(
+        self, *, max_connections: int, keepalive_s: float = 30, max_response_bytes: int = 4 << 20
+    ) -> None:
         self._max_connections, self._keepalive_s = max_connections, keepalive_s
+        self._max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, httpx.URL] = {}
 
@@ -149,7 +166,9 @@ class AiohttpBackend:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
+                # No Accept-Encoding: answers come uncompressed, so the size cap is the size
+                # in memory (a small gzip cannot inflate past it).
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
                 # No cookie jar: one agency's call must never carry state (a session cookie
                 # upstream set) into another's, and skipping the jar saves work per answer.
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -174,10 +193,12 @@ class AiohttpBackend:
             async with session.request(
                 method, url, data=content, headers=headers, timeout=limits, allow_redirects=False
             ) as response:
-                body = await response.read()
+                body = await self._read_capped(response)
                 return httpx.Response(
                     response.status, headers=response.raw_headers, content=body, request=request
                 )
+        except aiohttp.ConnectionTimeoutError as exc:  # before the read-timeout clause
+            raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -186,6 +207,18 @@ class AiohttpBackend:
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
         except aiohttp.ClientError as exc:
             raise httpx.TransportError(str(exc), request=request) from exc
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, refused as soon as it passes the cap (nothing huge is held in memory)."""
+        declared = response.content_length
+        if declared is not None and declared > self._max_response_bytes:
+            raise ResponseTooLarge(declared)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65_536):
+            body += chunk
+            if len(body) > self._max_response_bytes:
+                raise ResponseTooLarge(len(body))
+        return bytes(body)
 
     def _parsed(self, url: str) -> httpx.URL:
         # httpx.URL parsing is most of the cost of an httpx.Request; a SOAP upstream is one

@@ -376,6 +376,8 @@ async def test_an_adapter_failing_to_start_stops_start_up_with_its_name(settings
             raise RuntimeError("WSDL has no operation X")
 
     settings.adapters = {"broken": {"base_url": "http://x"}}
-    with pytest.raises(AdapterLoadError, match="adapter 'broken' failed to start: WSDL has no operation X"):
+    with pytest.raises(
+        AdapterLoadError, match="adapter 'broken' failed to start: WSDL has no operation X"
+    ):
         async with running_hub(settings, adapters=[Broken]):
             pass

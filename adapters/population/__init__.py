@@ -179,11 +179,16 @@ class PopulationAdapter(Adapter):
         status = response.status_code
         if status == 503 or (status >= 500 and not response.content):
             raise UpstreamUnavailable(log_context={"http_status": status})
+        if status in (401, 403) and not response.content.lstrip().startswith(b"<"):
+            raise UpstreamRejected(log_context={"http_status": status})
         try:
             payload = parse_response(response.content).payload
         except SoapFault as fault:
-            code = fault.detail_text("r:Loi/r:MaLoi", _FAULT_NS) or ""
-            error_cls = _FAULTS.get(code, UpstreamError)
+            code = (fault.detail_text("r:Loi/r:MaLoi", _FAULT_NS) or "").strip()
+            # Without a known code, the fault's side decides: soap:Client is our request's
+            # fault (not worth retrying), anything else upstream's (retriable).
+            client_side = fault.faultcode.rpartition(":")[2] == "Client"
+            error_cls = _FAULTS.get(code, UpstreamRejected if client_side else UpstreamError)
             # faultstring may quote the personal ID: only the codes go into the log context.
             context = {"fault": fault.faultcode, "upstream_code": code, "http_status": status}
             raise error_cls(log_context=context) from None

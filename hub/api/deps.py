@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -56,6 +57,11 @@ async def read_json(request: Request, limit: int) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidJson("the request body is not valid JSON") from None
+
+
+def json_body(request: Request, limit: int) -> Callable[[], Awaitable[Any]]:
+    """A reader of the request's JSON body, for the pipeline to call after authentication."""
+    return lambda: read_json(request, limit)
 
 
 def envelope(result: CallResult, request_id: str, *, status_code: int = 200) -> Response:

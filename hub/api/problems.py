@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from hub.api.middleware import request_id_of
+from hub.api.middleware import SECURITY_HEADERS, request_id_of
 from hub.errors import HubError, SchemaViolation, error_for_status
 
 log = logging.getLogger("hub.api")
@@ -41,7 +41,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     error = error_cls()
     if error_cls is HubError:  # a status we have no class for: keep it, generic body
         error.status = exc.status_code  # type: ignore[misc]
-    return problem_response(error, request_id_of(request.scope))
+    response = problem_response(error, request_id_of(request.scope))
+    for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
+        response.headers[name] = value
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -60,8 +63,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     rid = request_id_of(request.scope)
     log.exception("unexpected error request_id=%s", rid)
     response = problem_response(HubError(), rid)
-    # This handler runs outside the middleware stack, so the id header is set here.
+    # This handler runs outside the middleware stack, so its headers are set here.
     response.headers["x-request-id"] = rid
+    for name, value in SECURITY_HEADERS:
+        response.headers[name.decode()] = value.decode()
     return response
 
 

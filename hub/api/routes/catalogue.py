@@ -8,7 +8,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from hub.api.deps import caller_headers, envelope, get_hub, read_json, string_path_param
+from hub.api.deps import caller_headers, envelope, get_hub, json_body, string_path_param
+from hub.api.middleware import request_id_of
 
 router = APIRouter(prefix="/v1", tags=["services"])
 
@@ -38,7 +39,8 @@ async def list_services(request: Request) -> Response:
         health = statuses.get(loaded.cls.name)
         entry["status"] = "up" if health and health.ok else "down"
         services.append(entry)
-    return Response(orjson.dumps({"data": services}), media_type="application/json")
+    body = {"data": services, "meta": {"request_id": request_id_of(request.scope)}}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post(
@@ -54,7 +56,7 @@ async def list_services(request: Request) -> Response:
 )
 async def call_operation(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
-    payload = await read_json(request, hub.settings.max_body_bytes)
+    body = json_body(request, hub.settings.max_body_bytes)
     service, operation = request.path_params["service"], request.path_params["operation"]
-    result = await hub.gateway.call(caller, service, operation, payload)
+    result = await hub.gateway.call(caller, service, operation, body)
     return envelope(result, caller.request_id)

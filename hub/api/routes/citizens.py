@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from hub.api.deps import caller_headers, envelope, get_hub, read_json, string_path_param
+from hub.api.deps import caller_headers, envelope, get_hub, json_body, string_path_param
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 
@@ -27,6 +27,6 @@ async def get_citizen(request: Request) -> Response:
 @router.post("/verify", summary="Check a citizen's stated details against the national record")
 async def verify_citizen(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
-    payload = await read_json(request, hub.settings.max_body_bytes)
-    result = await hub.gateway.call(caller, SERVICE, "verify", payload)
+    body = json_body(request, hub.settings.max_body_bytes)
+    result = await hub.gateway.call(caller, SERVICE, "verify", body)
     return envelope(result, caller.request_id)
