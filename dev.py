@@ -51,7 +51,14 @@ def main() -> int:
         args = [str(BIN / "python"), "-m", "pytest", *rest]
     else:
         args = [str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest]
-    return subprocess.call(args, cwd=ROOT)
+    child = subprocess.Popen(args, cwd=ROOT)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the child too (same process group): let it stop cleanly (the hub
+            # flushes its audit records, `hub up` stops the mocks) instead of killing it.
+            continue
 
 
 if __name__ == "__main__":
