@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,10 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
 from hub.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 DEMO_CLIENT = "demo"
 
@@ -121,33 +127,43 @@ def _wait_for_mocks(process: subprocess.Popen[bytes], timeout_s: float = 20) -> 
     raise click.ClickException("the mocks did not start in time")
 
 
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """The hub's database, its schema created, for a CLI command."""
+    from hub.db import create_schema, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        create_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _demo_client(settings: Settings) -> str:
     """Create (or re-key) the `demo` client that may call everything, for a first look."""
     from sqlmodel import Session, delete, select
 
     from hub.auth import create_client
-    from hub.db import create_schema, make_engine
     from hub.models import ApiKey, Client
 
     if settings.environment == "production":
         raise click.ClickException("`hub up` is for development; use `hub serve` in production")
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    with Session(engine) as session:
-        old = session.exec(select(Client).where(Client.name == DEMO_CLIENT)).first()
-        if old is not None:
-            session.exec(delete(ApiKey).where(ApiKey.client_id == old.id))  # type: ignore
-            session.delete(old)
-            session.commit()
-    issued = create_client(
-        engine,
-        settings.secret_key.get_secret_value().encode(),
-        name=DEMO_CLIENT,
-        allow=["*"],
-        purposes=["demo", "test"],
-        agency="development",
-    )
-    engine.dispose()
+    with _database(settings) as engine:
+        with Session(engine) as session:
+            old = session.exec(select(Client).where(Client.name == DEMO_CLIENT)).first()
+            if old is not None:
+                session.exec(delete(ApiKey).where(ApiKey.client_id == old.id))  # type: ignore
+                session.delete(old)
+                session.commit()
+        issued = create_client(
+            engine,
+            settings.secret_key.get_secret_value().encode(),
+            name=DEMO_CLIENT,
+            allow=["*"],
+            purposes=["demo", "test"],
+            agency="development",
+        )
     return issued.api_key
 
 
@@ -191,24 +207,20 @@ def clients_create(
 ) -> None:
     """Create a client; prints its id and API key (shown this once only)."""
     from hub.auth import create_client
-    from hub.db import create_schema, make_engine
 
     settings = Settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    try:
-        issued = create_client(
-            engine,
-            settings.secret_key.get_secret_value().encode(),
-            name=name,
-            allow=allow,
-            purposes=purposes,
-            agency=agency,
-        )
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
+    with _database(settings) as engine:
+        try:
+            issued = create_client(
+                engine,
+                settings.secret_key.get_secret_value().encode(),
+                name=name,
+                allow=allow,
+                purposes=purposes,
+                agency=agency,
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(json.dumps({"client_id": issued.client_id, "api_key": issued.api_key}))
 
 

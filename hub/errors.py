@@ -130,6 +130,16 @@ class PayloadTooLarge(HubError):
 class SchemaViolation(HubError):
     status, code, title = 422, "VALIDATION_ERROR", "The request does not match the schema"
 
+    @classmethod
+    def from_errors(cls, errors: list[Any]) -> SchemaViolation:
+        """From pydantic error dicts: each field and rule named, the submitted value never."""
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in errors
+        ]
+        names = ", ".join(f["field"] or "(body)" for f in fields)
+        return cls(f"invalid field(s): {names}", errors=fields)
+
 
 class RateLimited(HubError):
     status, code, title = 429, "RATE_LIMITED", "Too many requests"

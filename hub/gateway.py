@@ -278,10 +278,4 @@ def validate_input(spec: OperationSpec, payload: Any) -> BaseModel:
         for error in errors:
             if error["type"] == INVALID_PERSONAL_ID_ERROR:
                 raise InvalidPersonalId(error["msg"]) from None
-        fields = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-            for e in errors
-        ]
-        raise SchemaViolation(
-            "invalid field(s): " + ", ".join(f["field"] or "(body)" for f in fields), errors=fields
-        ) from None
+        raise SchemaViolation.from_errors(errors) from None

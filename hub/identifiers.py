@@ -64,15 +64,6 @@ def parse_personal_id(value: str, *, today: dt.date | None = None) -> PersonalId
     return PersonalId(value=value, province_code=province, gender=gender, birth_year=year)
 
 
-def is_valid_personal_id(value: str) -> bool:
-    """True when parse_personal_id would accept the value."""
-    try:
-        parse_personal_id(value)
-    except InvalidIdentifier:
-        return False
-    return True
-
-
 def make_personal_id(province_code: str, gender: Gender, birth_year: int, serial: int) -> str:
     """Compose a personal ID from its parts (used by the mock data set and tests)."""
     if province_code not in PROVINCES:

@@ -49,13 +49,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-        for e in exc.errors()
-    ]
-    error = SchemaViolation(
-        "invalid field(s): " + ", ".join(f["field"] for f in fields), errors=fields
-    )
+    error = SchemaViolation.from_errors(list(exc.errors()))
     return problem_response(error, request_id_of(request.scope))
 
 
