@@ -17,16 +17,28 @@ from hub import __version__
 from hub.adapter import Adapter
 from hub.api import problems
 from hub.api.middleware import RequestIdMiddleware
-from hub.api.routes import catalogue, citizens, operations
+from hub.api.routes import (
+    catalogue,
+    citizens,
+    civil_status,
+    enterprises,
+    judicial,
+    operations,
+    payments,
+)
 from hub.audit import AuditWriter
 from hub.auth import Authenticator
 from hub.config import Settings
 from hub.db import create_schema, make_engine
 from hub.gateway import Gateway
 from hub.health import HealthMonitor
+from hub.jobs import JobService
 from hub.metrics import Metrics
+from hub.payments import PaymentService
 from hub.registry import AdapterRegistry, classes_from, discover
 from hub.resilience import RetryPolicy
+from hub.webhooks import WebhookSender
+from hub.worker import BackgroundWorker
 
 log = logging.getLogger("hub")
 
@@ -42,6 +54,35 @@ class Hub:
     audit: AuditWriter
     metrics: Metrics
     health: HealthMonitor
+    jobs: dict[str, JobService]
+    payments: PaymentService | None
+    webhooks: WebhookSender
+    worker: BackgroundWorker
+
+
+#: Statuses that end an asynchronous adapter's job unless it declares `final_statuses`.
+DEFAULT_FINAL_STATUSES = frozenset({"issued", "rejected", "completed", "failed"})
+
+
+def _job_services(
+    registry: AdapterRegistry, gateway: Gateway, engine: Engine, settings: Settings
+) -> dict[str, JobService]:
+    """A job service for every asynchronous adapter: one offering `submit` and `status`
+    operations and a `parse_push(body, headers)` method for upstream's pushed results."""
+    services = {}
+    for loaded in registry:
+        cls = loaded.cls
+        if {"submit", "status"} <= set(cls.operations) and hasattr(cls, "parse_push"):
+            services[cls.name] = JobService(
+                gateway,
+                engine,
+                service=cls.name,
+                final_statuses=frozenset(getattr(cls, "final_statuses", DEFAULT_FINAL_STATUSES)),
+                poll_initial_s=settings.job_poll_initial_s,
+                poll_max_s=settings.job_poll_max_s,
+                submit_stale_s=settings.job_submit_stale_s,
+            )
+    return services
 
 
 def create_app(
@@ -49,11 +90,13 @@ def create_app(
     *,
     adapters: Iterable[type[Adapter]] | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build a hub app.
 
     - `adapters`: use these adapter classes instead of the installed `hub.adapters` entry points.
     - `transports`: per-adapter httpx transports (tests route upstream calls to in-process mocks).
+    - `webhook_transport`: the transport webhooks to clients go out by (tests).
 
     Raises AdapterLoadError (bad adapter, mapping or configuration) before anything is served.
     """
@@ -88,16 +131,58 @@ def create_app(
             pseudonym_key=secret,
         )
         health = HealthMonitor(registry, engine, settings.health_cache_s)
-        app.state.hub = Hub(settings, engine, registry, gateway, audit, metrics, health)
+        jobs = _job_services(registry, gateway, engine, settings)
+        payments = (
+            PaymentService(
+                gateway,
+                engine,
+                https_callbacks_only=settings.callbacks_https_only,
+                query_after_s=settings.payment_query_after_s,
+                query_max_s=settings.payment_query_max_s,
+            )
+            if "payment" in registry
+            else None
+        )
+        webhooks = WebhookSender(
+            engine,
+            secret,
+            max_attempts=settings.webhook_max_attempts,
+            initial_backoff_s=settings.webhook_initial_backoff_s,
+            max_backoff_s=settings.webhook_max_backoff_s,
+            timeout_s=settings.webhook_timeout_s,
+            transport=webhook_transport,
+        )
+        steps = [(f"poll {name}", job.poll_once) for name, job in jobs.items()]
+        if payments is not None:
+            steps.append(("query payments", payments.query_once))
+        steps.append(("deliver webhooks", webhooks.run_once))
+        worker = BackgroundWorker(steps, settings.worker_interval_s)
+        app.state.hub = Hub(
+            settings,
+            engine,
+            registry,
+            gateway,
+            audit,
+            metrics,
+            health,
+            jobs,
+            payments,
+            webhooks,
+            worker,
+        )
         await registry.startup()
         # Everything built so far lives as long as the process: move it out of the garbage
         # collector's generations so each collection scans only per-request objects.
         gc.collect()
         gc.freeze()
         log.info("hub started with adapters: %s", ", ".join(registry.names()) or "(none)")
+        if settings.background_tasks:
+            worker.start()
         try:
             yield
         finally:
+            await worker.aclose()
+            await webhooks.aclose()
             await audit.aclose()
             await registry.aclose()
             engine.dispose()
@@ -113,4 +198,8 @@ def create_app(
     app.include_router(operations.router)
     app.include_router(catalogue.router)
     app.include_router(citizens.router)
+    app.include_router(civil_status.router)
+    app.include_router(judicial.router)
+    app.include_router(enterprises.router)
+    app.include_router(payments.router)
     return app

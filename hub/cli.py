@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -86,13 +87,18 @@ def up(host: str, port: int, log_level: str) -> None:
     try:
         api_key = _demo_client(settings)
         _wait_for_mocks(mocks)
+        base = f"http://{host}:{port}"
         click.echo(
-            f"\n  Hub on http://{host}:{port}  (docs: /docs)  mocks on {host}:8101-8105\n"
+            f"\n  Hub on {base}  (docs: {base}/docs)  mocks on {host}:8101-8105\n"
             f"  Demo client API key (new at every `hub up`; development only):\n\n"
             f"    export HUB_KEY={api_key}\n\n"
-            f"  Try: curl -s -H \"Authorization: Bearer $HUB_KEY\" -H 'X-Purpose: demo' "
-            f"http://{host}:{port}/v1/citizens/<personal_id>\n"
-            f"  Subjects to query: curl -s 'http://{host}:8101/_mock/records?limit=5'\n",
+            f"  Subjects to try: curl -s 'http://{host}:<8101..8105>/_mock/records?limit=5'\n"
+            f"  Then, with H=(-H \"Authorization: Bearer $HUB_KEY\" -H 'X-Purpose: demo'):\n"
+            f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>\n'
+            f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>/profile\n'
+            f"    curl -s \"${{H[@]}}\" '{base}/v1/civil-status/records?personal_id=<id>'\n"
+            f'    curl -s "${{H[@]}}" {base}/v1/enterprises/<enterprise_code>\n'
+            f"  Judicial requests and payments: see README.md, 'A first call'.\n",
             err=True,
         )
         uvicorn.run(
@@ -112,19 +118,28 @@ def up(host: str, port: int, log_level: str) -> None:
             mocks.kill()
 
 
-def _wait_for_mocks(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+def _wait_for_mocks(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Wait until every implemented mock answers its health check."""
     import httpx
 
+    from mocks import MOCKS
+
+    waiting = {spec.default_port for spec in MOCKS.values() if spec.factory is not None}
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while waiting and time.monotonic() < deadline:
         if process.poll() is not None:
             raise click.ClickException("the mocks failed to start (see above)")
-        try:
-            if httpx.get("http://127.0.0.1:8101/_mock/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
+        for port in sorted(waiting):
+            try:
+                url = f"http://127.0.0.1:{port}/_mock/health"
+                if httpx.get(url, timeout=1).status_code == 200:
+                    waiting.discard(port)
+            except httpx.HTTPError:
+                pass
+        if waiting:
             time.sleep(0.2)
-    raise click.ClickException("the mocks did not start in time")
+    if waiting:
+        raise click.ClickException(f"mocks on ports {sorted(waiting)} did not start in time")
 
 
 @contextlib.contextmanager
@@ -222,6 +237,73 @@ def clients_create(
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(json.dumps({"client_id": issued.client_id, "api_key": issued.api_key}))
+
+
+@clients.command("webhook-secret")
+@click.argument("name")
+def clients_webhook_secret(name: str) -> None:
+    """Print the key a client verifies the hub's webhooks with (X-Hub-Signature)."""
+    from sqlmodel import Session, select
+
+    from hub.models import Client
+    from hub.webhooks import webhook_secret
+
+    settings = Settings()
+    with _database(settings) as engine, Session(engine) as session:
+        client = session.exec(select(Client).where(Client.name == name)).first()
+    if client is None:
+        raise click.ClickException(f"no client named {name!r}")
+    click.echo(webhook_secret(settings.secret_key.get_secret_value().encode(), client.id))
+
+
+@main.group()
+def payments() -> None:
+    """Payments through the national payment platform."""
+
+
+@payments.command("reconcile")
+@click.option(
+    "--date",
+    "day",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day (Vietnam time) to reconcile, YYYY-MM-DD.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
+    """Compare the hub's payments of a day with the platform's list; exit 1 on differences."""
+    import asyncio
+
+    from hub.app import create_app
+    from hub.errors import HubError
+    from hub.payments import ReconciliationReport
+
+    settings = Settings()
+    settings.background_tasks = False
+    app = create_app(settings)
+
+    async def run() -> ReconciliationReport:
+        async with app.router.lifespan_context(app):
+            service = app.state.hub.payments
+            if service is None:
+                raise click.ClickException("the payment adapter is not installed")
+            return await service.reconcile(day.date())  # type: ignore[no-any-return]
+
+    try:
+        report = asyncio.run(run())
+    except HubError as exc:
+        raise click.ClickException(f"upstream refused the reconciliation: {exc.code}") from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(
+            f"{report.date}: hub {report.hub_count} payments, upstream {report.upstream_count}"
+        )
+        for kind in ("unknown_to_hub", "missing_upstream", "status_mismatch", "amount_mismatch"):
+            for item in getattr(report, kind):
+                click.echo(f"  {kind}: {json.dumps(item)}")
+        click.echo("  no differences" if report.clean else "  DIFFERENCES FOUND")
+    sys.exit(0 if report.clean else 1)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,37 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     health_cache_s: float = Field(5.0, ge=0, description="How long /ready reuses probe results.")
 
+    profile_timeout_s: float = Field(
+        12.0, gt=0, description="Deadline of the citizen profile; late sections are marked."
+    )
+    background_tasks: bool = Field(
+        True,
+        description="Run the background work in this process: polling unfinished jobs, "
+        "querying payments with no callback, delivering webhooks. Safe in every process: "
+        "rows are leased.",
+    )
+    worker_interval_s: float = Field(1.0, gt=0, description="How often background work runs.")
+    job_poll_initial_s: float = Field(2.0, gt=0, description="First status poll of a job.")
+    job_poll_max_s: float = Field(60.0, gt=0, description="Longest gap between job polls.")
+    job_submit_stale_s: float = Field(
+        120.0,
+        gt=0,
+        description="A job still `submitting` after this long (the hub stopped mid-submit) "
+        "is marked failed.",
+    )
+    payment_query_after_s: float = Field(
+        60.0, ge=0, description="Ask upstream about a pending payment with no callback after this."
+    )
+    payment_query_max_s: float = Field(900.0, gt=0, description="Longest gap between queries.")
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_initial_backoff_s: float = Field(2.0, ge=0)
+    webhook_max_backoff_s: float = Field(600.0, ge=0)
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    https_callbacks_only: bool | None = Field(
+        None,
+        description="Accept only https callback URLs (default: in production only).",
+    )
+
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-adapter configuration overrides (tests); adapters otherwise read "
@@ -62,6 +93,12 @@ class Settings(BaseSettings):
     enabled_adapters: list[str] | None = Field(
         None, description="Only load these adapters (default: every installed one)."
     )
+
+    @property
+    def callbacks_https_only(self) -> bool:
+        if self.https_callbacks_only is not None:
+            return self.https_callbacks_only
+        return self.environment == "production"
 
     def check(self) -> None:
         """Refuse settings that must never run in production (raises ConfigurationError)."""

@@ -87,12 +87,28 @@ class InvalidPersonalId(BadRequest):
     code, title = "INVALID_PERSONAL_ID", "Invalid personal ID"
 
 
+class InvalidEnterpriseCode(BadRequest):
+    code, title = "INVALID_ENTERPRISE_CODE", "Invalid enterprise code"
+
+
 class PurposeRequired(BadRequest):
     code, title = "PURPOSE_REQUIRED", "X-Purpose header required"
 
 
 class Unauthenticated(HubError):
     status, code, title = 401, "UNAUTHENTICATED", "Missing or invalid credential"
+
+
+class InvalidSignature(HubError):
+    """An inbound callback (payment IPN, judicial-records push) whose signature does not verify."""
+
+    status, code, title = 401, "INVALID_SIGNATURE", "The message signature does not verify"
+
+
+class StaleMessage(BadRequest):
+    """An inbound callback whose timestamp is outside the accepted window, or a replay."""
+
+    code, title = "STALE_MESSAGE", "The message is too old or was already received"
 
 
 class Forbidden(HubError):
@@ -121,6 +137,22 @@ class MethodNotAllowed(HubError):
 
 class Conflict(HubError):
     status, code, title = 409, "CONFLICT", "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code, title = "IDEMPOTENCY_CONFLICT", "The Idempotency-Key was used with another request"
+
+
+class IdempotencyKeyRequired(BadRequest):
+    code, title = "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key header required"
+
+
+class ReplayedMessage(Conflict):
+    code, title = "REPLAYED_MESSAGE", "This message was already received"
+
+
+class PaymentMismatch(Conflict):
+    code, title = "PAYMENT_MISMATCH", "The message does not match the payment"
 
 
 class PayloadTooLarge(HubError):

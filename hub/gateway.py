@@ -23,8 +23,14 @@ from pydantic import BaseModel, ValidationError
 from hub.adapter import CallContext, OperationSpec
 from hub.audit import AuditWriter
 from hub.auth import Authenticator, Principal
-from hub.canonical.common import INVALID_PERSONAL_ID_ERROR
-from hub.errors import HubError, InvalidPersonalId, SchemaViolation, Unauthenticated
+from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
+from hub.errors import (
+    HubError,
+    InvalidEnterpriseCode,
+    InvalidPersonalId,
+    SchemaViolation,
+    Unauthenticated,
+)
 from hub.metrics import Metrics
 from hub.models import utcnow
 from hub.registry import AdapterRegistry, LoadedAdapter
@@ -59,6 +65,7 @@ class CallResult:
     operation: str
     adapter_version: str
     duration_ms: float
+    client_id: str = ""
 
 
 class Gateway:
@@ -81,59 +88,138 @@ class Gateway:
         self.retry = retry
         self._pseudonym_key = pseudonym_key
 
+    async def authenticate(self, caller: CallerHeaders) -> Principal:
+        """The caller's principal (401 otherwise), for routes that need it before the call."""
+        try:
+            return await self.authenticator.authenticate(caller.authorization)
+        except Unauthenticated:
+            self.metrics.auth_failures.inc()
+            raise
+
     async def call(
         self,
         caller: CallerHeaders,
         service: str,
         operation: str,
         payload: Any | Callable[[], Awaitable[Any]],
+        *,
+        principal: Principal | None = None,
+        authorize: bool = True,
+        subject_id: str | None = None,
     ) -> CallResult:
         """Run one operation for a caller; raises HubError subclasses for every refusal.
 
         `payload` may be a coroutine function (the route's body reader): it is awaited only
         after authentication, so an anonymous caller gets 401 whatever it sent, and a bad body
         from an authenticated one is audited like any other refusal.
+
+        `principal` skips authentication (the route authenticated already); `authorize=False`
+        is for the hub's own background work on behalf of a client (polling a job it
+        submitted), which that client was authorized for when it asked. `subject_id` names
+        the data subject for the audit record when the input does not (a job's status).
         """
         started = time.perf_counter()
-        try:
-            principal = await self.authenticator.authenticate(caller.authorization)
-        except Unauthenticated:
-            self.metrics.auth_failures.inc()
-            raise
+        if principal is None:
+            principal = await self.authenticate(caller)
         trace = _Trace(principal, caller, service, operation)
+        trace.subject_id = subject_id
         try:
             loaded = self.registry.get(service)
             spec = loaded.spec(operation)
             trace.known = True  # metric labels only for real operations (bounded cardinality)
-            principal.authorize(
-                service, operation, personal_data=spec.personal_data, purpose=caller.purpose
-            )
+            if authorize:
+                principal.authorize(
+                    service, operation, personal_data=spec.personal_data, purpose=caller.purpose
+                )
             if callable(payload):
                 payload = await payload()
             request = validate_input(spec, payload)
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
-        except HubError as exc:
-            trace.fail(exc)
-            await self._finish(trace, started)
+        except BaseException as exc:
+            await self._fail(trace, started, exc)
             raise
-        except asyncio.CancelledError:
+        duration_ms = await self._finish(trace, started)
+        return CallResult(
+            data, service, operation, loaded.cls.version, duration_ms, principal.client_id
+        )
+
+    async def local(
+        self,
+        caller: CallerHeaders,
+        service: str,
+        operation: str,
+        func: Callable[[Principal], Awaitable[tuple[dict[str, Any], str | None]]],
+        *,
+        personal_data: bool,
+        principal: Principal | None = None,
+        authorize: bool = True,
+    ) -> CallResult:
+        """Serve a call from the hub's own records (a job's state, a payment) with the same
+        authentication, grant and purpose checks, audit and metrics as an upstream call.
+
+        `func(principal)` returns the data and the data subject's personal ID (for the
+        audit record) or raises a HubError. The grant checked is `service:operation`.
+        """
+        started = time.perf_counter()
+        if principal is None:
+            principal = await self.authenticate(caller)
+        trace = _Trace(principal, caller, service, operation)
+        trace.known = True  # routes call this with fixed names only
+        try:
+            if authorize:
+                principal.authorize(
+                    service, operation, personal_data=personal_data, purpose=caller.purpose
+                )
+            data, trace.subject_id = await func(principal)
+        except BaseException as exc:
+            await self._fail(trace, started, exc)
+            raise
+        duration_ms = await self._finish(trace, started)
+        version = self.registry.get(service).cls.version if service in self.registry else ""
+        return CallResult(data, service, operation, version, duration_ms, principal.client_id)
+
+    async def record_event(
+        self,
+        caller: CallerHeaders,
+        client_id: str,
+        service: str,
+        operation: str,
+        *,
+        subject_id: str | None = None,
+        error: HubError | None = None,
+    ) -> None:
+        """Audit something that reached the hub without a client's call (an upstream push,
+        a payment callback), on behalf of the client whose request it concerns."""
+        principal = Principal(client_id, "", frozenset(), frozenset())
+        trace = _Trace(principal, caller, service, operation)
+        trace.known, trace.subject_id = True, subject_id
+        if error is not None:
+            trace.fail(error)
+        await self._finish(trace, time.perf_counter())
+
+    async def _fail(self, trace: _Trace, started: float, exc: BaseException) -> None:
+        """Audit a failed call; turn an unexpected exception into a plain HubError."""
+        if isinstance(exc, HubError):
+            trace.fail(exc)
+        elif isinstance(exc, asyncio.CancelledError):
             # The caller went away or the server is stopping: upstream may already have been
             # asked about the person, so the call is still recorded (the write is shielded).
             trace.fail(CallCancelled())
-            await self._finish(trace, started)
-            raise
-        except Exception as exc:  # an adapter bug: still audited, still a clean problem+json
+        elif isinstance(exc, Exception):  # an adapter bug: still audited, still clean
             log.exception(
-                "unexpected error in %s:%s request_id=%s", service, operation, caller.request_id
+                "unexpected error in %s:%s request_id=%s",
+                trace.service,
+                trace.operation,
+                trace.caller.request_id,
             )
-            error = HubError()
-            trace.fail(error)
+            trace.fail(HubError())
             await self._finish(trace, started)
-            raise error from exc
-        duration_ms = await self._finish(trace, started)
-        return CallResult(data, service, operation, loaded.cls.version, duration_ms)
+            raise HubError() from exc
+        else:
+            return
+        await self._finish(trace, started)
 
     async def _invoke(
         self,
@@ -264,6 +350,13 @@ def _clip(value: str | None, size: int) -> str | None:
     return None if value is None else value[:size]
 
 
+#: Identifier checks that answer 400 with their own code rather than a generic 422.
+_IDENTIFIER_ERRORS: dict[str, type[HubError]] = {
+    INVALID_PERSONAL_ID_ERROR: InvalidPersonalId,
+    INVALID_ENTERPRISE_CODE_ERROR: InvalidEnterpriseCode,
+}
+
+
 def validate_input(spec: OperationSpec, payload: Any) -> BaseModel:
     """Validate an operation's input; a bad personal ID is 400, other schema errors 422.
 
@@ -276,6 +369,7 @@ def validate_input(spec: OperationSpec, payload: Any) -> BaseModel:
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False, include_context=False)
         for error in errors:
-            if error["type"] == INVALID_PERSONAL_ID_ERROR:
-                raise InvalidPersonalId(error["msg"]) from None
+            identifier_error = _IDENTIFIER_ERRORS.get(error["type"])
+            if identifier_error is not None:
+                raise identifier_error(error["msg"]) from None
         raise SchemaViolation.from_errors(errors) from None

@@ -1,10 +1,12 @@
-"""Persistent records (SQLModel tables): clients, their API keys, and the audit trail."""
+"""Persistent records (SQLModel tables): clients, API keys, the audit trail, jobs, payments,
+replay digests of inbound callbacks and the outbox of webhooks."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -59,3 +61,117 @@ class AuditRecord(SQLModel, table=True):
     code: str = Field(max_length=64)
     duration_ms: float
     upstream_ms: float | None = None
+
+
+def _when(*, index: bool = False, nullable: bool = True) -> Any:
+    """A timestamp column that keeps its time zone on PostgreSQL (UTC throughout)."""
+    return Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), index=index, nullable=nullable),
+    )
+
+
+class Job(SQLModel, table=True):
+    """An asynchronous upstream request the hub follows to its end (a judicial-records
+    certificate application): submitted once, then updated by upstream's push or by polling.
+
+    The hub process keeps nothing of it in memory: any hub process may poll it, take a push
+    for it or deliver its callback, and a restart resumes every unfinished job.
+    """
+
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    service: str = Field(index=True, max_length=64)
+    client_id: str = Field(index=True, max_length=40)
+    status: str = Field(index=True, max_length=32, description="submitting, then upstream's")
+    final: bool = Field(default=False, index=True)
+    upstream_reference: str | None = Field(default=None, index=True, max_length=64)
+    subject_id: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=64)
+    officer_id: str | None = Field(default=None, max_length=128)
+    dossier_id: str | None = Field(default=None, max_length=128)
+    callback_url: str | None = Field(default=None, max_length=500)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: dt.datetime | None = _when()
+    completed_at: dt.datetime | None = _when()
+    next_poll_at: dt.datetime | None = _when(index=True)
+    poll_attempts: int = 0
+    lease_until: dt.datetime | None = _when()
+
+
+class Payment(SQLModel, table=True):
+    """A payment the hub opened on the national payment platform for a client.
+
+    `id` is also the reference sent upstream (MaThamChieu). The payer's name and ID go
+    upstream on the receipt but are not kept here: the hub stores what it needs to follow
+    the payment, no more.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("client_id", "idempotency_key"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    client_id: str = Field(index=True, max_length=40)
+    idempotency_key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    status: str = Field(index=True, max_length=16, description="initiating|pending|paid|failed")
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(default="VND", max_length=3)
+    description: str = Field(max_length=200)
+    procedure_code: str = Field(max_length=50)
+    dossier_id: str = Field(max_length=50)
+    transaction_id: str | None = Field(default=None, index=True, max_length=64)
+    pay_url: str | None = Field(default=None, max_length=500)
+    callback_url: str | None = Field(default=None, max_length=500)
+    last_error: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: dt.datetime | None = _when()
+    paid_at: dt.datetime | None = _when()
+    next_query_at: dt.datetime | None = _when(index=True)
+    query_attempts: int = 0
+    lease_until: dt.datetime | None = _when()
+
+
+class InboundMessage(SQLModel, table=True):
+    """A digest of every signed callback applied, so a replay changes nothing."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("source", "digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    digest: str = Field(max_length=64)
+    received_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """An outgoing signed notification to a client's callback URL (an outbox row).
+
+    Written in the same transaction as the state change it announces, delivered by any hub
+    process, retried with back-off until delivered or given up.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: str = Field(primary_key=True, max_length=40)
+    client_id: str = Field(index=True, max_length=40)
+    url: str = Field(max_length=500)
+    event: str = Field(max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = _when(index=True)
+    delivered_at: dt.datetime | None = _when()
+    gave_up_at: dt.datetime | None = _when()
+    last_status: int | None = None
+    lease_until: dt.datetime | None = _when()

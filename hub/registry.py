@@ -109,7 +109,7 @@ def build_http_client(
     """The adapter's upstream client: one pooled, keep-alive client per upstream."""
     backend: AiohttpBackend | HttpxBackend
     if transport is not None:
-        backend = HttpxBackend(transport)
+        backend = HttpxBackend(transport, max_response_bytes=settings.upstream_max_response_bytes)
     elif settings.http_transport == "aiohttp":
         backend = AiohttpBackend(
             max_connections=settings.upstream_max_connections,
@@ -120,7 +120,10 @@ def build_http_client(
             max_connections=settings.upstream_max_connections,
             max_keepalive_connections=settings.upstream_max_connections,
         )
-        backend = HttpxBackend(httpx.AsyncHTTPTransport(limits=limits))
+        backend = HttpxBackend(
+            httpx.AsyncHTTPTransport(limits=limits),
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
     timeout = httpx.Timeout(
         config.timeout_s or settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s
     )
@@ -170,6 +173,9 @@ class AdapterRegistry:
             return self._adapters[name]
         except KeyError:
             raise UnknownService(f"no service named {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._adapters
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._adapters.values())

@@ -124,10 +124,14 @@ class UpstreamClient:
 
 
 class HttpxBackend:
-    """Any httpx transport (respx and ASGI in tests; httpx's own pool on request)."""
+    """Any httpx transport (respx and ASGI in tests; httpx's own pool on request), with the
+    same response size cap as the aiohttp backend."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, *, max_response_bytes: int = 4 << 20
+    ) -> None:
         self._client = httpx.AsyncClient(transport=transport)
+        self._max_response_bytes = max_response_bytes
 
     async def send(
         self,
@@ -138,8 +142,24 @@ class HttpxBackend:
         headers: Headers,
         timeout: httpx.Timeout,
     ) -> httpx.Response:
-        return await self._client.request(
+        request = self._client.build_request(
             method, url, content=content, headers=headers, timeout=timeout
+        )
+        response = await self._client.send(request, stream=True)
+        if response.is_stream_consumed:  # respx hands back responses it has already read
+            if len(response.content) > self._max_response_bytes:
+                raise ResponseTooLarge(len(response.content))
+            return response
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > self._max_response_bytes:
+                    raise ResponseTooLarge(len(body))
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=bytes(body), request=request
         )
 
     async def aclose(self) -> None:

@@ -45,9 +45,24 @@ MOCKS: dict[str, MockSpec] = {
             "mocks.population.app:create_app",
             "National Population Database (SOAP 1.1)",
         ),
-        MockSpec("civil-status", 8102, None, "Electronic civil-status registry (REST, OAuth2)"),
-        MockSpec("judicial-records", 8103, None, "Judicial-records system (REST, async)"),
-        MockSpec("business-registration", 8104, None, "National business registration (REST)"),
+        MockSpec(
+            "civil-status",
+            8102,
+            "mocks.civil_status.app:create_app",
+            "Electronic civil-status registry (REST, OAuth2)",
+        ),
+        MockSpec(
+            "judicial-records",
+            8103,
+            "mocks.judicial_records.app:create_app",
+            "Judicial-records system (REST, async)",
+        ),
+        MockSpec(
+            "business-registration",
+            8104,
+            "mocks.business_registration.app:create_app",
+            "National business registration (REST)",
+        ),
         MockSpec("payment", 8105, None, "National public-service payment platform (REST)"),
     )
 }

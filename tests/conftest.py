@@ -33,12 +33,15 @@ def reset_database(url: str) -> None:
     """Empty the shared database between tests (PostgreSQL runs); SQLite files are fresh."""
     if url.startswith("sqlite"):
         return
+    from sqlmodel import SQLModel
+
     from hub.db import create_schema
 
     engine = make_engine(url)
     create_schema(engine)
+    tables = ", ".join(SQLModel.metadata.tables)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE audit_records, api_keys, clients RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
@@ -55,6 +58,9 @@ def settings(tmp_path: Any) -> Settings:
         retry_deadline_s=5.0,
         client_cache_ttl_s=0,
         health_cache_s=0,
+        # Tests drive background work with `hub.worker.run_once()`, so it happens when the
+        # test says; the restart test turns the real loop on.
+        background_tasks=False,
     )
 
 
@@ -99,8 +105,11 @@ async def running_hub(
     *,
     adapters: Iterable[type[Adapter]] | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[RunningHub]:
-    app = create_app(settings, adapters=adapters, transports=transports)
+    app = create_app(
+        settings, adapters=adapters, transports=transports, webhook_transport=webhook_transport
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
@@ -115,10 +124,42 @@ def population_mock() -> Any:
     return create_mock()
 
 
+#: Mock options for tests: a judicial certificate is decided in a fraction of a second.
+MOCK_OPTIONS: dict[str, dict[str, Any]] = {"judicial-records": {"processing_s": 0.3}}
+
+
 @pytest.fixture
-async def hub(settings: Settings, population_mock: Any) -> AsyncIterator[RunningHub]:
-    """The hub with its installed adapters, population wired to the in-process mock."""
-    settings.adapters = {"population": {"base_url": "http://population.mock"}}
-    transports = {"population": httpx.ASGITransport(app=population_mock)}
-    async with running_hub(settings, transports=transports) as running:
+def mock_apps(population_mock: Any) -> dict[str, Any]:
+    """Every implemented mock as an in-process ASGI app, by service name."""
+    from mocks import MOCKS, create_mock_app
+
+    apps = {
+        name: create_mock_app(name, **MOCK_OPTIONS.get(name, {}))
+        for name, spec in MOCKS.items()
+        if spec.factory
+    }
+    apps["population"] = population_mock
+    return apps
+
+
+#: Where the hub receives each mock's pushes (results, payment callbacks).
+PUSH_PATHS = {
+    "judicial-records": "/v1/judicial-records/results",
+    "payment": "/v1/payments/ipn",
+}
+
+
+@pytest.fixture
+async def hub(settings: Settings, mock_apps: dict[str, Any]) -> AsyncIterator[RunningHub]:
+    """The hub with its installed adapters, each wired to its in-process mock (pushes too)."""
+    settings.adapters = {name: {"base_url": f"http://{name}.mock"} for name in mock_apps}
+    transports = {name: httpx.ASGITransport(app=app) for name, app in mock_apps.items()}
+    async with contextlib.AsyncExitStack() as stack:
+        running = await stack.enter_async_context(running_hub(settings, transports=transports))
+        for name, path in PUSH_PATHS.items():
+            app = mock_apps.get(name)
+            if app is not None:
+                app.state.push.url = f"http://hub.test{path}"
+                app.state.push.transport = httpx.ASGITransport(app=running.app)
+                await stack.enter_async_context(app.router.lifespan_context(app))
         yield running

@@ -210,26 +210,77 @@ def test_upstream_down_is_503(env):
         stop(hub)
 
 
-def test_hub_up_starts_everything_and_ctrl_c_stops_all(env):
-    for port in (8000, 8101):
+UP_PORTS = (8000, 8101, 8102, 8103, 8104, 8105)
+
+
+def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
+    """`hub up` on real sockets: every service answers through the hub, the judicial mock
+    pushes its certificate to the hub over HTTP, and Ctrl-C stops everything."""
+    for port in UP_PORTS:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, (
                 f"port {port} is taken: `hub up` needs it"
             )
-    proc = start([*HUB, "up"], env)
+    proc = start([*HUB, "up"], env | {"HUB_JOB_POLL_INITIAL_S": "60"})
     try:
         wait_until_up(proc, "http://127.0.0.1:8000/health", timeout=60)
-        wait_until_up(proc, "http://127.0.0.1:8101/_mock/health")
+        for port in UP_PORTS[1:]:
+            wait_until_up(proc, f"http://127.0.0.1:{port}/_mock/health")
+        hub = "http://127.0.0.1:8000"
+        ready = httpx.get(f"{hub}/ready", timeout=10).json()
+        assert ready["status"] == "ready", ready
+        assert set(ready["services"]) == {
+            "population",
+            "civil-status",
+            "judicial-records",
+            "business-registration",
+            "payment",
+        }
+        key = _printed_key(proc)
+        headers = {"authorization": f"Bearer {key}", "x-purpose": "demo"}
+        applicant = httpx.get("http://127.0.0.1:8103/_mock/records?limit=1").json()["records"][0]
+        assert applicant.pop("expected") == "clean"
+        pid = applicant["personal_id"]
+        assert httpx.get(f"{hub}/v1/citizens/{pid}", headers=headers).status_code == 200
+        profile = httpx.get(f"{hub}/v1/citizens/{pid}/profile", headers=headers, timeout=10)
+        assert {
+            k: v["status"] for k, v in profile.json()["data"].items() if k != "personal_id"
+        } == {"citizen": "ok", "civil_status": "ok", "enterprises": "ok"}
+        submitted = httpx.post(
+            f"{hub}/v1/judicial-records/requests",
+            json={**applicant, "certificate_type": 1, "purpose_code": "01"},
+            headers=headers,
+        )
+        assert submitted.status_code == 202, submitted.text
+        job = submitted.json()["data"]["id"]
+        deadline = time.monotonic() + 20  # the mock decides in 3 s; polling is 60 s away
+        while time.monotonic() < deadline:
+            state = httpx.get(f"{hub}/v1/judicial-records/requests/{job}", headers=headers).json()
+            if state["data"]["final"]:
+                break
+            time.sleep(0.2)
+        assert state["data"]["status"] == "issued", state  # pushed by the mock over HTTP
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
-        output, _ = proc.communicate(timeout=20)
+        proc.communicate(timeout=20)
     finally:
         stop(proc)
-    assert "export HUB_KEY=hub_" in output
-    for port in (8000, 8101):
+    assert key.startswith("hub_")
+    for port in UP_PORTS:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, (
                 f"port {port} still served after Ctrl-C"
             )
+
+
+def _printed_key(proc: subprocess.Popen) -> str:
+    """Read `hub up`'s output until the demo key line."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "export HUB_KEY=" in line:
+            return line.split("export HUB_KEY=", 1)[1].strip()
+    raise AssertionError("`hub up` printed no key")
 
 
 def test_hub_mocks_serve_takes_start_up_faults(env):

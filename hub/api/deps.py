@@ -43,8 +43,8 @@ def caller_headers(request: Request) -> CallerHeaders:
     )
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body, refusing more than `limit` bytes before reading them all."""
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The request's body, refusing more than `limit` bytes before reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body exceeds {limit} bytes")
@@ -53,6 +53,12 @@ async def read_json(request: Request, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body, refusing more than `limit` bytes before reading them all."""
+    body = await read_bytes(request, limit)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -64,7 +70,13 @@ def json_body(request: Request, limit: int) -> Callable[[], Awaitable[Any]]:
     return lambda: read_json(request, limit)
 
 
-def envelope(result: CallResult, request_id: str, *, status_code: int = 200) -> Response:
+def envelope(
+    result: CallResult,
+    request_id: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """The success body of the public contract: `{"data": …, "meta": {…}}`."""
     body = {
         "data": result.data,
@@ -76,7 +88,16 @@ def envelope(result: CallResult, request_id: str, *, status_code: int = 200) -> 
             "duration_ms": result.duration_ms,
         },
     }
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+    return Response(
+        orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+def query_params(request: Request, *names: str) -> dict[str, Any]:
+    """The named query parameters that are present (absent ones stay absent: the operation's
+    schema then says which is required)."""
+    params = request.query_params
+    return {name: params[name] for name in names if name in params}
 
 
 def string_path_param(name: str, description: str) -> dict[str, Any]:

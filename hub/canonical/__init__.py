@@ -4,7 +4,7 @@ Agency applications see these, whichever national system answered. Dates are ISO
 codes are decoded to English words, identifiers are validated types.
 """
 
-from hub.canonical.common import Address, Gender, PersonalIdStr, Relative
+from hub.canonical.common import Address, EnterpriseCodeStr, Gender, PersonalIdStr, Relative
 from hub.canonical.population import (
     Citizen,
     CitizenLookup,
@@ -20,6 +20,7 @@ __all__ = [
     "CitizenLookup",
     "CitizenVerification",
     "CitizenVerificationResult",
+    "EnterpriseCodeStr",
     "FieldMatches",
     "Gender",
     "Household",

@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from hub.identifiers import InvalidIdentifier, parse_personal_id
+from hub.identifiers import InvalidIdentifier, parse_enterprise_code, parse_personal_id
 
 Gender = Literal["male", "female"]
 
-#: The pydantic error type the core turns into 400 INVALID_PERSONAL_ID (not a generic 422).
+#: The pydantic error types the core turns into a 400 with their own code (not a generic
+#: 422): identifiers are checked before any upstream call and the caller is told which.
 INVALID_PERSONAL_ID_ERROR = "invalid_personal_id"
+INVALID_ENTERPRISE_CODE_ERROR = "invalid_enterprise_code"
 
 
 def _check_personal_id(value: str) -> str:
@@ -31,6 +33,26 @@ PersonalIdStr = Annotated[
         "birth year, serial.",
         examples=["001085012345"],
         json_schema_extra={"pattern": r"^\d{12}$"},
+    ),
+]
+
+
+def _check_enterprise_code(value: str) -> str:
+    try:
+        parse_enterprise_code(value)
+    except InvalidIdentifier as exc:
+        raise PydanticCustomError(INVALID_ENTERPRISE_CODE_ERROR, str(exc)) from None
+    return value
+
+
+EnterpriseCodeStr = Annotated[
+    str,
+    AfterValidator(_check_enterprise_code),
+    Field(
+        description="Enterprise code (mã số doanh nghiệp): 10-digit tax code with a valid "
+        "check digit, optionally `-NNN` for a branch.",
+        examples=["0100109106", "0100109106-001"],
+        json_schema_extra={"pattern": r"^\d{10}(-\d{3})?$"},
     ),
 ]
 

@@ -35,7 +35,8 @@ def test_registry_names_ports_and_factories() -> None:
     ]
     assert [MOCKS[n].default_port for n in mock_names()] == [8101, 8102, 8103, 8104, 8105]
     assert MOCKS["population"].factory == "mocks.population.app:create_app"
-    assert all(MOCKS[n].factory is None for n in mock_names()[1:])
+    for name in mock_names():
+        assert MOCKS[name].factory == f"mocks.{name.replace('-', '_')}.app:create_app"
     assert isinstance(MOCKS["population"], MockSpec)
     assert set(mocks.__all__) == {
         "MOCKS",
@@ -53,12 +54,19 @@ def test_importing_mocks_is_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_create_mock_app() -> None:
+@pytest.fixture
+def unbuilt(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A registered mock with no implementation (as each was before it was written)."""
+    monkeypatch.setitem(MOCKS, "unbuilt", MockSpec("unbuilt", 8199, None, "not written yet"))
+    return "unbuilt"
+
+
+def test_create_mock_app(unbuilt: str) -> None:
     app = create_mock_app("population", fault_options=["latency=5"])
     assert isinstance(app, Starlette)
     assert app.state.faults.startup == FaultConfig(latency_ms=5)
     with pytest.raises(LookupError, match="not implemented"):
-        create_mock_app("payment")
+        create_mock_app(unbuilt)
     with pytest.raises(LookupError, match="unknown mock"):
         create_mock_app("weather")
     with pytest.raises(TypeError, match="colour"):
@@ -90,15 +98,15 @@ def test_cli_refuses_bad_arguments(argv: list[str], capsys: pytest.CaptureFixtur
     assert "error" in capsys.readouterr().err
 
 
-def test_cli_lists_mocks(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_lists_mocks(capsys: pytest.CaptureFixture[str], unbuilt: str) -> None:
     cli_main(["--list"])
     out = capsys.readouterr().out
-    assert "population" in out and "8101" in out and "not implemented" in out
+    assert "population" in out and "8101" in out and "8105" in out and "not implemented" in out
 
 
-async def test_serve_skips_unimplemented(capsys: pytest.CaptureFixture[str]) -> None:
-    await asyncio.wait_for(serve_mocks(["payment"]), 5)
-    assert "payment is not implemented yet" in capsys.readouterr().err
+async def test_serve_skips_unimplemented(capsys: pytest.CaptureFixture[str], unbuilt: str) -> None:
+    await asyncio.wait_for(serve_mocks([unbuilt]), 5)
+    assert "unbuilt is not implemented yet" in capsys.readouterr().err
 
 
 def _free_port() -> int:

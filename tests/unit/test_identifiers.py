@@ -2,7 +2,12 @@ import datetime as dt
 
 import pytest
 
-from hub.identifiers import InvalidIdentifier, make_personal_id, parse_personal_id
+from hub.identifiers import (
+    InvalidIdentifier,
+    make_personal_id,
+    parse_enterprise_code,
+    parse_personal_id,
+)
 from hub.provinces import PROVINCES
 
 
@@ -47,3 +52,29 @@ def test_make_round_trips():
             value = make_personal_id("048", gender, year, 42)
             parsed = parse_personal_id(value)
             assert (parsed.gender, parsed.birth_year, parsed.province_code) == (gender, year, "048")
+
+
+# -- enterprise codes -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["0100109106", "0100109106-001", "0100109106-999"])
+def test_valid_enterprise_codes(code: str) -> None:
+    parsed = parse_enterprise_code(code)
+    assert parsed.head_office == "0100109106"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("0100109107", "check digit"),
+        ("010010910", "10 digits"),
+        ("0100109106-000", "001 to 999"),
+        ("0100109106-01", "10 digits"),
+        ("01001091O6", "10 digits"),
+        ("０１００１０９１０６", "10 digits"),
+    ],
+)
+def test_invalid_enterprise_codes_say_why_without_the_value(code: str, reason: str) -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
+        parse_enterprise_code(code)
+    assert reason in str(caught.value)
+    assert code not in str(caught.value)

@@ -1,11 +1,25 @@
-"""Resource routes of the population service, served by the same pipeline as the generic route."""
+"""Resource routes about citizens: the population service, and the profile that draws on
+several services at once. Served by the same pipeline as the generic route."""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from hub import __version__
 from hub.api.deps import caller_headers, envelope, get_hub, json_body, string_path_param
+from hub.auth import Principal
+from hub.errors import Forbidden, HubError, InvalidPersonalId, UnknownService, UpstreamTimeout
+from hub.gateway import CallResult
+from hub.identifiers import InvalidIdentifier, parse_personal_id
+
+if TYPE_CHECKING:
+    from hub.app import Hub
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 
@@ -30,3 +44,95 @@ async def verify_citizen(request: Request) -> Response:
     body = json_body(request, hub.settings.max_body_bytes)
     result = await hub.gateway.call(caller, SERVICE, "verify", body)
     return envelope(result, caller.request_id)
+
+
+@dataclass(frozen=True)
+class _Section:
+    name: str
+    service: str
+    operation: str
+
+
+#: The citizen profile's sections, fetched concurrently, each with its own status.
+PROFILE_SECTIONS = (
+    _Section("citizen", "population", "lookup"),
+    _Section("civil_status", "civil-status", "records"),
+    _Section("enterprises", "business-registration", "by-representative"),
+)
+
+
+@router.get(
+    "/{personal_id}/profile",
+    summary="A citizen's profile from several national systems at once",
+    description="Population record, civil-status records and the enterprises the citizen "
+    "represents, fetched concurrently. A section whose system fails, times out or is not "
+    "granted to the caller is marked so; the others still come back, and the status is 200.",
+    openapi_extra=string_path_param("personal_id", "12-digit personal ID (CCCD)"),
+)
+async def get_profile(request: Request) -> Response:
+    started = time.perf_counter()
+    hub, caller = get_hub(request), caller_headers(request)
+    principal = await hub.gateway.authenticate(caller)
+    personal_id = request.path_params["personal_id"]
+    try:
+        parse_personal_id(personal_id)
+    except InvalidIdentifier as exc:
+        raise InvalidPersonalId(str(exc)) from None
+    granted = [
+        s
+        for s in PROFILE_SECTIONS
+        if s.service in hub.registry and principal.may_call(s.service, s.operation)
+    ]
+    if not granted:
+        raise Forbidden("this client may call none of the services the profile draws on")
+    # One purpose check up front: without it every section would fail the same way.
+    principal.authorize(
+        granted[0].service, granted[0].operation, personal_data=True, purpose=caller.purpose
+    )
+    payload = {"personal_id": personal_id}
+    tasks = {
+        s.name: asyncio.create_task(
+            hub.gateway.call(caller, s.service, s.operation, payload, principal=principal)
+        )
+        for s in granted
+    }
+    _, late = await asyncio.wait(tasks.values(), timeout=hub.settings.profile_timeout_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    data: dict[str, Any] = {"personal_id": personal_id}
+    for section in PROFILE_SECTIONS:
+        data[section.name] = _section_body(section, tasks.get(section.name), hub, principal)
+    result = CallResult(
+        data,
+        "profile",
+        "profile",
+        __version__,
+        round((time.perf_counter() - started) * 1000, 3),
+        principal.client_id,
+    )
+    return envelope(result, caller.request_id)
+
+
+def _section_body(
+    section: _Section, task: asyncio.Task[CallResult] | None, hub: Hub, principal: Principal
+) -> dict[str, Any]:
+    if section.service not in hub.registry:
+        return _section_error("unavailable", UnknownService("the service is not installed"))
+    if task is None:
+        return _section_error("not_permitted", Forbidden("not granted to this client"))
+    if task.cancelled():
+        return _section_error("error", UpstreamTimeout("no answer within the profile's deadline"))
+    exc = task.exception()
+    if exc is None:
+        return {"status": "ok", "data": task.result().data}
+    if isinstance(exc, HubError):
+        return _section_error("error", exc)
+    return _section_error("error", HubError())
+
+
+def _section_error(status: str, error: HubError) -> dict[str, Any]:
+    return {
+        "status": status,
+        "error": {"status": error.status, "code": error.code, "title": error.title},
+    }

@@ -1,0 +1,258 @@
+"""Adapter of the National Business Registration Database (DKKD), behind the LGSP gateway.
+
+Upstream contract: docs/mock-business-registration.md. Field mapping:
+`mappings/business_registration.yaml`. Every API call carries the gateway's
+`lgspaccesstoken` header (base64 JSON of AccessKey, SecretKey, AppName, PartnerCode) and a
+bearer token from `POST /api/token`. The token is cached until shortly before it expires;
+concurrent calls share one fetch, and a call answered 401 drops the token and is sent once
+more with a new one: the only repeat this adapter makes itself (the core owns retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
+from hub.canonical.enterprise import (
+    Enterprise,
+    EnterpriseList,
+    EnterpriseLookup,
+    EnterprisePage,
+    EnterpriseSearch,
+    RepresentativeQuery,
+)
+from hub.errors import (
+    HubError,
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+
+
+class BusinessRegistrationConfig(AdapterConfig):
+    """Settings of the business-registration adapter (`HUB_BUSINESS_REGISTRATION_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_BUSINESS_REGISTRATION_", extra="forbid")
+
+    base_url: str = Field("http://127.0.0.1:8104", description="Upstream (gateway) base URL")
+    token_path: str = Field("/api/token", description="The gateway's token endpoint")
+    api_path: str = Field("/apiDKKD/DoanhNghiep", description="Prefix of the DKKD API")
+    access_key: str = Field("hub", description="Gateway AccessKey")
+    secret_key: SecretStr = Field(
+        SecretStr("business-registration-secret"), description="Gateway SecretKey"
+    )
+    app_name: str = Field("LGSP-HUB", description="Gateway AppName")
+    partner_code: str = Field("LGSP-HUB", description="Gateway PartnerCode")
+    token_renew_before_s: float = Field(
+        30, ge=0, description="Renew the token this long before it expires"
+    )
+
+
+class TokenCache:
+    """One bearer token, fetched on first use and again shortly before it expires.
+
+    `fetch` returns (token, lifetime in seconds). Concurrent callers wait for one fetch
+    (an asyncio.Lock); `drop(token)` forgets a token upstream refused, unless it has already
+    been replaced.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[tuple[str, float]]],
+        *,
+        renew_before_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._renew_before_s = renew_before_s
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    def _current(self) -> str | None:
+        return self._token if self._clock() < self._renew_at else None
+
+    async def get(self) -> str:
+        """The cached token, or a new one when there is none or it is due for renewal."""
+        token = self._current()
+        if token is not None:
+            return token
+        async with self._lock:
+            # Another caller may have fetched one while this one waited for the lock.
+            return self._current() or await self._renew()
+
+    async def renew(self) -> str:
+        """Fetch a new token now, whatever the cached one's state."""
+        async with self._lock:
+            return await self._renew()
+
+    async def _renew(self) -> str:
+        started = self._clock()
+        token, lifetime = await self._fetch()
+        self._token = token
+        # Early by the margin, but never by more than half the lifetime of a short token.
+        self._renew_at = started + lifetime - min(self._renew_before_s, lifetime / 2)
+        return token
+
+    def drop(self, token: str) -> None:
+        """Forget `token` (upstream refused it), unless a newer one has replaced it."""
+        if self._token == token:
+            self._token = None
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """DKKD's `MaLoi` (a code, never personal data), when the body carries one."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    code = body.get("MaLoi") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and len(code) <= 16 else None
+
+
+def read_json(response: httpx.Response) -> Any:
+    """The JSON body of a 200 answer; other answers become hub errors."""
+    status = response.status_code
+    if status == 503 or (status >= 500 and not response.content):
+        raise UpstreamUnavailable(log_context={"http_status": status})
+    if status >= 500:  # DKKD's own error reply or an error page: retriable
+        raise UpstreamError(
+            log_context={"http_status": status, "upstream_code": _error_code(response)}
+        )
+    if 400 <= status < 500:  # our request or credentials refused: not worth repeating
+        raise UpstreamRejected(
+            log_context={"http_status": status, "upstream_code": _error_code(response)}
+        )
+    if status != 200:
+        raise UpstreamBadResponse(log_context={"http_status": status})
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise UpstreamBadResponse(log_context={"cause": "invalid JSON"}) from None
+
+
+class BusinessRegistrationAdapter(Adapter):
+    """Look enterprises up, search them by name, list those a person represents."""
+
+    name = "business-registration"
+    version = "1.0.0"
+    title = "National Business Registration Database"
+    description = (
+        "Enterprise registration records (Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp)."
+    )
+    mapping = "business_registration.yaml"
+    Config = BusinessRegistrationConfig
+
+    config: BusinessRegistrationConfig
+
+    async def startup(self) -> None:
+        config = self.config
+        credential = {
+            "AccessKey": config.access_key,
+            "SecretKey": config.secret_key.get_secret_value(),
+            "AppName": config.app_name,
+            "PartnerCode": config.partner_code,
+        }
+        self._gateway_header = base64.b64encode(json.dumps(credential).encode()).decode()
+        self._tokens = TokenCache(self._fetch_token, renew_before_s=config.token_renew_before_s)
+        self._lookup_map = self.compiled_mapping.operation("lookup")
+        self._search_map = self.compiled_mapping.operation("search")
+        self._by_representative_map = self.compiled_mapping.operation("by-representative")
+
+    @operation(personal_data=True)
+    async def lookup(self, request: EnterpriseLookup, ctx: CallContext) -> Enterprise:
+        """An enterprise's (or a branch's) registration record by enterprise code.
+
+        Personal data: the record names the legal representatives with their personal IDs.
+        """
+        payload = await self._get("chiTietDoanhNghiep", {"msdn": request.enterprise_code})
+        certificates = payload.get("GetEntCert") if isinstance(payload, dict) else None
+        if not isinstance(certificates, list):
+            raise UpstreamBadResponse(log_context={"cause": "no GetEntCert list"})
+        if not certificates:  # DKKD answers an unknown code with an empty list
+            raise NotFound()
+        return Enterprise.model_validate(self._lookup_map.apply(payload))
+
+    @operation(personal_data=False)
+    async def search(self, request: EnterpriseSearch, ctx: CallContext) -> EnterprisePage:
+        """Enterprises whose name starts with a prefix (any word on; accents and case
+        ignored), a page at a time."""
+        params = {
+            "ten": request.name_prefix,
+            "trang": request.page,
+            "soBanGhi": request.page_size,
+        }
+        payload = await self._get("timKiem", params)
+        return EnterprisePage.model_validate(self._search_map.apply(payload))
+
+    @operation(name="by-representative", personal_data=True, subject="personal_id")
+    async def by_representative(
+        self, request: RepresentativeQuery, ctx: CallContext
+    ) -> EnterpriseList:
+        """The enterprises (head offices) a person is legal representative of; empty when
+        none."""
+        payload = await self._get("theoNguoiDaiDien", {"soGiayTo": request.personal_id})
+        return EnterpriseList.model_validate(self._by_representative_map.apply(payload))
+
+    async def health(self) -> Health:
+        """Fetch a fresh gateway token: proves the gateway is up and takes our credentials."""
+        started = time.perf_counter()
+        try:
+            await self._tokens.renew()
+        except HubError as exc:
+            return Health(ok=False, detail=f"token endpoint: {exc.code}")
+        return Health(
+            ok=True, detail="token issued", latency_ms=(time.perf_counter() - started) * 1000
+        )
+
+    # -- protocol -------------------------------------------------------------------------
+
+    async def _get(self, operation_path: str, params: dict[str, Any]) -> Any:
+        path = f"{self.config.api_path}/{operation_path}"
+        token = await self._tokens.get()
+        response = await self.http.get(path, params=params, headers=self._headers(token))
+        if response.status_code == 401:  # expired or revoked early: one new token, one resend
+            self._tokens.drop(token)
+            token = await self._tokens.get()
+            response = await self.http.get(path, params=params, headers=self._headers(token))
+            if response.status_code == 401:
+                raise UpstreamRejected(log_context={"http_status": 401, "cause": "token refused"})
+        return read_json(response)
+
+    def _headers(self, token: str) -> dict[str, str]:
+        return {
+            "lgspaccesstoken": self._gateway_header,
+            "authorization": f"Bearer {token}",
+            "accept": "application/json",
+        }
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        response = await self.http.post(
+            self.config.token_path,
+            data={"grant_type": "client_credentials"},
+            headers={"lgspaccesstoken": self._gateway_header, "accept": "application/json"},
+        )
+        body = read_json(response)
+        if not isinstance(body, dict):
+            raise UpstreamBadResponse(log_context={"cause": "token answer not an object"})
+        token, lifetime = body.get("access_token"), body.get("expires_in", "")
+        try:
+            seconds = float(lifetime)  # some gateways send it as a string
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not isinstance(token, str) or not token or not 0 <= seconds < float("inf"):
+            raise UpstreamBadResponse(log_context={"cause": "token answer off contract"})
+        return token, seconds

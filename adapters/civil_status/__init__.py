@@ -1,0 +1,314 @@
+"""Adapter of the Ministry of Justice's electronic civil-status registry (REST/JSON, OAuth2).
+
+Upstream contract: docs/mock-civil-status.md. Field mapping: `mappings/civil_status.yaml`.
+
+The registry sits behind an OAuth2 client-credentials token endpoint. The adapter fetches a
+token, keeps it until shortly before it expires, and shares one fetch between concurrent
+calls. When the API refuses a token (HTTP 401: revoked, or expired early) the adapter drops
+it and repeats that one call once with a fresh token; that is the only repetition it makes
+by itself (everything else is the core's retry policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
+from hub.canonical.civil_status import (
+    KIND_PREFIX,
+    CivilStatusQuery,
+    CivilStatusRecord,
+    CivilStatusRecords,
+    MaritalStatusConfirmation,
+    RecordLookup,
+)
+from hub.errors import (
+    HubError,
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+
+API_PREFIX = "/api/v1/hotich"
+#: Vietnam keeps UTC+7 all year: the date a confirmation is given on.
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+
+#: Upstream error codes (`errorCode` of a `status: "0"` reply) and what they mean to the hub.
+_ERRORS: dict[str, type[HubError]] = {
+    "KHONG_TIM_THAY": NotFound,
+    "YEU_CAU_KHONG_HOP_LE": UpstreamRejected,
+    "XAC_THUC_THAT_BAI": UpstreamRejected,
+    "LOI_HE_THONG": UpstreamError,
+}
+#: Prefixes of the flat person fields of a record (nksHoTen, chaSoDinhDanh, …).
+_PERSON_PREFIXES = ("nks", "cha", "me", "chong", "vo", "nkt", "nyc")
+_MARITAL_CODES = {"single": "1", "married": "2", "divorced": "3", "widowed": "4"}
+
+
+class CivilStatusConfig(AdapterConfig):
+    """Settings of the civil-status adapter (`HUB_CIVIL_STATUS_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_CIVIL_STATUS_", extra="forbid")
+
+    base_url: str = Field("http://127.0.0.1:8102", description="Upstream base URL")
+    client_id: str = Field("hub", description="OAuth2 client ID")
+    client_secret: SecretStr = Field(
+        SecretStr("civil-status-secret"), description="OAuth2 client secret"
+    )
+    token_path: str = Field("/oauth2/token", description="OAuth2 token endpoint path")
+    token_renew_margin_s: float = Field(
+        30, ge=0, description="Renew the token this long before it expires"
+    )
+
+
+class _TokenReply(BaseModel):
+    """RFC 6749 §5.1 access-token response (only the members used)."""
+
+    access_token: str = Field(min_length=1)
+    token_type: str
+    expires_in: int = Field(gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    renew_at: float  # time.monotonic()
+
+
+class CivilStatusAdapter(Adapter):
+    """Birth, marriage and death records, and marital-status confirmations."""
+
+    name = "civil-status"
+    version = "1.0.0"
+    title = "Electronic civil-status registry"
+    description = "Birth, marriage and death records (Cơ sở dữ liệu hộ tịch điện tử, Bộ Tư pháp)."
+    mapping = "civil_status.yaml"
+    Config = CivilStatusConfig
+
+    config: CivilStatusConfig
+
+    async def startup(self) -> None:
+        self._token: _Token | None = None
+        self._token_lock = asyncio.Lock()
+        self._records_map = self.compiled_mapping.operation("records")
+        self._record_map = self.compiled_mapping.operation("record")
+        self._status_map = self.compiled_mapping.operation("marital-status")
+
+    @operation(subject="personal_id")
+    async def records(self, request: CivilStatusQuery, ctx: CallContext) -> CivilStatusRecords:
+        """Every birth, marriage and death record naming a citizen, in any role.
+
+        A personal ID the registry holds no record for gives an empty list: the registry
+        knows records, not people.
+        """
+        data = await self._get(f"{API_PREFIX}/congdan/{request.personal_id}", ctx)
+        return CivilStatusRecords.model_validate(self._records_map.apply(_with_persons(data)))
+
+    @operation()
+    async def record(self, request: RecordLookup, ctx: CallContext) -> CivilStatusRecord:
+        """One record by kind and number (its key, e.g. KS-2005-01-000123)."""
+        path = f"{API_PREFIX}/{KIND_PREFIX[request.kind]}/{request.number}"
+        data = await self._get(path, ctx)
+        if not isinstance(data, dict):
+            raise UpstreamBadResponse(log_context={"cause": "data is not an object"})
+        return CivilStatusRecord.model_validate(self._record_map.apply(_persons_of(data)))
+
+    @operation(name="marital-status", subject="personal_id")
+    async def marital_status(
+        self, request: CivilStatusQuery, ctx: CallContext
+    ) -> MaritalStatusConfirmation:
+        """A citizen's marital status, derived from their marriage and death records.
+
+        The latest marriage decides: with a divorce note, divorced; with the spouse's death
+        registered, widowed; otherwise married; no marriage at all, single. A personal ID
+        with no record at all (not even a birth) is NOT_FOUND: nothing to confirm from.
+        """
+        data = await self._get(f"{API_PREFIX}/congdan/{request.personal_id}", ctx)
+        records = _record_list(data)
+        if not records:
+            raise NotFound(log_context={"cause": "no civil-status record"})
+        today = dt.datetime.now(VIETNAM).date()
+        summary = marital_summary(request.personal_id, records, today)
+        return MaritalStatusConfirmation.model_validate(self._status_map.apply(summary))
+
+    async def health(self) -> Health:
+        """Fetch a fresh token: the token endpoint answers and accepts our credentials."""
+        started = time.monotonic()
+        self._token = await self._fetch_token()
+        latency = (time.monotonic() - started) * 1000
+        return Health(ok=True, detail="token endpoint OK", latency_ms=latency)
+
+    # -- OAuth2 -------------------------------------------------------------------------
+
+    async def _bearer(self) -> str:
+        """A live token: the cached one, or one fresh fetch shared by every waiting call."""
+        token = self._token
+        if token is not None and time.monotonic() < token.renew_at:
+            return token.value
+        async with self._token_lock:
+            token = self._token
+            if token is None or time.monotonic() >= token.renew_at:
+                token = self._token = await self._fetch_token()
+            return token.value
+
+    def _drop(self, value: str) -> None:
+        # Only the token that was refused: another call may already have renewed it.
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _fetch_token(self) -> _Token:
+        response = await self.http.post(
+            self.config.token_path,
+            data={"grant_type": "client_credentials"},
+            headers={"authorization": self._client_auth(), "accept": "application/json"},
+        )
+        status = response.status_code
+        if status >= 500:
+            raise UpstreamUnavailable(log_context={"http_status": status, "cause": "token"})
+        if status != 200:
+            error = _oauth_error(response)
+            raise UpstreamRejected(log_context={"http_status": status, "oauth_error": error})
+        reply = _TokenReply.model_validate_json(response.content)
+        if reply.token_type.lower() != "bearer":
+            raise UpstreamBadResponse(log_context={"cause": "token_type is not Bearer"})
+        # Renew a margin before expiry, but never sooner than half-way through its life.
+        lifetime = max(reply.expires_in - self.config.token_renew_margin_s, reply.expires_in / 2)
+        return _Token(reply.access_token, time.monotonic() + lifetime)
+
+    def _client_auth(self) -> str:
+        # RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined for HTTP Basic.
+        secret = self.config.client_secret.get_secret_value()
+        pair = f"{quote_plus(self.config.client_id)}:{quote_plus(secret)}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+
+    # -- the API --------------------------------------------------------------------------
+
+    async def _get(self, path: str, ctx: CallContext) -> Any:
+        """GET an API path with the bearer token; a refused token is renewed once."""
+        for _ in range(2):
+            token = await self._bearer()
+            response = await self.http.get(
+                path,
+                headers={
+                    "authorization": f"Bearer {token}",
+                    "accept": "application/json",
+                    "x-request-id": ctx.request_id,
+                },
+            )
+            if response.status_code != 401:
+                return _read(response)
+            self._drop(token)
+        raise UpstreamRejected(log_context={"http_status": 401, "cause": "token refused twice"})
+
+
+def _oauth_error(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error if isinstance(error, str) else None
+
+
+def _read(response: httpx.Response) -> Any:
+    """The `data` of a `status: "1"` reply; an error of the hub's tree otherwise."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        if status >= 500:  # an error page or nothing at all: upstream is down
+            raise UpstreamUnavailable(log_context={"http_status": status}) from None
+        raise  # the core answers 502 UPSTREAM_BAD_RESPONSE
+    if not isinstance(body, dict):
+        raise UpstreamBadResponse(log_context={"http_status": status, "cause": "not an object"})
+    if body.get("status") == "0":
+        code = body.get("errorCode")
+        code = code if isinstance(code, str) else None
+        fallback = UpstreamError if status >= 500 else UpstreamRejected
+        # errorDescription may quote what was asked for: only codes go to the log context.
+        context = {"http_status": status, "upstream_code": code}
+        raise _ERRORS.get(code or "", fallback)(log_context=context)
+    if status >= 500:
+        raise UpstreamUnavailable(log_context={"http_status": status})
+    if status != 200 or body.get("status") != "1":
+        raise UpstreamBadResponse(log_context={"http_status": status, "cause": "status"})
+    return body.get("data")
+
+
+def _record_list(data: Any) -> list[dict[str, Any]]:
+    records = data.get("danhSach") if isinstance(data, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise UpstreamBadResponse(log_context={"cause": "danhSach is not a list of records"})
+    return records
+
+
+def _persons_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with `nguoi`: its people regrouped from the flat prefixed fields."""
+    people = [
+        {
+            "vaiTro": prefix,
+            "hoTen": record.get(f"{prefix}HoTen"),
+            "soDinhDanh": record.get(f"{prefix}SoDinhDanh"),
+            "ngaySinh": record.get(f"{prefix}NgaySinh"),
+        }
+        for prefix in _PERSON_PREFIXES
+        if record.get(f"{prefix}HoTen")
+    ]
+    return {**record, "nguoi": people}
+
+
+def _with_persons(data: Any) -> dict[str, Any]:
+    records = _record_list(data)
+    return {**data, "danhSach": [_persons_of(r) for r in records]}
+
+
+def marital_summary(
+    personal_id: str, records: list[dict[str, Any]], today: dt.date
+) -> dict[str, Any]:
+    """The marital status the records show, in the registry's vocabulary (for the mapping).
+
+    Registration dates are yyyyMMdd strings, so they order as text.
+    """
+    marriages = [
+        r
+        for r in records
+        if r.get("loaiHoTich") == "KH"
+        and personal_id in (r.get("chongSoDinhDanh"), r.get("voSoDinhDanh"))
+    ]
+    deaths = {
+        r["nktSoDinhDanh"]: r
+        for r in records
+        if r.get("loaiHoTich") == "KT" and r.get("nktSoDinhDanh")
+    }
+    status, evidence = "single", []
+    if marriages:
+        latest = max(marriages, key=lambda r: str(r.get("ngayDangKy")))
+        husband = latest.get("chongSoDinhDanh") == personal_id
+        spouse = latest.get("voSoDinhDanh") if husband else latest.get("chongSoDinhDanh")
+        evidence = [latest]
+        if latest.get("ghiChuLyHon"):
+            status = "divorced"
+        elif spouse and spouse in deaths:
+            status = "widowed"
+            evidence.append(deaths[spouse])
+        else:
+            status = "married"
+    return {
+        "soDinhDanh": personal_id,
+        "tinhTrangHonNhan": _MARITAL_CODES[status],
+        "ngayXacNhan": today.strftime("%Y%m%d"),
+        "canCu": [
+            {k: r.get(k) for k in ("loaiHoTich", "maHoTich", "ngayDangKy")} for r in evidence
+        ],
+    }

@@ -1,0 +1,334 @@
+"""Asynchronous upstream requests followed to their end (judicial-records certificates).
+
+An async adapter offers two operations, `submit` (not idempotent; returns
+`{"reference", "status"}`) and `status` (`{"reference"}` in, the current state out, with
+`status` one of its final statuses when done), and a plain method
+`parse_push(body, headers) -> state` that verifies and reads upstream's pushed result.
+
+The hub's part, the same for every such adapter:
+
+- submit: a `submitting` job row is written *before* the upstream call, so a hub that cannot
+  write never asks upstream; on refusal the row is removed, on success it takes upstream's
+  reference. The caller gets 202 and the job id.
+- upstream's push updates the job (signature checked by the adapter; a replayed push
+  changes nothing);
+- polling as the fallback: any hub process leases due jobs and asks `status`, backing off
+  exponentially; a restart loses nothing because every unfinished job is a row;
+- on the final state a signed webhook goes to the client's callback URL, from the outbox
+  written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from hub.auth import Principal
+from hub.errors import HubError, NotFound, SchemaViolation
+from hub.gateway import CallerHeaders, Gateway
+from hub.models import InboundMessage, Job, utcnow
+from hub.webhooks import enqueue, lease
+
+log = logging.getLogger("hub.jobs")
+
+SUBMITTING = "submitting"
+FAILED = "failed"
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands datetimes back without their time zone; they were stored in UTC.
+    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """A job as its client sees it."""
+    result = job.result or {}
+    return {
+        "id": job.id,
+        "service": job.service,
+        "status": job.status,
+        "final": job.final,
+        "upstream_reference": job.upstream_reference,
+        "submitted_at": _iso(job.created_at),
+        "updated_at": _iso(job.updated_at),
+        "completed_at": _iso(job.completed_at),
+        "callback_url": job.callback_url,
+        **{k: v for k, v in result.items() if k not in ("reference", "status")},
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    aware = _aware(value)
+    return None if aware is None else aware.isoformat()
+
+
+class JobService:
+    """Submit, push, poll and view jobs of one asynchronous service."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        engine: Engine,
+        *,
+        service: str,
+        final_statuses: frozenset[str],
+        poll_initial_s: float,
+        poll_max_s: float,
+        submit_stale_s: float,
+        batch: int = 20,
+    ) -> None:
+        self.gateway, self.service = gateway, service
+        self.engine = engine
+        self.final_statuses = final_statuses
+        self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
+        self.submit_stale_s, self.batch = submit_stale_s, batch
+
+    # -- submit ----------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        caller: CallerHeaders,
+        principal: Principal,
+        body: dict[str, Any],
+        callback_url: str | None,
+    ) -> dict[str, Any]:
+        """Submit upstream through the pipeline and record the job; returns its view."""
+        principal.authorize(
+            self.service, "submit", personal_data=True, purpose=caller.purpose
+        )  # before anything is written
+        job = Job(
+            id="job_" + secrets.token_hex(10),
+            service=self.service,
+            client_id=principal.client_id,
+            status=SUBMITTING,
+            purpose=caller.purpose,
+            officer_id=caller.officer_id,
+            dossier_id=caller.dossier_id,
+            callback_url=callback_url,
+        )
+        await asyncio.to_thread(self._insert, job)
+        try:
+            result = await self.gateway.call(
+                caller, self.service, "submit", body, principal=principal
+            )
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._delete, job.id))
+            raise
+        subject = body.get("personal_id") if isinstance(body.get("personal_id"), str) else None
+        return await asyncio.to_thread(self._submitted, job.id, result.data, subject)
+
+    def _insert(self, job: Job) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(job)
+            session.commit()
+
+    def _delete(self, job_id: str) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is not None:
+                session.delete(job)
+                session.commit()
+
+    def _submitted(self, job_id: str, data: dict[str, Any], subject: str | None) -> dict[str, Any]:
+        now = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is None:  # pragma: no cover - only this process knows the id yet
+                raise NotFound("the job vanished")
+            job.upstream_reference = str(data["reference"])
+            job.subject_id = subject
+            job.updated_at = now
+            self._set_state(session, job, data, now)
+            if not job.final:
+                job.next_poll_at = now + dt.timedelta(seconds=self.poll_initial_s)
+            session.add(job)
+            session.commit()
+            session.refresh(job)
+            return job_view(job)
+
+    # -- view --------------------------------------------------------------------------------
+
+    async def view(self, principal: Principal, job_id: str) -> tuple[dict[str, Any], str | None]:
+        """A client's own job (another client's is 404, as if it did not exist)."""
+        job = await asyncio.to_thread(self._get, job_id)
+        if job is None or job.client_id != principal.client_id or job.service != self.service:
+            raise NotFound("no such request")
+        return job_view(job), job.subject_id
+
+    def _get(self, job_id: str) -> Job | None:
+        if len(job_id) > 40:
+            return None
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Job, job_id)
+
+    # -- push ----------------------------------------------------------------------------
+
+    async def accept_push(
+        self, request_id: str, body: bytes, headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Apply a pushed result (verified by the adapter). Returns what to answer upstream."""
+        adapter = self.gateway.registry.get(self.service).instance
+        try:
+            state = adapter.parse_push(body, headers)  # type: ignore[attr-defined]
+        except (ValidationError, ValueError):  # an adapter that let a parse error out
+            raise SchemaViolation("the pushed result does not have the expected shape") from None
+        data = state.model_dump(mode="json")
+        digest = hashlib.sha256(body).hexdigest()
+        outcome = await asyncio.to_thread(self._apply_push, data, digest)
+        if outcome is None:
+            raise NotFound("no request with that reference")
+        job, changed = outcome
+        await self.gateway.record_event(
+            CallerHeaders(request_id=request_id, authorization=None, purpose=job.purpose),
+            job.client_id,
+            self.service,
+            "push",
+            subject_id=job.subject_id,
+        )
+        return {"id": job.id, "status": job.status, "applied": changed}
+
+    def _apply_push(self, data: dict[str, Any], digest: str) -> tuple[Job, bool] | None:
+        now = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            job = session.exec(
+                select(Job)
+                .where(Job.service == self.service)
+                .where(Job.upstream_reference == str(data["reference"]))
+            ).first()
+            if job is None:
+                return None
+            seen = session.exec(
+                select(InboundMessage.id)
+                .where(InboundMessage.source == self.service)
+                .where(InboundMessage.digest == digest)
+            ).first()
+            if seen is not None or job.final:
+                return job, False  # a replay, or news of a job already finished
+            session.add(InboundMessage(source=self.service, digest=digest))
+            self._set_state(session, job, data, now)
+            session.add(job)
+            session.commit()
+            session.refresh(job)
+            return job, True
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def poll_once(self) -> int:
+        """Poll every due job this process can lease; returns how many were polled."""
+        jobs = await asyncio.to_thread(self._lease_due)
+        await asyncio.gather(*(self._poll(job) for job in jobs))
+        return len(jobs)
+
+    def _lease_due(self) -> list[Job]:
+        now = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            self._fail_stale_submissions(session, now)
+            due = session.exec(
+                select(Job.id)
+                .where(Job.service == self.service)
+                .where(col(Job.final).is_(False))
+                .where(Job.status != SUBMITTING)
+                .where(col(Job.next_poll_at) <= now)
+                .order_by(col(Job.next_poll_at))
+                .limit(self.batch)
+            ).all()
+            leased = [job_id for job_id in due if lease(session, Job, job_id, now, seconds=120)]
+            session.commit()
+            jobs = [session.get(Job, job_id) for job_id in leased]
+            for job in jobs:
+                session.expunge(job)
+        return [job for job in jobs if job is not None]
+
+    def _fail_stale_submissions(self, session: Session, now: dt.datetime) -> None:
+        """A job left `submitting` by a hub that stopped mid-call never got a reference:
+        it can be neither polled nor matched to a push, so it ends as failed."""
+        cutoff = now - dt.timedelta(seconds=self.submit_stale_s)
+        stale = session.exec(
+            select(Job)
+            .where(Job.service == self.service)
+            .where(Job.status == SUBMITTING)
+            .where(col(Job.created_at) < cutoff)
+            .where(col(Job.lease_until).is_(None) | (col(Job.lease_until) < now))
+        ).all()
+        for job in stale:
+            self._set_state(
+                session, job, {"status": FAILED, "error": "SUBMIT_INTERRUPTED"}, now, final=True
+            )
+            session.add(job)
+
+    async def _poll(self, job: Job) -> None:
+        caller = CallerHeaders(
+            request_id=f"{job.id}.poll{job.poll_attempts + 1}",
+            authorization=None,
+            purpose=job.purpose,
+            officer_id=job.officer_id,
+            dossier_id=job.dossier_id,
+        )
+        principal = Principal(job.client_id, "hub-worker", frozenset(), frozenset())
+        data: dict[str, Any] | None = None
+        try:
+            result = await self.gateway.call(
+                caller,
+                self.service,
+                "status",
+                {"reference": job.upstream_reference},
+                principal=principal,
+                authorize=False,  # the client was authorized when it submitted
+                subject_id=job.subject_id,
+            )
+            data = result.data
+        except HubError as exc:
+            log.info("poll of %s failed: %s", job.id, exc.code)
+        await asyncio.to_thread(self._polled, job.id, data)
+
+    def _polled(self, job_id: str, data: dict[str, Any] | None) -> None:
+        now = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.poll_attempts += 1
+            job.lease_until = None
+            if data is not None and not job.final:
+                self._set_state(session, job, data, now)
+            if not job.final:
+                delay = min(self.poll_max_s, self.poll_initial_s * 2 ** min(job.poll_attempts, 20))
+                job.next_poll_at = now + dt.timedelta(seconds=delay)
+            session.add(job)
+            session.commit()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _set_state(
+        self,
+        session: Session,
+        job: Job,
+        data: dict[str, Any],
+        now: dt.datetime,
+        *,
+        final: bool | None = None,
+    ) -> None:
+        """Move a job to upstream's state; on the final one, queue the client's webhook."""
+        job.status = str(data["status"])
+        job.result = {k: v for k, v in data.items() if k not in ("reference", "status")}
+        job.updated_at = now
+        job.final = final if final is not None else job.status in self.final_statuses
+        if job.final:
+            job.completed_at, job.next_poll_at = now, None
+            if job.callback_url:
+                enqueue(
+                    session,
+                    client_id=job.client_id,
+                    url=job.callback_url,
+                    event=f"{self.service}.request.completed",
+                    data=job_view(job),
+                )

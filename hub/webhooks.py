@@ -1,0 +1,219 @@
+"""Signed notifications to clients (webhooks), delivered from a database outbox.
+
+A state change that a client asked to hear about (a judicial certificate issued, a payment
+paid) writes a WebhookDelivery row in the same transaction as the change itself, so a
+notification is never lost nor sent for a change that did not commit. Any hub process
+delivers due rows; a lease on the row keeps two processes from sending it at once.
+
+Each request carries::
+
+    X-Hub-Event: judicial-request.completed
+    X-Hub-Delivery: wh_…                      (the same on every retry: dedupe on it)
+    X-Hub-Signature: t=1732240000,v1=<hex HMAC-SHA256(key, f"{t}.{body}")>
+
+`key` is the client's webhook secret, derived from the server secret and the client id
+(`hub clients webhook-secret NAME` prints it), so nothing more is stored. Receivers check
+the signature in constant time and refuse a `t` more than a few minutes old.
+
+Retries use exponential back-off with full jitter. It is computed here rather than by
+tenacity because the schedule has to survive restarts: the next attempt time is a column.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from hub.errors import BadRequest
+from hub.models import WebhookDelivery, utcnow
+
+log = logging.getLogger("hub.webhooks")
+
+SIGNATURE_HEADER = "x-hub-signature"
+
+
+class InvalidCallbackUrl(BadRequest):
+    code, title = "INVALID_CALLBACK_URL", "The callback URL is not acceptable"
+
+
+def webhook_secret(server_secret: bytes, client_id: str) -> str:
+    """The key a client verifies its webhooks with."""
+    return hmac.digest(server_secret, b"webhook:" + client_id.encode(), hashlib.sha256).hex()
+
+
+def sign(key: str, body: bytes, timestamp: int) -> str:
+    """The `X-Hub-Signature` value for a body sent at `timestamp`."""
+    mac = hmac.digest(key.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hex()}"
+
+
+def verify(
+    key: str, body: bytes, header: str, *, max_age_s: float = 300, now: float | None = None
+) -> bool:
+    """Check an `X-Hub-Signature` (what a receiving agency does; used by the tests)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((now if now is not None else time.time()) - timestamp) > max_age_s:
+        return False
+    expected = sign(key, body, timestamp).rpartition("v1=")[2]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def check_callback_url(url: Any, *, https_only: bool) -> str | None:
+    """Validate a client-supplied callback URL (None when absent)."""
+    if url is None:
+        return None
+    if not isinstance(url, str) or len(url) > 500:
+        raise InvalidCallbackUrl("callback_url must be a URL of at most 500 characters")
+    parts = urlsplit(url)
+    allowed = ("https",) if https_only else ("http", "https")
+    if parts.scheme not in allowed or not parts.hostname:
+        raise InvalidCallbackUrl(f"callback_url must be an absolute {' or '.join(allowed)} URL")
+    if parts.username or parts.password:
+        raise InvalidCallbackUrl("callback_url must not carry credentials")
+    return url
+
+
+def enqueue(
+    session: Session, *, client_id: str, url: str, event: str, data: Mapping[str, Any]
+) -> WebhookDelivery:
+    """Add a delivery to the session (committed with the caller's state change)."""
+    delivery_id = "wh_" + secrets.token_hex(10)
+    body = {"id": delivery_id, "event": event, "created_at": utcnow().isoformat(), "data": data}
+    row = WebhookDelivery(
+        id=delivery_id,
+        client_id=client_id,
+        url=url,
+        event=event,
+        payload=orjson.dumps(body).decode(),
+        next_attempt_at=utcnow(),
+    )
+    session.add(row)
+    return row
+
+
+class WebhookSender:
+    """Delivers due webhooks; one `run_once()` per worker tick."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        server_secret: bytes,
+        *,
+        max_attempts: int,
+        initial_backoff_s: float,
+        max_backoff_s: float,
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        batch: int = 20,
+    ) -> None:
+        self._engine, self._secret = engine, server_secret
+        self.max_attempts, self.initial_backoff_s = max_attempts, initial_backoff_s
+        self.max_backoff_s, self.batch = max_backoff_s, batch
+        # follow_redirects stays off: a redirect could bounce a signed body anywhere.
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout_s, follow_redirects=False
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def run_once(self) -> int:
+        """Send every due delivery this process can lease; returns how many were tried."""
+        rows = await asyncio.to_thread(self._lease_due)
+        if rows:
+            await asyncio.gather(*(self._send(row) for row in rows))
+        return len(rows)
+
+    def _lease_due(self) -> list[WebhookDelivery]:
+        now = utcnow()
+        with Session(self._engine, expire_on_commit=False) as session:
+            due = session.exec(
+                select(WebhookDelivery.id)
+                .where(col(WebhookDelivery.next_attempt_at) <= now)
+                .order_by(col(WebhookDelivery.next_attempt_at))
+                .limit(self.batch)
+            ).all()
+            leased = []
+            for delivery_id in due:
+                if lease(session, WebhookDelivery, delivery_id, now, seconds=60):
+                    row = session.get(WebhookDelivery, delivery_id)
+                    if row is not None:
+                        leased.append(row)
+            session.commit()
+            for row in leased:
+                session.refresh(row)
+                session.expunge(row)
+        return leased
+
+    async def _send(self, row: WebhookDelivery) -> None:
+        body = row.payload.encode()
+        headers = {
+            "content-type": "application/json",
+            "x-hub-event": row.event,
+            "x-hub-delivery": row.id,
+            SIGNATURE_HEADER: sign(
+                webhook_secret(self._secret, row.client_id), body, int(time.time())
+            ),
+        }
+        status: int | None = None
+        try:
+            response = await self._http.post(row.url, content=body, headers=headers)
+            status = response.status_code
+        except httpx.HTTPError as exc:
+            log.info("webhook %s not delivered: %s", row.id, type(exc).__name__)
+        await asyncio.to_thread(self._record, row.id, status)
+
+    def _record(self, delivery_id: str, status: int | None) -> None:
+        now = utcnow()
+        with Session(self._engine, expire_on_commit=False) as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_status = status
+            row.lease_until = None
+            if status is not None and 200 <= status < 300:
+                row.delivered_at, row.next_attempt_at = now, None
+            elif row.attempts >= self.max_attempts:
+                row.gave_up_at, row.next_attempt_at = now, None
+                log.warning("webhook %s given up after %d attempts", row.id, row.attempts)
+            else:
+                row.next_attempt_at = now + dt.timedelta(seconds=self.backoff(row.attempts))
+            session.add(row)
+            session.commit()
+
+    def backoff(self, attempts: int) -> float:
+        """Full-jitter exponential back-off before attempt `attempts + 1`."""
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** (attempts - 1))
+        return random.uniform(0, ceiling)  # jitter, not security: random is right here
+
+
+def lease(session: Session, model: Any, row_id: str, now: dt.datetime, *, seconds: float) -> bool:
+    """Take a row for `seconds` unless another process holds it (one conditional UPDATE,
+    which both SQLite and PostgreSQL apply atomically)."""
+    result = session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .where(or_(model.lease_until.is_(None), model.lease_until < now))
+        .values(lease_until=now + dt.timedelta(seconds=seconds))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

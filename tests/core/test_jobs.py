@@ -1,0 +1,286 @@
+"""The hub's job machinery for asynchronous services: submit, push, poll, restart, webhooks.
+
+A fake judicial-records adapter holds upstream's state in memory, so every step is chosen
+by the test; the real adapter against its mock is tested in test_judicial_records_*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from hub.config import Settings
+from hub.errors import UpstreamRejected, UpstreamUnavailable
+from hub.models import Job
+from hub.webhooks import verify, webhook_secret
+from tests.conftest import RunningHub, running_hub
+from tests.core import fakes
+from tests.core.fakes import FakeJudicialAdapter, WebhookReceiver, push_signature
+
+APPLICATION = {
+    "certificate_type": 1,
+    "purpose_code": "01",
+    "personal_id": "001085012345",
+    "full_name": "Nguyễn Văn An",
+    "gender": "male",
+    "date_of_birth": "1985-03-02",
+    "permanent_address": "Số 1 Tràng Tiền, Hà Nội",
+}
+
+
+@pytest.fixture
+def upstream() -> fakes.FakeUpstream:
+    return fakes.reset()
+
+
+@pytest.fixture
+def receiver() -> WebhookReceiver:
+    return WebhookReceiver()
+
+
+@pytest.fixture
+async def hub(settings: Settings, receiver: WebhookReceiver) -> AsyncIterator[RunningHub]:
+    settings.webhook_initial_backoff_s = 0
+    settings.adapters = {"judicial-records": {"base_url": "http://unused.test"}}
+    async with running_hub(
+        settings,
+        adapters=[FakeJudicialAdapter],
+        webhook_transport=httpx.ASGITransport(app=receiver.app()),
+    ) as running:
+        yield running
+
+
+async def submit(
+    hub: RunningHub, key: str, body: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
+    return await hub.http.post(
+        "/v1/judicial-records/requests",
+        json=APPLICATION if body is None else body,
+        headers=hub.headers(key, **headers),
+    )
+
+
+async def push(
+    hub: RunningHub, payload: dict[str, Any], *, signature: str | None = None
+) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    return await hub.http.post(
+        "/v1/judicial-records/results",
+        content=body,
+        headers={"x-signature": signature if signature is not None else push_signature(body)},
+    )
+
+
+def job_rows(hub: RunningHub) -> list[dict[str, Any]]:
+    with hub.hub.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text("SELECT * FROM jobs")).mappings()]
+
+
+def make_due(hub: RunningHub) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with hub.hub.engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET next_poll_at = :t"), {"t": past})
+
+
+async def test_submit_answers_202_with_a_job_the_client_can_read(hub, upstream) -> None:
+    key = hub.client()
+    response = await submit(hub, key, **{"x-dossier-id": "HS-1"})
+    assert response.status_code == 202
+    job = response.json()["data"]
+    assert job["id"].startswith("job_") and job["status"] == "received" and not job["final"]
+    assert response.headers["location"] == f"/v1/judicial-records/requests/{job['id']}"
+    assert response.json()["meta"]["operation"] == "submit"
+
+    read = await hub.http.get(response.headers["location"], headers=hub.headers(key))
+    assert read.status_code == 200
+    assert read.json()["data"]["upstream_reference"] == "REF0001"
+    rows = hub.audit_rows()
+    assert [(r["operation"], r["status"]) for r in rows] == [("submit", 200), ("status", 200)]
+    assert rows[0]["subject_id"] == APPLICATION["personal_id"]
+    assert rows[1]["subject_id"] == APPLICATION["personal_id"]
+    assert rows[0]["dossier_id"] == "HS-1"
+
+
+async def test_another_client_cannot_see_the_job(hub, upstream) -> None:
+    job = (await submit(hub, hub.client())).json()["data"]
+    other = hub.client()
+    read = await hub.http.get(
+        f"/v1/judicial-records/requests/{job['id']}", headers=hub.headers(other)
+    )
+    assert read.status_code == 404
+    assert read.json()["code"] == "NOT_FOUND"
+
+
+async def test_refused_submission_leaves_no_job(hub, upstream) -> None:
+    upstream.submit_error = UpstreamRejected()
+    response = await submit(hub, hub.client())
+    assert response.status_code == 502
+    assert job_rows(hub) == []
+    assert upstream.submits == 1  # not idempotent: never retried
+
+
+async def test_refusals_before_upstream_write_nothing(hub, upstream) -> None:
+    key = hub.client()
+    no_purpose = await hub.http.post(
+        "/v1/judicial-records/requests", json=APPLICATION, headers=hub.headers(key, purpose=None)
+    )
+    assert no_purpose.status_code == 400 and no_purpose.json()["code"] == "PURPOSE_REQUIRED"
+    bad_url = await submit(hub, key, {**APPLICATION, "callback_url": "ftp://agency.test/x"})
+    assert bad_url.status_code == 400 and bad_url.json()["code"] == "INVALID_CALLBACK_URL"
+    bad_id = await submit(hub, key, {**APPLICATION, "personal_id": "999085012345"})
+    assert bad_id.status_code == 400 and bad_id.json()["code"] == "INVALID_PERSONAL_ID"
+    anonymous = await hub.http.post("/v1/judicial-records/requests", json=APPLICATION)
+    assert anonymous.status_code == 401
+    assert upstream.submits == 0
+    assert job_rows(hub) == []
+
+
+async def test_push_completes_the_job_and_signs_a_webhook(hub, upstream, receiver) -> None:
+    key = hub.client()
+    body = {**APPLICATION, "callback_url": "http://agency.test/hook"}
+    job = (await submit(hub, key, body)).json()["data"]
+    result = {"reference": "REF0001", "status": "issued", "certificate": fakes.CERTIFICATE}
+    pushed = await push(hub, result)
+    assert pushed.status_code == 200
+    assert pushed.json()["data"] == {"id": job["id"], "status": "issued", "applied": True}
+
+    read = (
+        await hub.http.get(f"/v1/judicial-records/requests/{job['id']}", headers=hub.headers(key))
+    ).json()["data"]
+    assert read["status"] == "issued" and read["final"] and read["completed_at"]
+    assert read["certificate"]["number"] == "25HN2013/00001"
+
+    assert await hub.hub.worker.run_once() == 1
+    [(headers, raw)] = receiver.received
+    client_id = hub.audit_rows()[0]["client_id"]
+    secret = webhook_secret(hub.settings.secret_key.get_secret_value().encode(), client_id)
+    assert verify(secret, raw, headers["x-hub-signature"])
+    assert not verify(secret, raw + b" ", headers["x-hub-signature"])
+    event = json.loads(raw)
+    assert headers["x-hub-event"] == event["event"] == "judicial-records.request.completed"
+    assert event["data"]["certificate"]["number"] == "25HN2013/00001"
+
+    # The same push again (upstream retrying) changes nothing and sends nothing.
+    again = await push(hub, result)
+    assert again.status_code == 200 and again.json()["data"]["applied"] is False
+    await hub.hub.worker.run_once()
+    assert len(receiver.received) == 1
+
+
+async def test_forged_or_unknown_pushes_change_nothing(hub, upstream) -> None:
+    key = hub.client()
+    job = (await submit(hub, key)).json()["data"]
+    forged = await push(hub, {"reference": "REF0001", "status": "rejected"}, signature="0" * 64)
+    assert forged.status_code == 401 and forged.json()["code"] == "INVALID_SIGNATURE"
+    unknown = await push(hub, {"reference": "NOPE", "status": "issued"})
+    assert unknown.status_code == 404
+    read = (
+        await hub.http.get(f"/v1/judicial-records/requests/{job['id']}", headers=hub.headers(key))
+    ).json()["data"]
+    assert read["status"] == "received"
+
+
+async def test_polling_finishes_a_job_when_no_push_comes(hub, upstream) -> None:
+    key = hub.client()
+    job = (await submit(hub, key)).json()["data"]
+    assert await hub.hub.worker.run_once() == 0  # not due yet
+    upstream.requests["REF0001"] = "processing"
+    make_due(hub)
+    await hub.hub.worker.run_once()
+    assert job_rows(hub)[0]["status"] == "processing"
+    upstream.requests["REF0001"] = "issued"
+    make_due(hub)
+    await hub.hub.worker.run_once()
+    [row] = job_rows(hub)
+    assert row["status"] == "issued" and row["final"] and row["next_poll_at"] is None
+    read = (
+        await hub.http.get(f"/v1/judicial-records/requests/{job['id']}", headers=hub.headers(key))
+    ).json()["data"]
+    assert read["certificate"]["has_criminal_record"] is False
+    polls = [
+        r
+        for r in hub.audit_rows()
+        if r["operation"] == "status" and r["request_id"].startswith(job["id"])
+    ]
+    assert len(polls) == 2 and all(
+        r["client_id"] == hub.audit_rows()[0]["client_id"] for r in polls
+    )
+
+
+async def test_a_failing_poll_backs_off_and_keeps_the_job(hub, upstream) -> None:
+    await submit(hub, hub.client())
+    upstream.status_error = UpstreamUnavailable()
+    make_due(hub)
+    before = dt.datetime.now(dt.UTC)
+    await hub.hub.worker.run_once()
+    with Session(hub.hub.engine) as session:
+        [row] = session.exec(select(Job)).all()
+    assert row.status == "received" and not row.final and row.poll_attempts == 1
+    assert row.next_poll_at is not None
+    next_poll = (
+        row.next_poll_at if row.next_poll_at.tzinfo else row.next_poll_at.replace(tzinfo=dt.UTC)
+    )
+    assert next_poll > before
+
+
+async def test_a_submission_interrupted_by_a_stop_ends_failed(hub, upstream) -> None:
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with hub.hub.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, service, client_id, status, final, created_at, poll_attempts) "
+                "VALUES ('job_stale', 'judicial-records', 'cl_x', 'submitting', :f, :t, 0)"
+            ),
+            {"t": old, "f": False},
+        )
+    await hub.hub.worker.run_once()
+    [row] = job_rows(hub)
+    assert row["status"] == "failed" and row["final"]
+
+
+async def test_webhook_retried_until_delivered(hub, upstream, receiver) -> None:
+    key = hub.client()
+    await submit(hub, key, {**APPLICATION, "callback_url": "http://agency.test/hook"})
+    receiver.statuses = [500, 503]
+    await push(hub, {"reference": "REF0001", "status": "rejected", "rejection_reason": "x"})
+    for _ in range(3):
+        await hub.hub.worker.run_once()
+    assert len(receiver.received) == 3
+    ids = {headers["x-hub-delivery"] for headers, _ in receiver.received}
+    assert len(ids) == 1  # the same delivery id on every attempt: receivers dedupe on it
+    with hub.hub.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT attempts, delivered_at, last_status FROM webhook_deliveries")
+        ).one()
+    assert row.attempts == 3 and row.delivered_at is not None and row.last_status == 200
+
+
+async def test_restart_resumes_pending_jobs(settings: Settings, upstream) -> None:
+    """A hub stopped while a request is pending; a new hub on the same database finishes it."""
+    settings.adapters = {"judicial-records": {"base_url": "http://unused.test"}}
+    async with running_hub(settings, adapters=[FakeJudicialAdapter]) as first:
+        key = first.client()
+        job = (await submit(first, key)).json()["data"]
+    upstream.requests["REF0001"] = "issued"  # upstream finished while no hub was running
+    settings.background_tasks = True
+    settings.job_poll_initial_s = 0.05
+    settings.worker_interval_s = 0.05
+    async with running_hub(settings, adapters=[FakeJudicialAdapter]) as second:
+        make_due(second)
+        for _ in range(200):
+            read = await second.http.get(
+                f"/v1/judicial-records/requests/{job['id']}", headers=second.headers(key)
+            )
+            if read.json()["data"]["status"] == "issued":
+                break
+            await asyncio.sleep(0.05)
+        assert read.json()["data"]["status"] == "issued"
+        assert read.json()["data"]["certificate"]["number"] == "25HN2013/00001"
