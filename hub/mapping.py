@@ -151,16 +151,32 @@ Transform = Callable[[Any], Any]
 _JAVA_DATE = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "hh": "%H", "mm": "%M", "ss": "%S"}
 
 
-def _date_transform(pattern: str) -> Transform:
+_UTC_OFFSET = re.compile(r"([+-])(\d\d):(\d\d)")
+
+
+def _date_transform(spec: str) -> Transform:
+    """`date:PATTERN`, or `date:PATTERN@+07:00` for a local date-time at that UTC offset
+    (the answer is then timezone-aware; upstreams send Vietnam time with no offset)."""
+    pattern, _, offset = spec.partition("@")
     fmt = re.sub("|".join(_JAVA_DATE), lambda m: _JAVA_DATE[m.group(0)], pattern)
     with_time = any(t in pattern for t in ("HH", "hh", "mm", "ss"))
+    zone: dt.tzinfo | None = None
+    if offset:
+        match = _UTC_OFFSET.fullmatch(offset)
+        if match is None or not with_time:
+            raise ValueError(f"date:{spec}: an @offset is +HH:MM, after a pattern with a time")
+        sign = -1 if match.group(1) == "-" else 1
+        delta = dt.timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
+        zone = dt.timezone(sign * delta)
 
     def parse(value: Any) -> Any:
         try:
             parsed = dt.datetime.strptime(str(value), fmt)
         except ValueError:
             raise MappingValueError(f"not a date in the form {pattern}") from None
-        return parsed if with_time else parsed.date()
+        if not with_time:
+            return parsed.date()
+        return parsed if zone is None else parsed.replace(tzinfo=zone)
 
     return parse
 
@@ -200,7 +216,8 @@ TRANSFORMS_HELP = {
     "upper": "upper-case",
     "lower": "lower-case",
     "province_name": "3-digit province code -> province name",
-    "date:PATTERN": "date text in a Java-style pattern (yyyyMMdd, yyyyMMddHHmmss) -> ISO date",
+    "date:PATTERN[@+HH:MM]": "date text in a Java-style pattern (yyyyMMdd, yyyyMMddHHmmss) -> ISO "
+    "date; @offset: a local time at that UTC offset",
     "code:LIST": "look the value up in the file's code list LIST ('*' key: fallback)",
 }
 

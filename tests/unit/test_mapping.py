@@ -115,6 +115,41 @@ operations:
     }
 
 
+class Stamped(BaseModel):
+    at: dt.datetime
+    local: dt.datetime | None = None
+
+
+def test_local_times_with_an_offset_become_aware():
+    text = """\
+format: json
+operations:
+  get:
+    fields:
+      at: {path: t, transform: "date:yyyyMMddHHmmss@+07:00"}
+      local: {path: t, transform: "date:yyyyMMddHHmmss"}
+"""
+    mapped = load_mapping("j.yaml", text, models={"get": Stamped}).operation("get").apply(
+        {"t": "20261201091530"}
+    )
+    assert mapped["at"] == dt.datetime(2026, 12, 1, 2, 15, 30, tzinfo=dt.UTC)
+    assert mapped["at"].utcoffset() == dt.timedelta(hours=7)
+    assert mapped["local"].tzinfo is None
+
+
+@pytest.mark.parametrize("transform", ["date:yyyyMMdd@+07:00", "date:yyyyMMddHHmmss@7", "date:yyyyMMddHHmmss@+7:00"])
+def test_a_bad_offset_stops_start_up(transform):
+    text = f"""\
+format: json
+operations:
+  get:
+    fields:
+      at: {{path: t, transform: "{transform}"}}
+"""
+    with pytest.raises(MappingError, match="@offset"):
+        load_mapping("j.yaml", text, models={"get": Stamped})
+
+
 @pytest.mark.parametrize(
     ("change", "line", "message"),
     [

@@ -1,0 +1,355 @@
+"""Adapter of the national public-service payment platform (National Public Service Portal).
+
+Upstream contract: docs/mock-payment.md. Field mapping: `mappings/payment.yaml`. Every
+message goes to one endpoint, told apart by `LoaiBanTin` (INIT, QUERY, GET_BILL,
+DOI_SOAT), and every message in both directions carries `MaXacThuc`: the SHA-256 of its
+signed fields in a fixed order, joined by `|`, with the shared secret last. The adapter
+signs what it sends and verifies what comes back, so a reply altered on the way, or from
+something that is not the platform, is refused as off-contract.
+
+The hub core owns each payment's life (hub.payments): it assigns the reference
+(`MaThamChieu`), calls `init`, receives the platform's IPN through `parse_notification`,
+falls back to `query`, and reconciles with `reconciliation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
+from hub.canonical.payment import (
+    PaymentInitiated,
+    PaymentNotification,
+    PaymentOrder,
+    PaymentStatus,
+    PaymentStatusQuery,
+    Receipt,
+    ReceiptQuery,
+    ReconciliationList,
+    ReconciliationQuery,
+)
+from hub.errors import (
+    HubError,
+    InvalidSignature,
+    NotFound,
+    SchemaViolation,
+    StaleMessage,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+
+__all__ = ["PaymentAdapter", "PaymentConfig", "checksum"]
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
+TIME_FORMAT = "%Y%m%d%H%M%S"
+#: A reference no payment has: "no such transaction" shows the platform is up and takes
+#: our partner code and checksum.
+_HEALTH_REFERENCE = "HEALTHCHECK"
+
+# The signed fields of each message, in their fixed order (docs/mock-payment.md).
+INIT_SIGNED = (
+    "LoaiBanTin",
+    "PhienBan",
+    "MaDoiTac",
+    "MaThamChieu",
+    "SoTien",
+    "MaTienTe",
+    "ThongTinGiaoDich",
+    "ThoiGianGD",
+    "UrlTraVe",
+)
+QUERY_SIGNED = ("LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD")
+RECONCILIATION_SIGNED = ("LoaiBanTin", "PhienBan", "MaDoiTac", "NgayDoiSoat", "ThoiGianGD")
+IPN_SIGNED = (
+    "LoaiBanTin",
+    "MaLoi",
+    "MaDoiTac",
+    "MaThamChieu",
+    "SoTien",
+    "MaGiaoDich",
+    "ThoiGianGD",
+)
+REPLY_SIGNED = {
+    "INIT": ("MaLoi", "MaDoiTac", "MaThamChieu", "MaGiaoDich", "UrlThanhToan"),
+    "QUERY": (
+        "MaLoi",
+        "MaDoiTac",
+        "MaThamChieu",
+        "MaGiaoDich",
+        "SoTien",
+        "TrangThaiGD",
+        "ThoiGianThanhToan",
+    ),
+    "GET_BILL": ("MaLoi", "MaDoiTac", "MaThamChieu", "SoBienLai"),
+    "DOI_SOAT": ("MaLoi", "MaDoiTac", "NgayDoiSoat", "SoLuong"),
+}
+ERROR_REPLY_SIGNED = ("MaLoi", "MaDoiTac")
+#: MaLoi of a reply -> the hub error it is (docs/mock-payment.md).
+_REPLY_ERRORS: dict[str, type[HubError]] = {
+    "01": UpstreamRejected,  # our message was malformed
+    "02": UpstreamRejected,  # our checksum did not verify: a wrong secret
+    "03": UpstreamRejected,  # our partner code is unknown
+    "04": NotFound,  # no transaction with that reference
+    "05": UpstreamRejected,  # the reference was used with another amount
+    "06": NotFound,  # no receipt: not paid
+    "99": UpstreamUnavailable,  # system error, try later
+}
+
+
+def _text(value: Any) -> str:
+    """A field as the checksum writes it: numbers in decimal, strings as they are, a missing
+    or null field as the empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # no boolean is signed; refuse rather than guess its text
+        raise TypeError("a boolean in a signed field")
+    return str(value)
+
+
+def checksum(message: Mapping[str, Any], fields: Sequence[str], secret: str) -> str:
+    """`MaXacThuc`: lower-case hex SHA-256 of the fields in order, '|'-joined, secret last.
+
+    A plain hash with the secret appended, not an HMAC: that is how the platform defines
+    it, so it is computed here rather than with the hmac module.
+    """
+    text = "|".join([*(_text(message.get(name)) for name in fields), secret])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class PaymentConfig(AdapterConfig):
+    """Settings of the payment adapter (`HUB_PAYMENT_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_PAYMENT_", extra="forbid")
+
+    base_url: str = Field("http://127.0.0.1:8105", description="Upstream base URL")
+    api_path: str = Field("/api/v1/thanhtoan", description="The platform's message endpoint")
+    protocol_version: str = Field("1.0.6", description="PhienBan sent in every message")
+    partner_code: str = Field("LGSPHUB", min_length=1, description="MaDoiTac")
+    secret: SecretStr = Field(
+        SecretStr("payment-secret"), description="The shared secret of MaXacThuc"
+    )
+    ipn_max_age_s: float = Field(
+        900, gt=0, description="Oldest accepted IPN time (and furthest in the future)"
+    )
+
+
+class PaymentAdapter(Adapter):
+    """Open payments, read their state and receipt, list a day's transactions."""
+
+    name = "payment"
+    version = "1.0.0"
+    title = "National public-service payment platform"
+    description = (
+        "Fees and charges of public services (Nền tảng thanh toán of the National Public "
+        "Service Portal): redirect to a pay page, signed callback, status query, receipt, "
+        "daily reconciliation."
+    )
+    mapping = "payment.yaml"
+    Config = PaymentConfig
+
+    config: PaymentConfig
+
+    async def startup(self) -> None:
+        self._secret = self.config.secret.get_secret_value()
+        self._maps = {
+            name: self.compiled_mapping.operation(name)
+            for name in ("init", "query", "receipt", "reconciliation")
+        }
+
+    @operation(subject="payer_personal_id")
+    async def init(self, request: PaymentOrder, ctx: CallContext) -> PaymentInitiated:
+        """Open a payment (INIT); the payer is sent to `pay_url`.
+
+        Idempotent: the platform answers an INIT with a reference it has seen, and the same
+        amount, with the same transaction, so the core may repeat it after a transient
+        failure. Personal data: the receipt names the payer.
+        """
+        receipt: dict[str, Any] = {
+            "MaTTHC": request.procedure_code,
+            "MaHoSo": request.dossier_id,
+            "HoTenNguoiNop": request.payer_name,
+        }
+        if request.payer_personal_id is not None:
+            receipt["SoDinhDanhNguoiNop"] = request.payer_personal_id
+        message = {
+            "MaThamChieu": request.reference,
+            "SoTien": request.amount,
+            "MaTienTe": request.currency,
+            "ThongTinGiaoDich": request.description,
+            "ThoiGianGD": _vietnam_time(request.created_at),
+            "UrlTraVe": request.return_url,
+            "ThongTinBienLai": receipt,
+        }
+        reply = await self._send("INIT", message, INIT_SIGNED)
+        if reply.get("MaThamChieu") != request.reference:
+            raise UpstreamBadResponse(log_context={"cause": "INIT answered another reference"})
+        return PaymentInitiated.model_validate(self._maps["init"].apply(reply))
+
+    @operation(personal_data=False)
+    async def query(self, request: PaymentStatusQuery, ctx: CallContext) -> PaymentStatus:
+        """A payment's state at the platform (QUERY): pending, paid or failed."""
+        reply = await self._send("QUERY", {"MaThamChieu": request.reference}, QUERY_SIGNED)
+        return PaymentStatus.model_validate(self._maps["query"].apply(reply))
+
+    @operation()
+    async def receipt(self, request: ReceiptQuery, ctx: CallContext) -> Receipt:
+        """The receipt (biên lai) of a paid payment, as a PDF (GET_BILL); 404 until paid.
+
+        Personal data: the receipt names the payer.
+        """
+        reply = await self._send("GET_BILL", {"MaThamChieu": request.reference}, QUERY_SIGNED)
+        return Receipt.model_validate(self._maps["receipt"].apply(reply))
+
+    @operation(personal_data=False)
+    async def reconciliation(
+        self, request: ReconciliationQuery, ctx: CallContext
+    ) -> ReconciliationList:
+        """Every transaction the platform holds for one day (DOI_SOAT), by INIT time in
+        Vietnam."""
+        message = {"NgayDoiSoat": request.date.strftime("%Y%m%d")}
+        reply = await self._send("DOI_SOAT", message, RECONCILIATION_SIGNED)
+        entries = reply.get("DanhSachGiaoDich")
+        if not isinstance(entries, list) or len(entries) != reply.get("SoLuong"):
+            raise UpstreamBadResponse(log_context={"cause": "DanhSachGiaoDich and SoLuong"})
+        return ReconciliationList.model_validate(self._maps["reconciliation"].apply(reply))
+
+    def parse_notification(
+        self, body: bytes, headers: Mapping[str, str], *, now: float | None = None
+    ) -> PaymentNotification:
+        """Verify and read the platform's IPN callback.
+
+        Raises SchemaViolation (not an IPN), InvalidSignature (another partner, or a
+        checksum that does not verify) or StaleMessage (`ThoiGianGD` further than
+        `ipn_max_age_s` from now). Replays and the match with the payment are the core's.
+        """
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or message.get("LoaiBanTin") != "IPN":
+            raise SchemaViolation("the callback is not the platform's IPN message")
+        given = message.get("MaXacThuc")
+        try:
+            expected = checksum(message, IPN_SIGNED, self._secret)
+        except TypeError:
+            expected = ""
+        partner_ok = message.get("MaDoiTac") == self.config.partner_code
+        if not (
+            partner_ok
+            and isinstance(given, str)
+            and expected
+            and hmac.compare_digest(given.encode(), expected.encode())
+        ):
+            raise InvalidSignature(log_context={"partner_ok": partner_ok})
+        try:
+            occurred_at = _parse_vietnam_time(message.get("ThoiGianGD"))
+            amount = message.get("SoTien")
+            if not isinstance(amount, int) or isinstance(amount, bool):
+                raise ValueError("SoTien is not an integer")
+            code = message.get("MaLoi")
+            note = PaymentNotification(
+                reference=message.get("MaThamChieu"),  # type: ignore[arg-type]
+                transaction_id=message.get("MaGiaoDich"),  # type: ignore[arg-type]
+                amount=amount,
+                status="paid" if code == "00" else "failed",
+                occurred_at=occurred_at,
+                error_code=code,  # type: ignore[arg-type]
+            )
+        except (ValueError, ValidationError) as exc:
+            raise SchemaViolation(
+                "the callback does not have the expected shape",
+                log_context={"cause": type(exc).__name__},
+            ) from None
+        current = time.time() if now is None else now
+        age = current - occurred_at.timestamp()
+        if abs(age) > self.config.ipn_max_age_s:
+            raise StaleMessage(log_context={"age_s": round(age)})
+        return note
+
+    async def health(self) -> Health:
+        """QUERY a reference no payment has: "no such transaction" (MaLoi 04) proves the
+        platform is up and accepts our partner code and checksum."""
+        started = time.perf_counter()
+        try:
+            await self._send("QUERY", {"MaThamChieu": _HEALTH_REFERENCE}, QUERY_SIGNED)
+        except NotFound:
+            latency_ms = (time.perf_counter() - started) * 1000
+            return Health(ok=True, detail="platform answers", latency_ms=latency_ms)
+        except HubError as exc:
+            return Health(ok=False, detail=exc.code)
+        return Health(ok=False, detail="a query of a health-check reference found a payment")
+
+    # -- protocol -------------------------------------------------------------------------
+
+    async def _send(
+        self, kind: str, fields: dict[str, Any], signed: Sequence[str]
+    ) -> dict[str, Any]:
+        """Sign and send one message; the verified reply of MaLoi "00", or its hub error."""
+        message: dict[str, Any] = {
+            "LoaiBanTin": kind,
+            "PhienBan": self.config.protocol_version,
+            "MaDoiTac": self.config.partner_code,
+            "ThoiGianGD": dt.datetime.now(VIETNAM).strftime(TIME_FORMAT),
+            **fields,
+        }
+        message["MaXacThuc"] = checksum(message, signed, self._secret)
+        response = await self.http.post(self.config.api_path, json=message)
+        status = response.status_code
+        context: dict[str, Any] = {"http_status": status, "message": kind}
+        if status == 503 or (status >= 500 and not response.content):
+            raise UpstreamUnavailable(log_context=context)
+        if status >= 500:
+            raise UpstreamError(log_context=context)
+        try:
+            reply = response.json()
+        except ValueError:
+            reply = None
+        code = reply.get("MaLoi") if isinstance(reply, dict) else None
+        context["upstream_code"] = code if isinstance(code, str) and len(code) <= 8 else None
+        if status != 200 and code is None:
+            raise UpstreamError(log_context=context)
+        if not isinstance(reply, dict) or not isinstance(code, str):
+            raise UpstreamBadResponse(log_context={**context, "cause": "not a platform reply"})
+        if code != "00" and code not in _REPLY_ERRORS:
+            raise UpstreamBadResponse(log_context={**context, "cause": "unknown MaLoi"})
+        self._verify_reply(reply, REPLY_SIGNED[kind] if code == "00" else ERROR_REPLY_SIGNED)
+        if code != "00":
+            raise _REPLY_ERRORS[code](log_context=context)
+        if status != 200 or reply.get("MaDoiTac") != self.config.partner_code:
+            raise UpstreamBadResponse(log_context={**context, "cause": "not our reply"})
+        return reply
+
+    def _verify_reply(self, reply: Mapping[str, Any], signed: Sequence[str]) -> None:
+        given = reply.get("MaXacThuc")
+        try:
+            expected = checksum(reply, signed, self._secret)
+        except TypeError:
+            expected = ""
+        if not (
+            isinstance(given, str)
+            and expected
+            and hmac.compare_digest(given.encode(), expected.encode())
+        ):
+            raise UpstreamBadResponse(log_context={"cause": "reply checksum does not verify"})
+
+
+def _vietnam_time(moment: dt.datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(VIETNAM).strftime(TIME_FORMAT)
+
+
+def _parse_vietnam_time(value: Any) -> dt.datetime:
+    if not isinstance(value, str) or len(value) != 14 or not value.isdigit():
+        raise ValueError("ThoiGianGD is not yyyyMMddHHmmss")
+    return dt.datetime.strptime(value, TIME_FORMAT).replace(tzinfo=VIETNAM)
