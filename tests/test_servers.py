@@ -295,3 +295,102 @@ def test_hub_mocks_serve_takes_start_up_faults(env):
         assert answer.status_code == 500 and b"LOI_HE_THONG" in answer.content
     finally:
         stop(proc)
+
+
+def test_a_judicial_request_pending_across_a_hub_restart_finishes(env):
+    """The hub stops while a certificate request is pending upstream; the certificate is
+    decided while no hub runs, so upstream's push fails and it gives up. A new hub process
+    on the same database resumes the job by polling, and the agency sees it issued."""
+    mock_port, hub_port = free_port(), free_port()
+    hub_url = f"http://127.0.0.1:{hub_port}"
+    mock_env = env | {
+        "MOCKS_APP": "judicial-records",
+        "MOCKS_OPTIONS": json.dumps(
+            {
+                "processing_s": 2.0,
+                "push_url": f"{hub_url}/v1/judicial-records/results",
+                "push_attempts": 2,
+                "push_backoff_s": 0.2,
+            }
+        ),
+    }
+    mock = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "mocks:app_from_env",
+            "--port",
+            str(mock_port),
+            "--log-level",
+            "warning",
+        ],
+        mock_env,
+    )
+    hub_env = env | {
+        "HUB_ENABLED_ADAPTERS": '["judicial-records"]',
+        "HUB_JUDICIAL_RECORDS_BASE_URL": f"http://127.0.0.1:{mock_port}",
+        "HUB_JOB_POLL_INITIAL_S": "1",
+        "HUB_WORKER_INTERVAL_S": "0.2",
+    }
+    serve = [*HUB, "serve", "--port", str(hub_port), "--log-level", "warning"]
+    hub = start(serve, hub_env)
+    try:
+        wait_until_up(mock, f"http://127.0.0.1:{mock_port}/_mock/health")
+        wait_until_up(hub, f"{hub_url}/health")
+        issued = json.loads(
+            subprocess.run(
+                [
+                    *HUB,
+                    "clients",
+                    "create",
+                    "justice-office",
+                    "--allow",
+                    "judicial-records",
+                    "--purpose",
+                    "lltp",
+                ],
+                env=hub_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        headers = {"authorization": f"Bearer {issued['api_key']}", "x-purpose": "lltp"}
+        applicant = httpx.get(f"http://127.0.0.1:{mock_port}/_mock/records?limit=1").json()
+        applicant = applicant["records"][0]
+        assert applicant.pop("expected") == "clean"
+        submitted = httpx.post(
+            f"{hub_url}/v1/judicial-records/requests",
+            json={**applicant, "certificate_type": 1, "purpose_code": "01"},
+            headers=headers,
+        )
+        assert submitted.status_code == 202, submitted.text
+        job = submitted.json()["data"]["id"]
+        stop(hub)  # before upstream decides: nothing is listening for the push
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            (upstream,) = httpx.get(f"http://127.0.0.1:{mock_port}/_mock/requests").json()[
+                "requests"
+            ]
+            if upstream["push"]["state"] not in ("pending", "sending"):
+                break
+            time.sleep(0.2)
+        assert upstream["status"] == "issued" and upstream["push"]["state"] == "failed", upstream
+
+        hub = start(serve, hub_env)
+        wait_until_up(hub, f"{hub_url}/health")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = httpx.get(f"{hub_url}/v1/judicial-records/requests/{job}", headers=headers)
+            if state.json()["data"]["final"]:
+                break
+            time.sleep(0.2)
+        data = state.json()["data"]
+        assert data["status"] == "issued", data
+        assert data["certificate"]["number"]
+    finally:
+        stop(hub)
+        stop(mock)
