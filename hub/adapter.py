@@ -102,6 +102,7 @@ class OperationSpec:
     subject: str | None
     summary: str
     description: str = ""
+    route: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,6 +115,7 @@ def operation(
     idempotent: bool = True,
     personal_data: bool = True,
     subject: str | None = None,
+    route: str | None = None,
 ) -> Callable[[F], F]:
     """Declare an adapter method as an operation.
 
@@ -121,6 +123,10 @@ def operation(
     - `idempotent`: safe to retry on a transient failure (reads are; a payment is not).
     - `personal_data`: the call touches personal data, so it needs `X-Purpose`.
     - `subject`: the input field naming the data subject, recorded in the audit trail.
+    - `route`: the hub's own resource route that serves this operation because the hub keeps
+      its state and its owner (a job, a payment). The generic `POST /v1/services/...` route
+      refuses it (403), so no client can reach another client's payment or certificate by
+      its upstream reference, or start one the hub does not follow.
     """
 
     def mark(func: F) -> F:
@@ -136,6 +142,7 @@ def operation(
                 "idempotent": idempotent,
                 "personal_data": personal_data,
                 "subject": subject,
+                "route": route,
             },
         )
         return func
@@ -168,6 +175,7 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         subject=meta["subject"],
         summary=summary.strip(),
         description=description.strip(),
+        route=meta["route"],
     )
 
 
@@ -231,6 +239,7 @@ class Adapter:
                     "summary": spec.summary,
                     "idempotent": spec.idempotent,
                     "personal_data": spec.personal_data,
+                    "route": spec.route,
                     "input_schema": spec.input_model.model_json_schema(),
                     "output_schema": spec.output_model.model_json_schema(),
                 }

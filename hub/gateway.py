@@ -25,6 +25,7 @@ from hub.audit import AuditWriter
 from hub.auth import Authenticator, Principal
 from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
 from hub.errors import (
+    Forbidden,
     HubError,
     InvalidEnterpriseCode,
     InvalidPersonalId,
@@ -106,6 +107,7 @@ class Gateway:
         principal: Principal | None = None,
         authorize: bool = True,
         subject_id: str | None = None,
+        generic: bool = False,
     ) -> CallResult:
         """Run one operation for a caller; raises HubError subclasses for every refusal.
 
@@ -117,6 +119,8 @@ class Gateway:
         is for the hub's own background work on behalf of a client (polling a job it
         submitted), which that client was authorized for when it asked. `subject_id` names
         the data subject for the audit record when the input does not (a job's status).
+        `generic` is the generic route's call: operations served by a resource route of
+        their own (`@operation(route=...)`) are refused there.
         """
         started = time.perf_counter()
         if principal is None:
@@ -127,6 +131,8 @@ class Gateway:
             loaded = self.registry.get(service)
             spec = loaded.spec(operation)
             trace.known = True  # metric labels only for real operations (bounded cardinality)
+            if generic and spec.route is not None:
+                raise Forbidden(f"{service}:{operation} is served through {spec.route}")
             if authorize:
                 principal.authorize(
                     service, operation, personal_data=spec.personal_data, purpose=caller.purpose

@@ -44,7 +44,7 @@ from hub.errors import (
     ReplayedMessage,
     SchemaViolation,
 )
-from hub.gateway import CallerHeaders, Gateway
+from hub.gateway import CallerHeaders, CallResult, Gateway
 from hub.models import InboundMessage, Payment, utcnow
 from hub.webhooks import check_callback_url, enqueue, lease
 
@@ -265,6 +265,21 @@ class PaymentService:
         if payment is None or payment.client_id != principal.client_id:
             raise NotFound("no such payment")
         return payment_view(payment)
+
+    async def receipt(
+        self, caller: CallerHeaders, principal: Principal, payment_id: str
+    ) -> CallResult:
+        """The platform's receipt of one of this client's paid payments."""
+
+        async def reference() -> dict[str, str]:  # after the grant and purpose checks
+            payment = await asyncio.to_thread(self._get, payment_id)
+            if payment is None or payment.client_id != principal.client_id:
+                raise NotFound("no such payment")
+            if payment.status != "paid":
+                raise NotFound("there is no receipt: the payment is not paid")
+            return {"reference": payment.id}
+
+        return await self.gateway.call(caller, SERVICE, "receipt", reference, principal=principal)
 
     def _get(self, payment_id: str) -> Payment | None:
         if len(payment_id) > 40:

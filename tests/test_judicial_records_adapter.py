@@ -23,7 +23,7 @@ from hub.registry import resolve_mapping
 from mocks.data import load_citizens
 from mocks.judicial_records import outcome
 from mocks.judicial_records.app import create_app as create_mock
-from tests.conftest import RunningHub, running_hub
+from tests.conftest import RunningHub, call_operation, running_hub
 from tests.mocks.test_mock_judicial_records import NOW, FakeClock, eventually
 from tests.test_pipeline import assert_problem
 
@@ -77,11 +77,10 @@ async def stack(settings: Any) -> AsyncIterator[tuple[RunningHub, Any, FakeClock
 
 
 async def call(hub: RunningHub, operation: str, body: dict[str, Any], **headers: str) -> Any:
-    return await hub.http.post(
-        f"/v1/services/judicial-records/{operation}",
-        json=body,
-        headers=hub.headers(hub.key, **headers),  # type: ignore[attr-defined]
-    )
+    """One operation through the pipeline; the generic route refuses these two (the hub's
+    job routes serve them), so the adapter is tested one message at a time this way."""
+    headers = hub.headers(hub.key, **headers)  # type: ignore[attr-defined]
+    return await call_operation(hub, "judicial-records", operation, body, headers)
 
 
 async def test_submit_then_poll_until_issued(stack, applicants) -> None:
@@ -540,3 +539,16 @@ async def test_health_probe_needs_upstream_itself_to_answer(hub, upstream, reply
     upstream.get(f"{SUBMIT_URL}/HEALTHCHECK").mock(return_value=reply)
     health = await hub.hub.registry.get("judicial-records").instance.health()
     assert health.ok is healthy
+
+
+@pytest.mark.parametrize("operation", ["submit", "status"])
+async def test_the_generic_route_refuses_what_the_job_routes_serve(stack, applicants, operation):
+    """By upstream reference, `status` would hand any client anyone's certificate, and a
+    `submit` there would start an application the hub does not follow."""
+    hub, _, _ = stack
+    body = {"reference": "LLTP-00000000-000001"} if operation == "status" else application(applicants["clean"])
+    response = await hub.http.post(
+        f"/v1/services/judicial-records/{operation}", json=body, headers=hub.headers(hub.key)
+    )
+    problem = assert_problem(response, 403, "FORBIDDEN")
+    assert "/v1/judicial-records/requests" in problem["detail"]

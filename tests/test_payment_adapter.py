@@ -18,8 +18,10 @@ import pytest
 import respx
 
 from adapters.payment import PaymentAdapter
+from hub.auth import Principal
 from hub.config import Settings
-from hub.errors import InvalidSignature, SchemaViolation, StaleMessage
+from hub.errors import HubError, InvalidSignature, SchemaViolation, StaleMessage
+from hub.gateway import CallerHeaders
 from tests.conftest import RunningHub, running_hub
 from tests.core.fakes import WebhookReceiver
 from tests.test_pipeline import assert_problem
@@ -136,10 +138,20 @@ async def hub(settings: Settings, platform: Platform, receiver: WebhookReceiver)
         yield running
 
 
-async def op(hub: RunningHub, operation: str, body: dict[str, Any]) -> httpx.Response:
-    return await hub.http.post(
-        f"/v1/services/payment/{operation}", json=body, headers=hub.headers(hub.key)  # type: ignore[attr-defined]
+async def op(hub: RunningHub, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Call an operation as the hub itself does (the generic route refuses these)."""
+    caller = CallerHeaders(request_id="test-op", authorization=None)
+    principal = Principal("cl_test", "test", frozenset(), frozenset())
+    result = await hub.hub.gateway.call(
+        caller, "payment", operation, body, principal=principal, authorize=False
     )
+    return result.data
+
+
+async def op_error(hub: RunningHub, operation: str, body: dict[str, Any]) -> HubError:
+    with pytest.raises(HubError) as info:
+        await op(hub, operation, body)
+    return info.value
 
 
 async def open_payment(hub: RunningHub, **extra: Any) -> dict[str, Any]:
@@ -245,8 +257,9 @@ async def test_a_reply_for_another_reference_or_partner_is_refused(hub, platform
 )
 async def test_each_error_code_of_a_query(hub, platform, code, status, problem):
     platform.answer = lambda m: httpx.Response(200, json=error_reply(code))
-    body = assert_problem(await op(hub, "query", {"reference": "pay_x"}), status, problem)
-    assert "…" not in json.dumps(body)  # upstream's MoTaLoi is never passed on
+    error = await op_error(hub, "query", {"reference": "pay_x"})
+    assert (error.status, error.code) == (status, problem)
+    assert "…" not in str(error.detail)  # upstream's MoTaLoi is never passed on
     # Only "system error" is worth repeating: a query is idempotent, so the core retries it.
     expected_attempts = hub.settings.retry_attempts if code == "99" else 1
     assert len(platform.sent) == expected_attempts
@@ -257,9 +270,7 @@ async def test_query_maps_state_amount_and_vietnam_time(hub, platform):
         "QUERY", MaThamChieu=m["MaThamChieu"], MaGiaoDich="DVC9", SoTien=150000,
         TrangThaiGD="1", ThoiGianThanhToan="20261201091812",
     ))
-    response = await op(hub, "query", {"reference": "pay_x"})
-    assert response.status_code == 200, response.text
-    assert response.json()["data"] == {
+    assert await op(hub, "query", {"reference": "pay_x"}) == {
         "reference": "pay_x",
         "transaction_id": "DVC9",
         "status": "paid",
@@ -274,7 +285,7 @@ async def test_an_unknown_state_code_is_off_contract(hub, platform):
     platform.answer = lambda m: httpx.Response(200, json=reply(
         "QUERY", MaThamChieu="pay_x", MaGiaoDich="DVC9", SoTien=1, TrangThaiGD="7", ThoiGianThanhToan="",
     ))
-    assert_problem(await op(hub, "query", {"reference": "pay_x"}), 502, "UPSTREAM_BAD_RESPONSE")
+    assert (await op_error(hub, "query", {"reference": "pay_x"})).code == "UPSTREAM_BAD_RESPONSE"
 
 
 @pytest.mark.parametrize(
@@ -289,7 +300,8 @@ async def test_an_unknown_state_code_is_off_contract(hub, platform):
 )
 async def test_transport_failures(hub, platform, response, status, code, retried):
     platform.answer = lambda m: response
-    assert_problem(await op(hub, "query", {"reference": "pay_x"}), status, code)
+    error = await op_error(hub, "query", {"reference": "pay_x"})
+    assert (error.status, error.code) == (status, code)
     assert len(platform.sent) == (hub.settings.retry_attempts if retried else 1)
 
 
@@ -311,7 +323,8 @@ async def test_slow_platform_is_504(hub, platform):
         raise httpx.ReadTimeout("slow", request=None)
 
     platform.answer = slow
-    assert_problem(await op(hub, "query", {"reference": "pay_x"}), 504, "UPSTREAM_TIMEOUT")
+    error = await op_error(hub, "query", {"reference": "pay_x"})
+    assert (error.status, error.code) == (504, "UPSTREAM_TIMEOUT")
 
 
 async def test_receipt_and_reconciliation(hub, platform):
@@ -327,12 +340,9 @@ async def test_receipt_and_reconciliation(hub, platform):
         return httpx.Response(200, json=reply("DOI_SOAT", NgayDoiSoat="20261201", SoLuong=len(entries), DanhSachGiaoDich=entries))
 
     platform.answer = answer
-    receipt = await op(hub, "receipt", {"reference": "pay_x"})
-    assert receipt.status_code == 200, receipt.text
-    assert receipt.json()["data"] == {"reference": "pay_x", "number": "BL-20260000001", "pdf_base64": "JVBERi0="}
+    assert await op(hub, "receipt", {"reference": "pay_x"}) == {"reference": "pay_x", "number": "BL-20260000001", "pdf_base64": "JVBERi0="}
     listing = await op(hub, "reconciliation", {"date": "2026-12-01"})
-    assert listing.status_code == 200, listing.text
-    assert listing.json()["data"]["entries"] == [
+    assert listing["entries"] == [
         {"reference": "pay_a", "transaction_id": "DVC1", "amount": 5000, "status": "paid", "settled_at": "2026-12-01T10:00:00+07:00"},
         {"reference": "pay_b", "transaction_id": "DVC2", "amount": 7000, "status": "pending", "settled_at": None},
     ]
@@ -340,7 +350,8 @@ async def test_receipt_and_reconciliation(hub, platform):
 
 async def test_a_reconciliation_list_whose_count_disagrees_is_refused(hub, platform):
     platform.answer = lambda m: httpx.Response(200, json=reply("DOI_SOAT", NgayDoiSoat="20261201", SoLuong=3, DanhSachGiaoDich=[]))
-    assert_problem(await op(hub, "reconciliation", {"date": "2026-12-01"}), 502, "UPSTREAM_BAD_RESPONSE")
+    error = await op_error(hub, "reconciliation", {"date": "2026-12-01"})
+    assert error.code == "UPSTREAM_BAD_RESPONSE"
 
 
 async def test_health_is_a_query_of_a_reference_nobody_has(hub, platform):
@@ -458,3 +469,57 @@ def test_parse_notification_refuses_wrong_types_even_if_signed_over_them(change,
     body["MaXacThuc"] = sign(body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD")
     with pytest.raises(error):
         adapter().parse_notification(json.dumps(body).encode(), {})
+
+
+# -- operations the hub serves through its own routes ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("init", {"reference": "pay_someone_else", "amount": 150000, "description": "x",
+                  "procedure_code": "1", "dossier_id": "1", "payer_name": "x",
+                  "created_at": "2026-12-01T00:00:00Z"}),
+        ("query", {"reference": "pay_someone_else"}),
+        ("receipt", {"reference": "pay_someone_else"}),
+        ("reconciliation", {"date": "2026-12-01"}),
+    ],
+)
+async def test_the_generic_route_refuses_what_the_hub_owns(hub, platform, operation, body):
+    """A client reaching these by upstream reference could read another client's payment
+    or receipt, or open one the hub does not follow: they are served by /v1/payments."""
+    response = await hub.http.post(
+        f"/v1/services/payment/{operation}", json=body, headers=hub.headers(hub.key)
+    )
+    problem = assert_problem(response, 403, "FORBIDDEN")
+    assert "/v1/payments" in problem["detail"] or "reconcile" in problem["detail"]
+    assert platform.sent == []
+    row = hub.audit_rows()[-1]
+    assert (row["service"], row["operation"], row["code"]) == ("payment", operation, "FORBIDDEN")
+    catalogue = (await hub.http.get("/v1/services", headers=hub.headers(hub.key))).json()
+    (entry,) = [s for s in catalogue["data"] if s["name"] == "payment"]
+    assert all(op["route"] for op in entry["operations"])
+
+
+async def test_receipt_route_is_for_the_owner_of_a_paid_payment(hub, platform):
+    def answer(message):
+        if message["LoaiBanTin"] == "GET_BILL":
+            return httpx.Response(200, json=reply(
+                "GET_BILL", MaThamChieu=message["MaThamChieu"], SoBienLai="BL-20260000001", BienLai="JVBERi0="
+            ))
+        return platform.default(message)
+
+    platform.answer = answer
+    payment = await open_payment(hub)
+    url = f"/v1/payments/{payment['id']}/receipt"
+    assert_problem(await hub.http.get(url, headers=hub.headers(hub.key)), 404, "NOT_FOUND")  # not paid
+    assert (await post_ipn(hub, ipn(payment["id"], 150000))).status_code == 200
+    other = hub.client()
+    assert_problem(await hub.http.get(url, headers=hub.headers(other)), 404, "NOT_FOUND")
+    assert_problem(await hub.http.get(url, headers=hub.headers(hub.key, purpose=None)), 400, "PURPOSE_REQUIRED")
+    assert_problem(await hub.http.get(url), 401, "UNAUTHENTICATED")
+    assert [m["LoaiBanTin"] for m in platform.sent] == ["INIT"]  # no refusal reached upstream
+    response = await hub.http.get(url, headers=hub.headers(hub.key))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"reference": payment["id"], "number": "BL-20260000001", "pdf_base64": "JVBERi0="}
+    assert response.json()["meta"]["operation"] == "receipt"

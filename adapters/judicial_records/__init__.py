@@ -103,7 +103,9 @@ class JudicialRecordsAdapter(Adapter):
         self._submit_map = self.compiled_mapping.operation("submit")
         self._status_map = self.compiled_mapping.operation("status")
 
-    @operation(idempotent=False, subject="personal_id")
+    @operation(
+        idempotent=False, subject="personal_id", route="POST /v1/judicial-records/requests"
+    )
     async def submit(
         self, request: CertificateApplication, ctx: CallContext
     ) -> CertificateSubmission:
@@ -122,7 +124,7 @@ class JudicialRecordsAdapter(Adapter):
         data = _read(response, "submit")
         return CertificateSubmission.model_validate(self._submit_map.apply(data))
 
-    @operation()
+    @operation(route="GET /v1/judicial-records/requests/{id}")
     async def status(self, request: CertificateStatusQuery, ctx: CallContext) -> CertificateStatus:
         """Where an application stands, with the certificate once issued."""
         response = await self.http.get(_status_path(request.reference), headers=self._auth())

@@ -167,7 +167,7 @@ class PaymentAdapter(Adapter):
             for name in ("init", "query", "receipt", "reconciliation")
         }
 
-    @operation(subject="payer_personal_id")
+    @operation(subject="payer_personal_id", route="POST /v1/payments")
     async def init(self, request: PaymentOrder, ctx: CallContext) -> PaymentInitiated:
         """Open a payment (INIT); the payer is sent to `pay_url`.
 
@@ -196,13 +196,13 @@ class PaymentAdapter(Adapter):
             raise UpstreamBadResponse(log_context={"cause": "INIT answered another reference"})
         return PaymentInitiated.model_validate(self._maps["init"].apply(reply))
 
-    @operation(personal_data=False)
+    @operation(personal_data=False, route="GET /v1/payments/{id}")
     async def query(self, request: PaymentStatusQuery, ctx: CallContext) -> PaymentStatus:
         """A payment's state at the platform (QUERY): pending, paid or failed."""
         reply = await self._send("QUERY", {"MaThamChieu": request.reference}, QUERY_SIGNED)
         return PaymentStatus.model_validate(self._maps["query"].apply(reply))
 
-    @operation()
+    @operation(route="GET /v1/payments/{id}/receipt")
     async def receipt(self, request: ReceiptQuery, ctx: CallContext) -> Receipt:
         """The receipt (biên lai) of a paid payment, as a PDF (GET_BILL); 404 until paid.
 
@@ -211,7 +211,7 @@ class PaymentAdapter(Adapter):
         reply = await self._send("GET_BILL", {"MaThamChieu": request.reference}, QUERY_SIGNED)
         return Receipt.model_validate(self._maps["receipt"].apply(reply))
 
-    @operation(personal_data=False)
+    @operation(personal_data=False, route="`hub payments reconcile`")
     async def reconciliation(
         self, request: ReconciliationQuery, ctx: CallContext
     ) -> ReconciliationList:

@@ -58,5 +58,5 @@ async def call_operation(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
     body = json_body(request, hub.settings.max_body_bytes)
     service, operation = request.path_params["service"], request.path_params["operation"]
-    result = await hub.gateway.call(caller, service, operation, body)
+    result = await hub.gateway.call(caller, service, operation, body, generic=True)
     return envelope(result, caller.request_id)

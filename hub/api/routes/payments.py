@@ -84,6 +84,19 @@ async def get_payment(request: Request) -> Response:
     return envelope(result, caller.request_id)
 
 
+@router.get(
+    "/{payment_id}/receipt",
+    summary="The platform's receipt (PDF, base64) of a paid payment",
+    openapi_extra=string_path_param("payment_id", "The id POST /v1/payments answered"),
+)
+async def get_receipt(request: Request) -> Response:
+    hub, caller = get_hub(request), caller_headers(request)
+    payments = _payments(request)
+    principal = await hub.gateway.authenticate(caller)
+    result = await payments.receipt(caller, principal, request.path_params["payment_id"])
+    return envelope(result, caller.request_id)
+
+
 @router.post("/ipn", summary="The payment platform's signed callback (no API key)")
 async def ipn(request: Request) -> Response:
     hub = get_hub(request)
