@@ -63,7 +63,12 @@ MOCKS: dict[str, MockSpec] = {
             "mocks.business_registration.app:create_app",
             "National business registration (REST)",
         ),
-        MockSpec("payment", 8105, None, "National public-service payment platform (REST)"),
+        MockSpec(
+            "payment",
+            8105,
+            "mocks.payment.app:create_app",
+            "National public-service payment platform (REST)",
+        ),
     )
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import sys
@@ -43,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, default=1, help="processes (only with one NAME)")
     parser.add_argument("--user", help="population: accepted user (default hub)")
-    parser.add_argument("--secret", help="population: shared secret (default population-secret)")
+    parser.add_argument(
+        "--secret",
+        help="the shared secret of every mock served that takes one: population "
+        "(default population-secret) and payment (default payment-secret)",
+    )
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--list", action="store_true", help="list the mocks and exit")
     return parser
@@ -73,6 +78,9 @@ def _run_workers(args: argparse.Namespace, options: dict[str, Any]) -> None:
     name = args.names[0]
     if MOCKS[name].factory is None:
         sys.exit(f"mocks: {name} is not implemented yet")
+    port = args.port or MOCKS[name].default_port
+    if "public_url" in inspect.signature(MOCKS[name].load_factory()).parameters:
+        options = {"public_url": f"http://{args.host}:{port}", **options}
     # Worker processes import the app themselves, so the options travel in the environment.
     os.environ["MOCKS_APP"] = name
     os.environ["MOCKS_OPTIONS"] = json.dumps({**options, "fault_options": args.fault})
@@ -80,7 +88,7 @@ def _run_workers(args: argparse.Namespace, options: dict[str, Any]) -> None:
         "mocks:app_from_env",
         factory=True,
         host=args.host,
-        port=args.port or MOCKS[name].default_port,
+        port=port,
         workers=args.workers,
         log_level=args.log_level,
         lifespan="off",

@@ -87,9 +87,10 @@ async def serve_mocks(
     faults = parse_fault_options(fault_options)
     servers: list[tuple[str, uvicorn.Server]] = []
     for spec in _selected(names):
-        kwargs = _factory_options(spec, options or {})
-        app = create_mock_app(spec.name, faults=faults, **kwargs)
         port = (ports or {}).get(spec.name, spec.default_port)
+        # A mock that links to itself (the payment mock's pay page) must name its real port.
+        kwargs = _factory_options(spec, {"public_url": f"http://{host}:{port}", **(options or {})})
+        app = create_mock_app(spec.name, faults=faults, **kwargs)
         config = uvicorn.Config(
             app, host=host, port=port, log_level=log_level, lifespan="off", **uvicorn_speedups()
         )

@@ -61,8 +61,9 @@ def reply(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def error_reply(code: str) -> dict[str, Any]:
-    body = {"MaLoi": code, "MoTaLoi": "…", "MaDoiTac": PARTNER}
-    body["MaXacThuc"] = sign(body, "MaLoi", "MaDoiTac")
+    """An error reply: signed over MaLoi and our partner code, which it does not repeat."""
+    body = {"MaLoi": code, "MoTaLoi": "…"}
+    body["MaXacThuc"] = sign({**body, "MaDoiTac": PARTNER}, "MaLoi", "MaDoiTac")
     return body
 
 

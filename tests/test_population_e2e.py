@@ -172,7 +172,7 @@ async def test_catalogue_and_ready_show_population(hub):
     assert population["status"] == "up"
     assert {op["name"] for op in population["operations"]} == {"lookup", "verify"}
     ready = (await hub.http.get("/ready")).json()
-    assert ready["status"] == "ready" and ready["services"]["population"]["ok"] is True
+    assert ready["status"] == "ready" and ready["services"]["population"]["ok"] is True, ready
 
 
 # -- the WSDL is the contract --------------------------------------------------------------

@@ -260,6 +260,31 @@ def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
                 break
             time.sleep(0.2)
         assert state["data"]["status"] == "issued", state  # pushed by the mock over HTTP
+        payer = httpx.get("http://127.0.0.1:8105/_mock/records?limit=1").json()["records"][0]
+        opened = httpx.post(
+            f"{hub}/v1/payments",
+            json={
+                "amount": payer["amount"],
+                "description": payer["procedure_name"],
+                "procedure_code": payer["procedure_code"],
+                "dossier_id": "HS-UP-1",
+                "payer_name": payer["payer_name"],
+                "payer_personal_id": payer["payer_personal_id"],
+            },
+            headers=headers | {"idempotency-key": "up-1"},
+        )
+        assert opened.status_code == 201, opened.text
+        payment = opened.json()["data"]
+        assert payment["pay_url"].startswith("http://127.0.0.1:8105/pay/")
+        paid = httpx.post(payment["pay_url"], data={"outcome": "success"})  # the payer's click
+        assert paid.status_code in (200, 303), paid.text
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            state = httpx.get(f"{hub}/v1/payments/{payment['id']}", headers=headers).json()
+            if state["data"]["status"] != "pending":
+                break
+            time.sleep(0.2)
+        assert state["data"]["status"] == "paid", state  # the IPN reached the hub over HTTP
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
         proc.communicate(timeout=20)
     finally:

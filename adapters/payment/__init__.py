@@ -323,7 +323,10 @@ class PaymentAdapter(Adapter):
             raise UpstreamBadResponse(log_context={**context, "cause": "not a platform reply"})
         if code != "00" and code not in _REPLY_ERRORS:
             raise UpstreamBadResponse(log_context={**context, "cause": "unknown MaLoi"})
-        self._verify_reply(reply, REPLY_SIGNED[kind] if code == "00" else ERROR_REPLY_SIGNED)
+        if code == "00":
+            self._verify_reply(reply, REPLY_SIGNED[kind])
+        else:  # signed over the partner code as we sent it; the reply need not repeat it
+            self._verify_reply({**reply, "MaDoiTac": self.config.partner_code}, ERROR_REPLY_SIGNED)
         if code != "00":
             raise _REPLY_ERRORS[code](log_context=context)
         if status != 200 or reply.get("MaDoiTac") != self.config.partner_code:

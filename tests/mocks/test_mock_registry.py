@@ -159,3 +159,54 @@ async def test_serve_mocks_reports_a_busy_port() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(RuntimeError, match="could not start"):
             await asyncio.wait_for(serve_mocks(["population"], ports={"population": port}), 10)
+
+
+@pytest.mark.server
+async def test_a_mock_on_another_port_links_to_that_port() -> None:
+    """The payment mock's pay page URL names the port it is really served on."""
+    import datetime as dt
+    import hashlib
+
+    port = _free_port()
+    task = asyncio.create_task(serve_mocks(["payment"], ports={"payment": port}))
+    message = {
+        "LoaiBanTin": "INIT",
+        "PhienBan": "1.0.6",
+        "MaDoiTac": "LGSPHUB",
+        "MaThamChieu": "r-1",
+        "SoTien": 1000,
+        "MaTienTe": "VND",
+        "ThongTinGiaoDich": "phí",
+        "UrlTraVe": None,
+        "ThoiGianGD": dt.datetime.now().strftime("%Y%m%d%H%M%S"),
+        "ThongTinBienLai": {"MaTTHC": "1.001234", "MaHoSo": "HS-1", "HoTenNguoiNop": "A"},
+    }
+    signed = (
+        "LoaiBanTin",
+        "PhienBan",
+        "MaDoiTac",
+        "MaThamChieu",
+        "SoTien",
+        "MaTienTe",
+        "ThongTinGiaoDich",
+        "ThoiGianGD",
+        "UrlTraVe",
+    )
+    text = "|".join(
+        ["" if message[f] is None else str(message[f]) for f in signed] + ["payment-secret"]
+    )
+    message["MaXacThuc"] = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    answer = await client.post("/api/v1/thanhtoan", json=message)
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+            assert answer.json()["MaLoi"] == "00", answer.text
+            assert answer.json()["UrlThanhToan"].startswith(f"http://127.0.0.1:{port}/pay/")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
