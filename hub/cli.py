@@ -292,7 +292,7 @@ def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
     try:
         report = asyncio.run(run())
     except HubError as exc:
-        raise click.ClickException(f"upstream refused the reconciliation: {exc.code}") from None
+        raise click.ClickException(f"the platform's list could not be had: {exc.code}") from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

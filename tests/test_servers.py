@@ -419,3 +419,78 @@ def test_a_judicial_request_pending_across_a_hub_restart_finishes(env):
     finally:
         stop(hub)
         stop(mock)
+
+
+def _signed_init(reference: str, amount: int, when: str) -> dict[str, object]:
+    """An INIT sent to the payment mock by someone other than the hub (checksum by hand)."""
+    import hashlib
+
+    message: dict[str, object] = {
+        "LoaiBanTin": "INIT",
+        "PhienBan": "1.0.6",
+        "MaDoiTac": "LGSPHUB",
+        "MaThamChieu": reference,
+        "SoTien": amount,
+        "MaTienTe": "VND",
+        "ThongTinGiaoDich": "Lệ phí",
+        "ThoiGianGD": when,
+        "UrlTraVe": None,
+        "ThongTinBienLai": {"MaTTHC": "1.001234", "MaHoSo": "HS-1", "HoTenNguoiNop": "A"},
+    }
+    fields = (
+        "LoaiBanTin",
+        "PhienBan",
+        "MaDoiTac",
+        "MaThamChieu",
+        "SoTien",
+        "MaTienTe",
+        "ThongTinGiaoDich",
+        "ThoiGianGD",
+        "UrlTraVe",
+    )
+    text = "|".join(["" if message[f] is None else str(message[f]) for f in fields])
+    message["MaXacThuc"] = hashlib.sha256(f"{text}|payment-secret".encode()).hexdigest()
+    return message
+
+
+def test_hub_payments_reconcile_reports_differences_with_exit_1(env):
+    import datetime as dt
+
+    port = free_port()
+    mock = start([sys.executable, "-m", "mocks", "payment", "--port", str(port)], env)
+    cli_env = env | {
+        "HUB_PAYMENT_BASE_URL": f"http://127.0.0.1:{port}",
+        "HUB_ENABLED_ADAPTERS": '["payment"]',
+    }
+    reconcile = [*HUB, "payments", "reconcile", "--json", "--date"]
+    try:
+        wait_until_up(mock, f"http://127.0.0.1:{port}/_mock/health")
+        init = _signed_init("pay_not_the_hubs", 50000, "20261130101500")
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/thanhtoan", json=init)
+        assert answer.json()["MaLoi"] == "00", answer.text
+        quiet = subprocess.run(
+            [*reconcile, "2026-11-29"], env=cli_env, capture_output=True, text=True
+        )
+        assert quiet.returncode == 0, quiet.stderr
+        assert json.loads(quiet.stdout)["clean"] is True
+        found = subprocess.run(
+            [*reconcile, "2026-11-30"], env=cli_env, capture_output=True, text=True
+        )
+        assert found.returncode == 1, found.stderr
+        report = json.loads(found.stdout)
+        assert report["upstream_count"] == 1 and report["hub_count"] == 0
+        assert [e["reference"] for e in report["unknown_to_hub"]] == ["pay_not_the_hubs"]
+        text = subprocess.run(
+            [*HUB, "payments", "reconcile", "--date", "2026-11-30"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+        )
+        assert text.returncode == 1 and "DIFFERENCES FOUND" in text.stdout
+    finally:
+        stop(mock)
+    down = subprocess.run(
+        [*reconcile, dt.date.today().isoformat()], env=cli_env, capture_output=True, text=True
+    )
+    assert down.returncode == 1 and "UPSTREAM_UNAVAILABLE" in down.stderr, down.stderr
+    assert "Traceback" not in down.stderr
