@@ -36,6 +36,7 @@ from hub.auth import Principal
 from hub.errors import HubError, NotFound, SchemaViolation
 from hub.gateway import CallerHeaders, Gateway
 from hub.models import InboundMessage, Job, utcnow
+from hub.resilience import doubling_delay
 from hub.webhooks import enqueue, lease
 
 log = logging.getLogger("hub.jobs")
@@ -301,7 +302,7 @@ class JobService:
             if data is not None and not job.final:
                 self._set_state(session, job, data, now)
             if not job.final:
-                delay = min(self.poll_max_s, self.poll_initial_s * 2 ** min(job.poll_attempts, 20))
+                delay = doubling_delay(self.poll_initial_s, self.poll_max_s, job.poll_attempts)
                 job.next_poll_at = now + dt.timedelta(seconds=delay)
             session.add(job)
             session.commit()

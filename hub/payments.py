@@ -46,6 +46,7 @@ from hub.errors import (
 )
 from hub.gateway import CallerHeaders, CallResult, Gateway
 from hub.models import InboundMessage, Payment, utcnow
+from hub.resilience import doubling_delay
 from hub.webhooks import check_callback_url, enqueue, lease
 
 log = logging.getLogger("hub.payments")
@@ -434,10 +435,8 @@ class PaymentService:
                 else:
                     self._settle(session, payment, data["status"], data.get("transaction_id"), now)
             if payment.status == "pending":
-                delay = min(
-                    self.query_max_s,
-                    max(self.query_after_s, 1.0) * 2 ** min(payment.query_attempts, 20),
-                )
+                initial_s = max(self.query_after_s, 1.0)
+                delay = doubling_delay(initial_s, self.query_max_s, payment.query_attempts)
                 payment.next_query_at = now + dt.timedelta(seconds=delay)
             session.add(payment)
             session.commit()

@@ -120,3 +120,9 @@ class RetryPolicy:
         with translate_upstream_errors():
             async with asyncio.timeout(timeout_s):
                 return await call()
+
+
+def doubling_delay(initial_s: float, max_s: float, step: int) -> float:
+    """`initial_s` doubled `step` times, at most `max_s`: the back-off of the hub's
+    background work (job polls, payment queries, webhook deliveries)."""
+    return min(max_s, initial_s * 2 ** min(max(step, 0), 30))

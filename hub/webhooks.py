@@ -41,6 +41,7 @@ from sqlmodel import Session, col, select
 
 from hub.errors import BadRequest
 from hub.models import WebhookDelivery, utcnow
+from hub.resilience import doubling_delay
 
 log = logging.getLogger("hub.webhooks")
 
@@ -203,7 +204,7 @@ class WebhookSender:
 
     def backoff(self, attempts: int) -> float:
         """Full-jitter exponential back-off before attempt `attempts + 1`."""
-        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** (attempts - 1))
+        ceiling = doubling_delay(self.initial_backoff_s, self.max_backoff_s, attempts - 1)
         return random.uniform(0, ceiling)  # jitter, not security: random is right here
 
 

@@ -24,6 +24,7 @@ from hub.errors import HubError, InvalidSignature, SchemaViolation, StaleMessage
 from hub.gateway import CallerHeaders
 from tests.conftest import RunningHub, running_hub
 from tests.core.fakes import WebhookReceiver
+from tests.payment_contract import REPLY_SIGNED, mac_of
 from tests.test_pipeline import assert_problem
 
 BASE = "http://payment.upstream"
@@ -41,21 +42,12 @@ ORDER = {
 
 
 def sign(message: dict[str, Any], *fields: str, secret: str = SECRET) -> str:
-    parts = ["" if message.get(f) is None else str(message.get(f)) for f in fields]
-    return hashlib.sha256("|".join([*parts, secret]).encode()).hexdigest()
-
-
-REPLY_FIELDS = {
-    "INIT": ("MaLoi", "MaDoiTac", "MaThamChieu", "MaGiaoDich", "UrlThanhToan"),
-    "QUERY": ("MaLoi", "MaDoiTac", "MaThamChieu", "MaGiaoDich", "SoTien", "TrangThaiGD", "ThoiGianThanhToan"),
-    "GET_BILL": ("MaLoi", "MaDoiTac", "MaThamChieu", "SoBienLai"),
-    "DOI_SOAT": ("MaLoi", "MaDoiTac", "NgayDoiSoat", "SoLuong"),
-}
+    return mac_of(message, fields, secret)
 
 
 def reply(kind: str, **fields: Any) -> dict[str, Any]:
     body = {"MaLoi": "00", "MoTaLoi": "Thành công", "MaDoiTac": PARTNER, **fields}
-    signed = REPLY_FIELDS[kind] if body["MaLoi"] == "00" else ("MaLoi", "MaDoiTac")
+    signed = REPLY_SIGNED[kind] if body["MaLoi"] == "00" else ("MaLoi", "MaDoiTac")
     body["MaXacThuc"] = sign(body, *signed)
     return body
 
@@ -236,7 +228,7 @@ async def test_a_reply_for_another_reference_or_partner_is_refused(hub, platform
     def other_partner(message):
         body = {"MaLoi": "00", "MaDoiTac": "SOMEONE", "MaThamChieu": message["MaThamChieu"],
                 "MaGiaoDich": "DVC1", "UrlThanhToan": "http://pay.example/x"}
-        body["MaXacThuc"] = sign(body, *REPLY_FIELDS["INIT"])
+        body["MaXacThuc"] = sign(body, *REPLY_SIGNED["INIT"])
         return httpx.Response(200, json=body)
 
     platform.answer = other_partner

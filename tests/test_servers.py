@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import database_url, reset_database
+from tests.payment_contract import signed_init
 
 pytestmark = pytest.mark.server
 
@@ -421,38 +422,6 @@ def test_a_judicial_request_pending_across_a_hub_restart_finishes(env):
         stop(mock)
 
 
-def _signed_init(reference: str, amount: int, when: str) -> dict[str, object]:
-    """An INIT sent to the payment mock by someone other than the hub (checksum by hand)."""
-    import hashlib
-
-    message: dict[str, object] = {
-        "LoaiBanTin": "INIT",
-        "PhienBan": "1.0.6",
-        "MaDoiTac": "LGSPHUB",
-        "MaThamChieu": reference,
-        "SoTien": amount,
-        "MaTienTe": "VND",
-        "ThongTinGiaoDich": "Lệ phí",
-        "ThoiGianGD": when,
-        "UrlTraVe": None,
-        "ThongTinBienLai": {"MaTTHC": "1.001234", "MaHoSo": "HS-1", "HoTenNguoiNop": "A"},
-    }
-    fields = (
-        "LoaiBanTin",
-        "PhienBan",
-        "MaDoiTac",
-        "MaThamChieu",
-        "SoTien",
-        "MaTienTe",
-        "ThongTinGiaoDich",
-        "ThoiGianGD",
-        "UrlTraVe",
-    )
-    text = "|".join(["" if message[f] is None else str(message[f]) for f in fields])
-    message["MaXacThuc"] = hashlib.sha256(f"{text}|payment-secret".encode()).hexdigest()
-    return message
-
-
 def test_hub_payments_reconcile_reports_differences_with_exit_1(env):
     import datetime as dt
 
@@ -465,7 +434,7 @@ def test_hub_payments_reconcile_reports_differences_with_exit_1(env):
     reconcile = [*HUB, "payments", "reconcile", "--json", "--date"]
     try:
         wait_until_up(mock, f"http://127.0.0.1:{port}/_mock/health")
-        init = _signed_init("pay_not_the_hubs", 50000, "20261130101500")
+        init = signed_init("pay_not_the_hubs", 50000, "20261130101500")
         answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/thanhtoan", json=init)
         assert answer.json()["MaLoi"] == "00", answer.text
         quiet = subprocess.run(

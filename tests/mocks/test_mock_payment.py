@@ -30,6 +30,7 @@ from mocks.data import citizen_index
 from mocks.judicial_records.push import PushTarget
 from mocks.payment import checksum
 from mocks.payment.app import create_app
+from tests.payment_contract import IPN_SIGNED, REPLY_SIGNED, SIGNED, mac, mac_of
 
 NOW = 1_750_000_000.0  # 2025-06-15 22:06:40 in Vietnam
 BASE_URL = "http://payment.mock"
@@ -39,58 +40,6 @@ SECRET = "payment-secret"
 IPN_URL = "http://hub.test/v1/payments/ipn"
 RETURN_URL = "https://dichvucong.example.gov.vn/ket-qua"
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
-
-# The signed fields of each message, written out again from the doc (not imported).
-SIGNED = {
-    "INIT": [
-        "LoaiBanTin",
-        "PhienBan",
-        "MaDoiTac",
-        "MaThamChieu",
-        "SoTien",
-        "MaTienTe",
-        "ThongTinGiaoDich",
-        "ThoiGianGD",
-        "UrlTraVe",
-    ],
-    "QUERY": ["LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD"],
-    "GET_BILL": ["LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD"],
-    "DOI_SOAT": ["LoaiBanTin", "PhienBan", "MaDoiTac", "NgayDoiSoat", "ThoiGianGD"],
-}
-REPLY_SIGNED = {
-    "INIT": ["MaLoi", "MaDoiTac", "MaThamChieu", "MaGiaoDich", "UrlThanhToan"],
-    "QUERY": [
-        "MaLoi",
-        "MaDoiTac",
-        "MaThamChieu",
-        "MaGiaoDich",
-        "SoTien",
-        "TrangThaiGD",
-        "ThoiGianThanhToan",
-    ],
-    "GET_BILL": ["MaLoi", "MaDoiTac", "MaThamChieu", "SoBienLai"],
-    "DOI_SOAT": ["MaLoi", "MaDoiTac", "NgayDoiSoat", "SoLuong"],
-}
-IPN_SIGNED = [
-    "LoaiBanTin",
-    "MaLoi",
-    "MaDoiTac",
-    "MaThamChieu",
-    "SoTien",
-    "MaGiaoDich",
-    "ThoiGianGD",
-]
-
-
-def mac(values: list[Any], secret: str = SECRET) -> str:
-    """MaXacThuc as the doc defines it, with hashlib alone."""
-    text = "|".join("" if v is None else str(v) for v in values) + "|" + secret
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def mac_of(message: dict[str, Any], names: list[str], secret: str = SECRET) -> str:
-    return mac([message.get(name) for name in names], secret)
-
 
 def vn_time(timestamp: float, fmt: str = "%Y%m%d%H%M%S") -> str:
     return dt.datetime.fromtimestamp(timestamp, VIETNAM).strftime(fmt)

@@ -165,37 +165,12 @@ async def test_serve_mocks_reports_a_busy_port() -> None:
 async def test_a_mock_on_another_port_links_to_that_port() -> None:
     """The payment mock's pay page URL names the port it is really served on."""
     import datetime as dt
-    import hashlib
+
+    from tests.payment_contract import signed_init
 
     port = _free_port()
     task = asyncio.create_task(serve_mocks(["payment"], ports={"payment": port}))
-    message = {
-        "LoaiBanTin": "INIT",
-        "PhienBan": "1.0.6",
-        "MaDoiTac": "LGSPHUB",
-        "MaThamChieu": "r-1",
-        "SoTien": 1000,
-        "MaTienTe": "VND",
-        "ThongTinGiaoDich": "phí",
-        "UrlTraVe": None,
-        "ThoiGianGD": dt.datetime.now().strftime("%Y%m%d%H%M%S"),
-        "ThongTinBienLai": {"MaTTHC": "1.001234", "MaHoSo": "HS-1", "HoTenNguoiNop": "A"},
-    }
-    signed = (
-        "LoaiBanTin",
-        "PhienBan",
-        "MaDoiTac",
-        "MaThamChieu",
-        "SoTien",
-        "MaTienTe",
-        "ThongTinGiaoDich",
-        "ThoiGianGD",
-        "UrlTraVe",
-    )
-    text = "|".join(
-        ["" if message[f] is None else str(message[f]) for f in signed] + ["payment-secret"]
-    )
-    message["MaXacThuc"] = hashlib.sha256(text.encode()).hexdigest()
+    message = signed_init("r-1", 1000, dt.datetime.now().strftime("%Y%m%d%H%M%S"))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             for _ in range(100):
