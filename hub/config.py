@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(8, ge=1, le=50)
     webhook_initial_backoff_s: float = Field(2.0, ge=0)
     webhook_max_backoff_s: float = Field(600.0, ge=0)
-    webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_timeout_s: float = Field(5.0, gt=0, le=30)  # under the 60 s delivery lease
     https_callbacks_only: bool | None = Field(
         None,
         description="Accept only https callback URLs (default: in production only).",

@@ -43,6 +43,9 @@ from hub.errors import BadRequest
 from hub.models import WebhookDelivery, utcnow
 from hub.resilience import doubling_delay
 
+#: How long a process holds a delivery it is sending (longer than any send may take).
+LEASE_S = 60
+
 log = logging.getLogger("hub.webhooks")
 
 SIGNATURE_HEADER = "x-hub-signature"
@@ -84,10 +87,16 @@ def check_callback_url(url: Any, *, https_only: bool) -> str | None:
         return None
     if not isinstance(url, str) or len(url) > 500:
         raise InvalidCallbackUrl("callback_url must be a URL of at most 500 characters")
-    parts = urlsplit(url)
     allowed = ("https",) if https_only else ("http", "https")
+    wrong = InvalidCallbackUrl(f"callback_url must be an absolute {' or '.join(allowed)} URL")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        httpx.Request("POST", url)  # what will send it must accept it too (IDNA, characters)
+    except (ValueError, httpx.InvalidURL):
+        raise wrong from None
     if parts.scheme not in allowed or not parts.hostname:
-        raise InvalidCallbackUrl(f"callback_url must be an absolute {' or '.join(allowed)} URL")
+        raise wrong
     if parts.username or parts.password:
         raise InvalidCallbackUrl("callback_url must not carry credentials")
     return url
@@ -129,6 +138,7 @@ class WebhookSender:
         self._engine, self._secret = engine, server_secret
         self.max_attempts, self.initial_backoff_s = max_attempts, initial_backoff_s
         self.max_backoff_s, self.batch = max_backoff_s, batch
+        self.timeout_s = timeout_s
         # follow_redirects stays off: a redirect could bounce a signed body anywhere.
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout_s, follow_redirects=False
@@ -147,15 +157,19 @@ class WebhookSender:
     def _lease_due(self) -> list[WebhookDelivery]:
         now = utcnow()
         with Session(self._engine, expire_on_commit=False) as session:
+            is_due = col(WebhookDelivery.next_attempt_at) <= now
             due = session.exec(
                 select(WebhookDelivery.id)
-                .where(col(WebhookDelivery.next_attempt_at) <= now)
+                .where(is_due)
+                .where(unleased(WebhookDelivery, now))
                 .order_by(col(WebhookDelivery.next_attempt_at))
                 .limit(self.batch)
             ).all()
             leased = []
             for delivery_id in due:
-                if lease(session, WebhookDelivery, delivery_id, now, seconds=60):
+                if lease(
+                    session, WebhookDelivery, delivery_id, now, seconds=LEASE_S, still=is_due
+                ):
                     row = session.get(WebhookDelivery, delivery_id)
                     if row is not None:
                         leased.append(row)
@@ -177,11 +191,17 @@ class WebhookSender:
         }
         status: int | None = None
         try:
-            response = await self._http.post(row.url, content=body, headers=headers)
-            status = response.status_code
-        except httpx.HTTPError as exc:
+            # One deadline for the whole exchange (a receiver dripping bytes would never
+            # trip the per-read timeout), and the answer's body is never read: only its
+            # status matters, and a huge one must not fill the hub's memory.
+            status = await asyncio.wait_for(self._post(row.url, body, headers), self.timeout_s)
+        except Exception as exc:  # any failure, even a URL httpx will not send to, counts
             log.info("webhook %s not delivered: %s", row.id, type(exc).__name__)
         await asyncio.to_thread(self._record, row.id, status)
+
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        async with self._http.stream("POST", url, content=body, headers=headers) as response:
+            return response.status_code
 
     def _record(self, delivery_id: str, status: int | None) -> None:
         now = utcnow()
@@ -208,13 +228,26 @@ class WebhookSender:
         return random.uniform(0, ceiling)  # jitter, not security: random is right here
 
 
-def lease(session: Session, model: Any, row_id: str, now: dt.datetime, *, seconds: float) -> bool:
-    """Take a row for `seconds` unless another process holds it (one conditional UPDATE,
-    which both SQLite and PostgreSQL apply atomically)."""
-    result = session.execute(
-        update(model)
-        .where(model.id == row_id)
-        .where(or_(model.lease_until.is_(None), model.lease_until < now))
-        .values(lease_until=now + dt.timedelta(seconds=seconds))
-    )
+def unleased(model: Any, now: dt.datetime) -> Any:
+    """The condition of a row no process holds now."""
+    return or_(model.lease_until.is_(None), model.lease_until < now)
+
+
+def lease(
+    session: Session,
+    model: Any,
+    row_id: str,
+    now: dt.datetime,
+    *,
+    seconds: float,
+    still: Any = None,
+) -> bool:
+    """Take a row for `seconds` unless another process holds it, and, when `still` is
+    given, only while that condition (the row is still due) holds: one conditional UPDATE,
+    which both SQLite and PostgreSQL apply atomically. A row finished by another process
+    between the select and this update is therefore not taken again."""
+    statement = update(model).where(model.id == row_id).where(unleased(model, now))
+    if still is not None:
+        statement = statement.where(still)
+    result = session.execute(statement.values(lease_until=now + dt.timedelta(seconds=seconds)))
     return bool(result.rowcount)  # type: ignore[attr-defined]

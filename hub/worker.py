@@ -1,8 +1,8 @@
 """The hub's background work, run in every hub process that has it on.
 
-Each tick runs every step once: poll due jobs, query payments that had no callback, deliver
-due webhooks. Steps work on leased database rows, so any number of hub processes can run
-them side by side without doing the same work twice. A failing step is logged (its
+Each tick runs every step once, side by side: poll due jobs, query payments that had no
+callback, deliver due webhooks. Steps work on leased database rows, so any number of hub
+processes can run them without doing the same work twice. A failing step is logged (its
 exception type only: messages may quote rows) and retried on the next tick.
 """
 
@@ -32,14 +32,18 @@ class BackgroundWorker:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """One tick of every step; returns how many items were handled (tests use this)."""
-        done = 0
-        for name, step in self.steps:
-            try:
-                done += await step()
-            except Exception as exc:  # keep the loop alive; the next tick retries
-                log.warning("background step %s failed: %s", name, type(exc).__name__)
-        return done
+        """One tick of every step, side by side (a slow webhook receiver must not hold up
+        job polls or payment queries); returns how many items were handled."""
+        counts = await asyncio.gather(*(self._step(name, step) for name, step in self.steps))
+        return sum(counts)
+
+    @staticmethod
+    async def _step(name: str, step: Callable[[], Awaitable[int]]) -> int:
+        try:
+            return await step()
+        except Exception as exc:  # keep the loop alive; the next tick retries
+            log.warning("background step %s failed: %s", name, type(exc).__name__)
+            return 0
 
     async def _run(self) -> None:
         while True:

@@ -1,0 +1,142 @@
+"""The webhook outbox's sender against receivers that misbehave, and callback URL checks.
+
+One agency's endpoint must never hold up the hub's background work or another agency's
+deliveries: a receiver that never answers, a URL the HTTP client refuses, rows another
+process holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from hub.config import Settings
+from hub.db import create_schema, make_engine
+from hub.models import WebhookDelivery, utcnow
+from hub.webhooks import InvalidCallbackUrl, WebhookSender, check_callback_url, enqueue
+from tests.conftest import reset_database
+
+
+class Receiver:
+    """Answers 200 at once, except at paths under /hang, which never answer."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.paths.append(scope["path"])
+        if scope["path"].startswith("/hang"):
+            await asyncio.Event().wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Any:
+    reset_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+async def sender(engine: Any) -> AsyncIterator[tuple[WebhookSender, Receiver]]:
+    receiver = Receiver()
+    sender = WebhookSender(
+        engine,
+        b"secret",
+        max_attempts=3,
+        initial_backoff_s=1,
+        max_backoff_s=10,
+        timeout_s=0.2,
+        transport=httpx.ASGITransport(app=receiver),
+        batch=5,
+    )
+    yield sender, receiver
+    await sender.aclose()
+
+
+def queue(engine: Any, url: str, *, client: str = "cl_a", leased_for_s: float | None = None) -> str:
+    with Session(engine) as session:
+        row = enqueue(session, client_id=client, url=url, event="payment.paid", data={"id": "x"})
+        if leased_for_s is not None:  # held by another hub process
+            row.lease_until = utcnow() + dt.timedelta(seconds=leased_for_s)
+        session.commit()
+        return row.id
+
+
+def rows(engine: Any) -> dict[str, WebhookDelivery]:
+    with Session(engine) as session:
+        return {r.id: r for r in session.exec(select(WebhookDelivery)).all()}
+
+
+async def test_a_receiver_that_never_answers_costs_one_timeout_and_is_retried(engine, sender):
+    webhooks, _ = sender
+    stuck = queue(engine, "http://agency.test/hang")
+    fine = queue(engine, "http://other-agency.test/hook", client="cl_b")
+    # Bounded by the sender's own deadline, not by the receiver.
+    assert await asyncio.wait_for(webhooks.run_once(), 10) == 2
+    after = rows(engine)
+    assert after[fine].delivered_at is not None
+    assert after[stuck].attempts == 1 and after[stuck].delivered_at is None
+    assert after[stuck].last_status is None and after[stuck].next_attempt_at is not None
+    assert after[stuck].lease_until is None
+
+
+async def test_a_url_the_client_refuses_counts_as_an_attempt_and_ends(engine, sender):
+    """A row stored before the URL check existed, or by another hub version."""
+    webhooks, _ = sender
+    bad = queue(engine, "http://xn--a.com/hook")
+    for _ in range(3):
+        with Session(engine) as session:  # make it due again at once
+            row = session.get(WebhookDelivery, bad)
+            if row.next_attempt_at is not None:
+                row.next_attempt_at = utcnow() - dt.timedelta(seconds=1)
+                session.add(row)
+                session.commit()
+        await webhooks.run_once()
+    row = rows(engine)[bad]
+    assert row.attempts == 3 and row.gave_up_at is not None and row.next_attempt_at is None
+
+
+async def test_rows_another_process_holds_do_not_fill_the_batch(engine, sender):
+    webhooks, receiver = sender
+    for _ in range(8):  # more than a batch, all held elsewhere
+        queue(engine, "http://agency.test/held", leased_for_s=60)
+    free = queue(engine, "http://other-agency.test/hook", client="cl_b")
+    assert await webhooks.run_once() == 1
+    assert receiver.paths == ["/hook"]
+    assert rows(engine)[free].delivered_at is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com:abc/hook",  # a port that is not a number
+        "http://☃.com/hook",
+        "http://xn--a.com/hook",  # not valid IDNA
+        "http://[::1/hook",
+        "ftp://agency.test/hook",
+        "http:///hook",
+        "https://user:pw@agency.test/hook",
+        "https://agency.test/" + "x" * 500,
+    ],
+)
+def test_callback_urls_the_hub_could_not_send_to_are_refused(url):
+    with pytest.raises(InvalidCallbackUrl):
+        check_callback_url(url, https_only=False)
+
+
+def test_https_only_refuses_http():
+    assert check_callback_url("https://agency.test/hook", https_only=True)
+    with pytest.raises(InvalidCallbackUrl):
+        check_callback_url("http://agency.test/hook", https_only=True)
