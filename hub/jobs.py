@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -37,7 +38,7 @@ from hub.errors import HubError, NotFound, SchemaViolation
 from hub.gateway import CallerHeaders, Gateway
 from hub.models import InboundMessage, Job, utcnow
 from hub.resilience import doubling_delay
-from hub.webhooks import enqueue, lease
+from hub.webhooks import enqueue, lease, unleased
 
 log = logging.getLogger("hub.jobs")
 
@@ -215,7 +216,9 @@ class JobService:
             if seen is not None or job.final:
                 return job, False  # a replay, or news of a job already finished
             session.add(InboundMessage(source=self.service, digest=digest))
-            self._set_state(session, job, data, now)
+            if not self._set_state(session, job, data, now):
+                session.rollback()  # a poll finished it meanwhile
+                return job, False
             session.add(job)
             session.commit()
             session.refresh(job)
@@ -233,16 +236,22 @@ class JobService:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
             self._fail_stale_submissions(session, now)
+            unfinished = col(Job.final).is_(False)
             due = session.exec(
                 select(Job.id)
                 .where(Job.service == self.service)
-                .where(col(Job.final).is_(False))
+                .where(unfinished)
                 .where(Job.status != SUBMITTING)
                 .where(col(Job.next_poll_at) <= now)
+                .where(unleased(Job, now))
                 .order_by(col(Job.next_poll_at))
                 .limit(self.batch)
             ).all()
-            leased = [job_id for job_id in due if lease(session, Job, job_id, now, seconds=120)]
+            leased = [
+                job_id
+                for job_id in due
+                if lease(session, Job, job_id, now, seconds=120, still=unfinished)
+            ]
             session.commit()
             jobs = [session.get(Job, job_id) for job_id in leased]
             for job in jobs:
@@ -299,8 +308,8 @@ class JobService:
                 return
             job.poll_attempts += 1
             job.lease_until = None
-            if data is not None and not job.final:
-                self._set_state(session, job, data, now)
+            if data is not None and not job.final and not self._set_state(session, job, data, now):
+                session.refresh(job)  # a push finished it meanwhile
             if not job.final:
                 delay = doubling_delay(self.poll_initial_s, self.poll_max_s, job.poll_attempts)
                 job.next_poll_at = now + dt.timedelta(seconds=delay)
@@ -317,12 +326,29 @@ class JobService:
         now: dt.datetime,
         *,
         final: bool | None = None,
-    ) -> None:
-        """Move a job to upstream's state; on the final one, queue the client's webhook."""
-        job.status = str(data["status"])
+    ) -> bool:
+        """Move a job to upstream's state; on the final one, queue the client's webhook.
+
+        Reaching the final state is claimed with a conditional UPDATE first, so a push and
+        a poll finishing the same job at once cannot both notify: False when another got
+        there first (the job is left as that one made it).
+        """
+        status = str(data["status"])
+        is_final = final if final is not None else status in self.final_statuses
+        if is_final:
+            claimed = session.execute(
+                update(Job)
+                .where(col(Job.id) == job.id)
+                .where(col(Job.final).is_(False))
+                .values(final=True, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                return False
+        job.status = status
         job.result = {k: v for k, v in data.items() if k not in ("reference", "status")}
         job.updated_at = now
-        job.final = final if final is not None else job.status in self.final_statuses
+        job.final = is_final
         if job.final:
             job.completed_at, job.next_poll_at = now, None
             if job.callback_url:
@@ -333,3 +359,4 @@ class JobService:
                     event=f"{self.service}.request.completed",
                     data=job_view(job),
                 )
+        return True

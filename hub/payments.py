@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 from pydantic import Field, ValidationError
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -47,7 +48,7 @@ from hub.errors import (
 from hub.gateway import CallerHeaders, CallResult, Gateway
 from hub.models import InboundMessage, Payment, utcnow
 from hub.resilience import doubling_delay
-from hub.webhooks import check_callback_url, enqueue, lease
+from hub.webhooks import check_callback_url, enqueue, lease, unleased
 
 log = logging.getLogger("hub.payments")
 
@@ -347,7 +348,15 @@ class PaymentService:
                 return payment, False, PaymentMismatch("the payment is already settled")
             session.add(payment)
             session.add(InboundMessage(source=SERVICE, digest=digest))
-            self._settle(session, payment, note["status"], note.get("transaction_id"), now)
+            if not self._settle(session, payment, note["status"], note.get("transaction_id"), now):
+                # Settled by a query or another callback since it was read: as above.
+                session.rollback()
+                settled = session.get(Payment, payment.id, populate_existing=True)
+                assert settled is not None
+                session.expunge(settled)
+                if settled.status == note["status"]:
+                    return settled, False, None
+                return settled, False, PaymentMismatch("the payment is already settled")
             session.commit()
             session.refresh(payment)
             session.expunge(payment)
@@ -360,7 +369,20 @@ class PaymentService:
         status: str,
         transaction_id: str | None,
         now: dt.datetime,
-    ) -> None:
+    ) -> bool:
+        """Move an unsettled payment to its outcome and queue the client's webhook, in the
+        caller's transaction. A conditional UPDATE claims the change first, so a callback
+        and a background query settling it at once cannot both notify: False when another
+        one got there first (nothing is changed then)."""
+        claimed = session.execute(
+            update(Payment)
+            .where(col(Payment.id) == payment.id)
+            .where(col(Payment.status).in_(("initiating", "pending")))
+            .values(status=status, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return False
         payment.status = status
         payment.transaction_id = payment.transaction_id or transaction_id
         payment.updated_at, payment.next_query_at = now, None
@@ -374,6 +396,7 @@ class PaymentService:
                 event=f"payment.{status}",
                 data=payment_view(payment),
             )
+        return True
 
     # -- background queries ----------------------------------------------------------------
 
@@ -386,14 +409,18 @@ class PaymentService:
     def _lease_due(self) -> list[Payment]:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
+            pending = col(Payment.status) == "pending"
             due = session.exec(
                 select(Payment.id)
-                .where(Payment.status == "pending")
+                .where(pending)
                 .where(col(Payment.next_query_at) <= now)
+                .where(unleased(Payment, now))
                 .order_by(col(Payment.next_query_at))
                 .limit(self.batch)
             ).all()
-            leased = [pid for pid in due if lease(session, Payment, pid, now, seconds=120)]
+            leased = [
+                pid for pid in due if lease(session, Payment, pid, now, seconds=120, still=pending)
+            ]
             session.commit()
             rows = [session.get(Payment, pid) for pid in leased]
             for row in rows:
@@ -432,8 +459,10 @@ class PaymentService:
             if payment.status == "pending" and settled and data is not None:
                 if data.get("amount") not in (None, payment.amount):
                     log.warning("payment %s: upstream amount differs; left pending", payment.id)
-                else:
-                    self._settle(session, payment, data["status"], data.get("transaction_id"), now)
+                elif not self._settle(
+                    session, payment, data["status"], data.get("transaction_id"), now
+                ):
+                    session.refresh(payment)  # a callback settled it meanwhile
             if payment.status == "pending":
                 initial_s = max(self.query_after_s, 1.0)
                 delay = doubling_delay(initial_s, self.query_max_s, payment.query_attempts)

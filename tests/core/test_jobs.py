@@ -284,3 +284,32 @@ async def test_restart_resumes_pending_jobs(settings: Settings, upstream) -> Non
             await asyncio.sleep(0.05)
         assert read.json()["data"]["status"] == "issued"
         assert read.json()["data"]["certificate"]["number"] == "25HN2013/00001"
+
+
+async def test_a_push_and_a_poll_finishing_at_once_notify_once(hub, upstream) -> None:
+    """The poll read the job as unfinished; the push finishes it before the poll writes.
+    The poll's change is refused, and only one webhook is queued."""
+    from hub.models import utcnow
+
+    key = hub.client()
+    job = (
+        await submit(hub, key, {**APPLICATION, "callback_url": "http://agency.test/hook"})
+    ).json()["data"]
+    service = hub.hub.jobs["judicial-records"]
+    with Session(hub.hub.engine, expire_on_commit=False) as session:
+        stale = session.get(Job, job["id"])
+        assert stale is not None and not stale.final
+        pushed = {
+            "reference": stale.upstream_reference,
+            "status": "issued",
+            "certificate": fakes.CERTIFICATE,
+        }
+        assert (await push(hub, pushed)).status_code == 200  # meanwhile
+        late = {"reference": stale.upstream_reference, "status": "rejected"}
+        assert service._set_state(session, stale, late, utcnow()) is False
+        session.commit()
+    [row] = job_rows(hub)
+    assert row["status"] == "issued"
+    with hub.hub.engine.connect() as conn:
+        events = conn.execute(text("SELECT event FROM webhook_deliveries")).scalars().all()
+    assert events == ["judicial-records.request.completed"]

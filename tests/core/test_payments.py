@@ -243,3 +243,25 @@ async def test_reconciliation_reports_each_kind_of_difference(hub, upstream) -> 
     assert [d["reference"] for d in report.amount_mismatch] == [wrong_amount["id"]]
     assert [d["reference"] for d in report.missing_upstream] == [missing["id"]]
     assert [d["reference"] for d in report.unknown_to_hub] == ["pay_elsewhere"]
+
+
+async def test_a_callback_and_a_query_settling_at_once_notify_once(hub, upstream) -> None:
+    """The query read the payment as pending; the callback settles it before the query
+    writes. The query's change is refused, and only one webhook is queued."""
+    from sqlmodel import Session
+
+    from hub.models import Payment, utcnow
+
+    key = hub.client()
+    body = {**ORDER, "callback_url": "http://agency.test/hook"}
+    payment = (await create(hub, key, body)).json()["data"]
+    with Session(hub.hub.engine, expire_on_commit=False) as session:
+        stale = session.get(Payment, payment["id"])
+        assert stale is not None and stale.status == "pending"
+        assert (await ipn(hub, notification(payment))).status_code == 200  # meanwhile
+        assert hub.hub.payments._settle(session, stale, "failed", None, utcnow()) is False
+        session.commit()
+    assert await status_of(hub, key, payment["id"]) == "paid"
+    with hub.hub.engine.connect() as conn:
+        events = conn.execute(text("SELECT event FROM webhook_deliveries")).scalars().all()
+    assert events == ["payment.paid"]
