@@ -25,6 +25,7 @@ from hub.audit import AuditWriter
 from hub.auth import Authenticator, Principal
 from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
 from hub.errors import (
+    BadRequest,
     Forbidden,
     HubError,
     InvalidEnterpriseCode,
@@ -131,6 +132,7 @@ class Gateway:
             loaded = self.registry.get(service)
             spec = loaded.spec(operation)
             trace.known = True  # metric labels only for real operations (bounded cardinality)
+            check_caller(caller)
             if generic and spec.route is not None:
                 raise Forbidden(f"{service}:{operation} is served through {spec.route}")
             if authorize:
@@ -161,12 +163,15 @@ class Gateway:
         personal_data: bool,
         principal: Principal | None = None,
         authorize: bool = True,
+        grant: str | None = None,
     ) -> CallResult:
         """Serve a call from the hub's own records (a job's state, a payment) with the same
         authentication, grant and purpose checks, audit and metrics as an upstream call.
 
         `func(principal)` returns the data and the data subject's personal ID (for the
-        audit record) or raises a HubError. The grant checked is `service:operation`.
+        audit record) or raises a HubError. The grant checked is `service:GRANT`, where
+        `grant` is the catalogue's operation the route serves (default: `operation`, the
+        name the audit record carries).
         """
         started = time.perf_counter()
         if principal is None:
@@ -174,9 +179,13 @@ class Gateway:
         trace = _Trace(principal, caller, service, operation)
         trace.known = True  # routes call this with fixed names only
         try:
+            check_caller(caller)
             if authorize:
                 principal.authorize(
-                    service, operation, personal_data=personal_data, purpose=caller.purpose
+                    service,
+                    grant or operation,
+                    personal_data=personal_data,
+                    purpose=caller.purpose,
                 )
             data, trace.subject_id = await func(principal)
         except BaseException as exc:
@@ -350,6 +359,23 @@ class _Trace:
             "duration_ms": round(duration_ms, 3),
             "upstream_ms": None if self.upstream_ms is None else round(self.upstream_ms, 3),
         }
+
+
+#: The longest X-Purpose, X-Officer-ID and X-Dossier-ID the audit trail keeps whole.
+CALLER_HEADER_LIMITS = {
+    "purpose": ("X-Purpose", 64),
+    "officer_id": ("X-Officer-ID", 128),
+    "dossier_id": ("X-Dossier-ID", 128),
+}
+
+
+def check_caller(caller: CallerHeaders) -> None:
+    """400 for a caller header longer than the audit trail keeps: it would be cut there,
+    or refused by a database column downstream."""
+    for field_name, (header, limit) in CALLER_HEADER_LIMITS.items():
+        value = getattr(caller, field_name)
+        if value is not None and len(value) > limit:
+            raise BadRequest(f"{header} is at most {limit} characters")
 
 
 def _clip(value: str | None, size: int) -> str | None:

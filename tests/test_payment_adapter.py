@@ -516,3 +516,21 @@ async def test_receipt_route_is_for_the_owner_of_a_paid_payment(hub, platform):
     assert response.status_code == 200, response.text
     assert response.json()["data"] == {"reference": payment["id"], "number": "BL-20260000001", "pdf_base64": "JVBERi0="}
     assert response.json()["meta"]["operation"] == "receipt"
+
+
+async def test_the_payment_routes_take_the_catalogues_grant_names(hub, platform):
+    """`payment:init` opens payments, `payment:query` reads them, `payment:receipt` gets
+    the receipt: the names the catalogue lists."""
+    opener = hub.client(allow=["payment:init", "payment:query"])
+    reader_only = hub.client(allow=["payment:query"])
+    headers = hub.headers(opener, **{"idempotency-key": "g-1"})
+    opened = await hub.http.post("/v1/payments", json=ORDER, headers=headers)
+    assert opened.status_code == 201, opened.text
+    url = f"/v1/payments/{opened.json()['data']['id']}"
+    assert (await hub.http.get(url, headers=hub.headers(opener))).status_code == 200
+    refused = await hub.http.post(
+        "/v1/payments", json=ORDER, headers=hub.headers(reader_only, **{"idempotency-key": "g-2"})
+    )
+    assert_problem(refused, 403, "FORBIDDEN")
+    assert_problem(await hub.http.get(f"{url}/receipt", headers=hub.headers(opener)), 403, "FORBIDDEN")
+    assert [m["LoaiBanTin"] for m in platform.sent] == ["INIT"]

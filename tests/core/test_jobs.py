@@ -103,7 +103,12 @@ async def test_submit_answers_202_with_a_job_the_client_can_read(hub, upstream) 
     assert read.status_code == 200
     assert read.json()["data"]["upstream_reference"] == "REF0001"
     rows = hub.audit_rows()
-    assert [(r["operation"], r["status"]) for r in rows] == [("submit", 200), ("status", 200)]
+    # The upstream call, the agency's application around it, then the read.
+    assert [(r["operation"], r["status"]) for r in rows] == [
+        ("submit", 200),
+        ("request", 200),
+        ("status", 200),
+    ]
     assert rows[0]["subject_id"] == APPLICATION["personal_id"]
     assert rows[1]["subject_id"] == APPLICATION["personal_id"]
     assert rows[0]["dossier_id"] == "HS-1"
@@ -313,3 +318,25 @@ async def test_a_push_and_a_poll_finishing_at_once_notify_once(hub, upstream) ->
     with hub.hub.engine.connect() as conn:
         events = conn.execute(text("SELECT event FROM webhook_deliveries")).scalars().all()
     assert events == ["judicial-records.request.completed"]
+
+
+async def test_refused_applications_are_audited_and_write_nothing(hub, upstream) -> None:
+    key = hub.client(allow=["judicial-records:submit", "judicial-records:status"])
+    bad_url = await submit(hub, key, {**APPLICATION, "callback_url": "ftp://agency.test/"})
+    assert bad_url.status_code == 400 and bad_url.json()["code"] == "INVALID_CALLBACK_URL"
+    too_long = await submit(hub, key, **{"x-dossier-id": "D" * 129})
+    assert too_long.status_code == 400 and "X-Dossier-ID" in too_long.json()["detail"]
+    no_purpose = await hub.http.post(
+        "/v1/judicial-records/requests", json=APPLICATION, headers=hub.headers(key, purpose=None)
+    )
+    assert no_purpose.json()["code"] == "PURPOSE_REQUIRED"
+    other = hub.client(allow=["population"])
+    forbidden = await submit(hub, other)
+    assert forbidden.status_code == 403
+    assert upstream.submits == 0 and job_rows(hub) == []
+    assert [(r["operation"], r["code"]) for r in hub.audit_rows()] == [
+        ("request", "INVALID_CALLBACK_URL"),
+        ("request", "BAD_REQUEST"),
+        ("request", "PURPOSE_REQUIRED"),
+        ("request", "FORBIDDEN"),
+    ]

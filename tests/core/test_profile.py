@@ -122,7 +122,10 @@ async def test_sections_are_fetched_concurrently(hub) -> None:
         "business-registration",
         "civil-status",
         "population",
+        "profile",  # the agency's request, around the three calls
     ]
+    profile_row = next(r for r in rows if r["service"] == "profile")
+    assert profile_row["subject_id"] == PID and profile_row["code"] == "OK"
     assert {r["request_id"] for r in rows} == {rows[0]["request_id"]}
     assert all(r["subject_id"] == PID for r in rows)
 
@@ -164,6 +167,12 @@ async def test_refusals_come_before_any_upstream_call(hub) -> None:
     nothing_granted = await profile(hub, hub.client(allow=["payment"]))
     assert nothing_granted["status"] == 403
     assert EVENTS == []
+    # Each refusal is audited, like any call that passed authentication.
+    assert [(r["service"], r["code"]) for r in hub.audit_rows()] == [
+        ("profile", "INVALID_PERSONAL_ID"),
+        ("profile", "PURPOSE_REQUIRED"),
+        ("profile", "FORBIDDEN"),
+    ]
 
 
 async def test_an_unknown_citizen_is_a_section_404(hub) -> None:

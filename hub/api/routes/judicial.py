@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from typing import Any
 
 import orjson
@@ -26,7 +26,6 @@ from hub.api.deps import (
 from hub.api.middleware import request_id_of
 from hub.auth import Principal
 from hub.errors import SchemaViolation, UnknownService
-from hub.gateway import CallResult
 from hub.jobs import JobService
 from hub.webhooks import check_callback_url
 
@@ -62,27 +61,29 @@ def _jobs(request: Request) -> JobService:
     },
 )
 async def submit(request: Request) -> Response:
-    started = time.perf_counter()
     hub, caller = get_hub(request), caller_headers(request)
-    principal = await hub.gateway.authenticate(caller)
     jobs = _jobs(request)
-    body = await read_json(request, hub.settings.max_body_bytes)
-    if not isinstance(body, dict):
-        raise SchemaViolation("the request body must be a JSON object")
-    callback_url = check_callback_url(
-        body.pop("callback_url", None), https_only=hub.settings.callbacks_https_only
+
+    async def apply(principal: Principal) -> tuple[dict[str, Any], str | None]:
+        # After the grant and purpose checks: nothing is read or written for a refused call.
+        body = await read_json(request, hub.settings.max_body_bytes)
+        if not isinstance(body, dict):
+            raise SchemaViolation("the request body must be a JSON object")
+        callback_url = check_callback_url(
+            body.pop("callback_url", None), https_only=hub.settings.callbacks_https_only
+        )
+        view = await jobs.submit(caller, principal, body, callback_url)
+        subject = body.get("personal_id")
+        return view, subject if isinstance(subject, str) else None
+
+    # Audited as `request` (the agency's application, refusals included); the upstream
+    # call inside is audited as `submit`, the operation whose grant this needs.
+    result = await hub.gateway.local(
+        caller, SERVICE, "request", apply, personal_data=True, grant="submit"
     )
-    view = await jobs.submit(caller, principal, body, callback_url)
-    result = CallResult(
-        view,
-        SERVICE,
-        "submit",
-        hub.registry.get(SERVICE).cls.version,
-        round((time.perf_counter() - started) * 1000, 3),
-        principal.client_id,
-    )
-    location = f"/v1/judicial-records/requests/{view['id']}"
-    return envelope(result, caller.request_id, status_code=202, headers={"location": location})
+    location = f"/v1/judicial-records/requests/{result.data['id']}"
+    answer = dataclasses.replace(result, operation="submit")  # the catalogue's name, as before
+    return envelope(answer, caller.request_id, status_code=202, headers={"location": location})
 
 
 @router.get(

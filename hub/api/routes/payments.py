@@ -61,7 +61,10 @@ async def create_payment(request: Request) -> Response:
         view, created = await payments.create(caller, principal, key, body)
         return view, None
 
-    result = await hub.gateway.local(caller, SERVICE, "create", create, personal_data=True)
+    # Audited as `create`; the grant is the catalogue's `init`, which it serves.
+    result = await hub.gateway.local(
+        caller, SERVICE, "create", create, personal_data=True, grant="init"
+    )
     status, headers = (201, {}) if created else (200, {"idempotent-replayed": "true"})
     headers["location"] = f"/v1/payments/{result.data['id']}"
     return envelope(result, caller.request_id, status_code=status, headers=headers)
@@ -80,7 +83,9 @@ async def get_payment(request: Request) -> Response:
     async def view(principal: Principal) -> tuple[dict[str, object], str | None]:
         return await payments.view(principal, payment_id), None
 
-    result = await hub.gateway.local(caller, SERVICE, "get", view, personal_data=False)
+    result = await hub.gateway.local(
+        caller, SERVICE, "get", view, personal_data=False, grant="query"
+    )
     return envelope(result, caller.request_id)
 
 
