@@ -304,8 +304,9 @@ class PaymentService:
         except HubError as exc:
             log.warning("payment callback refused: %s", exc.code)
             raise
-        digest = hashlib.sha256(body).hexdigest()
         data = note.model_dump(mode="json")
+        signed = data.get("message_id")
+        digest = hashlib.sha256(signed.encode() if signed else body).hexdigest()
         payment, changed, error = await asyncio.to_thread(self._apply, data, digest)
         if payment is not None:
             await self.gateway.record_event(

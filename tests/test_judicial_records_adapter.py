@@ -18,7 +18,7 @@ import pytest
 import respx
 
 from adapters.judicial_records import JudicialRecordsAdapter, JudicialRecordsConfig
-from hub.errors import InvalidSignature, SchemaViolation, StaleMessage
+from hub.errors import InvalidJson, InvalidSignature, SchemaViolation, StaleMessage
 from hub.registry import resolve_mapping
 from mocks.data import load_citizens
 from mocks.judicial_records import outcome
@@ -322,19 +322,23 @@ def test_a_stale_push_is_refused(adapter, age: int) -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        b"{not json",
         b"[1, 2]",
         encode({**PUSHED, "trangThaiXuLy": "9"}),
         encode({k: v for k, v in PUSHED.items() if k != "maHoSoLLTP"}),
         encode({**PUSHED, "ketQuaXuLy": {**PUSHED["ketQuaXuLy"], "ngayCapPhieu": "15/06/2025"}}),
         encode({**PUSHED, "ketQuaXuLy": {**PUSHED["ketQuaXuLy"], "loaiPhieu": 3}}),
     ],
-    ids=["not-json", "not-an-object", "unknown-status", "no-reference", "bad-date", "bad-type"],
+    ids=["not-an-object", "unknown-status", "no-reference", "bad-date", "bad-type"],
 )
 def test_a_malformed_push_is_a_schema_violation_without_its_values(adapter, payload) -> None:
     with pytest.raises(SchemaViolation) as caught:
         adapter.parse_push(payload, signed(payload), now=NOW)
     assert "15/06/2025" not in caught.value.detail and "25HN" not in caught.value.detail
+
+
+def test_a_push_that_is_not_json_is_invalid_json(adapter) -> None:
+    with pytest.raises(InvalidJson):
+        adapter.parse_push(b"{not json", signed(b"{not json"), now=NOW)
 
 
 async def test_the_hub_push_endpoint_refuses_a_forged_push(stack) -> None:

@@ -418,8 +418,16 @@ async def test_stale_future_and_replayed_ipns_and_amount_mismatch(hub, platform)
     assert (await read(hub, payment["id"]))["status"] == "paid"
 
 
+async def test_a_replay_is_recognised_however_its_json_is_rewritten(hub, platform):
+    payment = await open_payment(hub)
+    message = ipn(payment["id"], 150000)
+    assert (await post_ipn(hub, message)).status_code == 200
+    rewritten = json.dumps(dict(reversed(list(message.items()))), indent=1).encode()
+    assert_problem(await post_ipn(hub, rewritten), 409, "REPLAYED_MESSAGE")
+
+
 async def test_garbage_ipn_bodies(hub):
-    assert_problem(await post_ipn(hub, b"not json"), 422, "VALIDATION_ERROR")
+    assert_problem(await post_ipn(hub, b"not json"), 400, "INVALID_JSON")
     assert_problem(await post_ipn(hub, b"[1, 2]"), 422, "VALIDATION_ERROR")
     body = ipn("pay_x", 150000)
     body.pop("MaThamChieu")

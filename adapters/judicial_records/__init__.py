@@ -31,6 +31,7 @@ from hub.canonical.judicial import (
     CertificateSubmission,
 )
 from hub.errors import (
+    InvalidJson,
     InvalidSignature,
     NotFound,
     SchemaViolation,
@@ -146,6 +147,9 @@ class JudicialRecordsAdapter(Adapter):
             raise StaleMessage(log_context={"age_s": round(current - timestamp)})
         try:
             payload = json.loads(body)
+        except ValueError:
+            raise InvalidJson("the pushed result is not JSON") from None
+        try:
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
             return CertificateStatus.model_validate(self._status_map.apply(payload))

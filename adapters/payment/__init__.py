@@ -39,6 +39,7 @@ from hub.canonical.payment import (
 )
 from hub.errors import (
     HubError,
+    InvalidJson,
     InvalidSignature,
     NotFound,
     SchemaViolation,
@@ -236,7 +237,7 @@ class PaymentAdapter(Adapter):
         try:
             message = json.loads(body)
         except ValueError:
-            message = None
+            raise InvalidJson("the callback is not JSON") from None
         if not isinstance(message, dict) or message.get("LoaiBanTin") != "IPN":
             raise SchemaViolation("the callback is not the platform's IPN message")
         given = message.get("MaXacThuc")
@@ -265,6 +266,7 @@ class PaymentAdapter(Adapter):
                 status="paid" if code == "00" else "failed",
                 occurred_at=occurred_at,
                 error_code=code,  # type: ignore[arg-type]
+                message_id=expected,
             )
         except (ValueError, ValidationError) as exc:
             raise SchemaViolation(

@@ -69,6 +69,11 @@ class PaymentNotification(CanonicalModel):
     status: Literal["paid", "failed"]
     occurred_at: dt.datetime = Field(description="ThoiGianGD of the callback")
     error_code: str = Field(description="MaLoi, '00' on success")
+    message_id: str | None = Field(
+        None,
+        description="What identifies the signed message (its checksum), so that a replay is "
+        "recognised however its JSON is re-written; the raw body's hash when absent",
+    )
 
 
 class ReconciliationQuery(CanonicalModel):
