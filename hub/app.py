@@ -81,6 +81,7 @@ def _job_services(
                 poll_initial_s=settings.job_poll_initial_s,
                 poll_max_s=settings.job_poll_max_s,
                 submit_stale_s=settings.job_submit_stale_s,
+                lost_after_s=settings.job_lost_after_s,
             )
     return services
 
@@ -139,6 +140,8 @@ def create_app(
                 https_callbacks_only=settings.callbacks_https_only,
                 query_after_s=settings.payment_query_after_s,
                 query_max_s=settings.payment_query_max_s,
+                lost_after_s=settings.payment_lost_after_s,
+                query_until_s=settings.payment_query_until_s,
             )
             if "payment" in registry
             else None

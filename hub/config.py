@@ -72,10 +72,28 @@ class Settings(BaseSettings):
         description="A job still `submitting` after this long (the hub stopped mid-submit) "
         "is marked failed.",
     )
+    job_lost_after_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A job upstream says it does not know (not found), and older than this, "
+        "ends failed with UPSTREAM_LOST instead of being polled for ever.",
+    )
     payment_query_after_s: float = Field(
         60.0, ge=0, description="Ask upstream about a pending payment with no callback after this."
     )
     payment_query_max_s: float = Field(900.0, gt=0, description="Longest gap between queries.")
+    payment_lost_after_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A pending payment the platform says it does not know, and older than "
+        "this, ends failed.",
+    )
+    payment_query_until_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="Stop querying a payment still pending this long after it was opened "
+        "(the payer gave up); it stays pending and reconciliation reports it.",
+    )
     webhook_max_attempts: int = Field(8, ge=1, le=50)
     webhook_initial_backoff_s: float = Field(2.0, ge=0)
     webhook_max_backoff_s: float = Field(600.0, ge=0)

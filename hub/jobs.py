@@ -86,6 +86,7 @@ class JobService:
         poll_initial_s: float,
         poll_max_s: float,
         submit_stale_s: float,
+        lost_after_s: float = 3600.0,
         batch: int = 20,
     ) -> None:
         self.gateway, self.service = gateway, service
@@ -93,6 +94,7 @@ class JobService:
         self.final_statuses = final_statuses
         self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
         self.submit_stale_s, self.batch = submit_stale_s, batch
+        self.lost_after_s = lost_after_s
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -296,9 +298,18 @@ class JobService:
                 subject_id=job.subject_id,
             )
             data = result.data
+        except NotFound:
+            # Upstream does not know the reference. Just after submission that may be its
+            # own lag; later, it lost the application: end the job rather than poll for ever.
+            log.info("poll of %s: upstream does not know it", job.id)
+            data = {"status": FAILED, "error": "UPSTREAM_LOST"} if self._lost(job) else None
         except HubError as exc:
             log.info("poll of %s failed: %s", job.id, exc.code)
         await asyncio.to_thread(self._polled, job.id, data)
+
+    def _lost(self, job: Job) -> bool:
+        created = _aware(job.created_at)
+        return created is not None and (utcnow() - created).total_seconds() > self.lost_after_s
 
     def _polled(self, job_id: str, data: dict[str, Any] | None) -> None:
         now = utcnow()
@@ -308,7 +319,12 @@ class JobService:
                 return
             job.poll_attempts += 1
             job.lease_until = None
-            if data is not None and not job.final and not self._set_state(session, job, data, now):
+            final = True if data is not None and data.get("error") == "UPSTREAM_LOST" else None
+            if (
+                data is not None
+                and not job.final
+                and not self._set_state(session, job, data, now, final=final)
+            ):
                 session.refresh(job)  # a push finished it meanwhile
             if not job.final:
                 delay = doubling_delay(self.poll_initial_s, self.poll_max_s, job.poll_attempts)

@@ -144,11 +144,14 @@ class PaymentService:
         https_callbacks_only: bool,
         query_after_s: float,
         query_max_s: float,
+        lost_after_s: float = 3600.0,
+        query_until_s: float = 7 * 86400.0,
         batch: int = 20,
     ) -> None:
         self.gateway, self.engine = gateway, engine
         self.https_callbacks_only = https_callbacks_only
         self.query_after_s, self.query_max_s, self.batch = query_after_s, query_max_s, batch
+        self.lost_after_s, self.query_until_s = lost_after_s, query_until_s
 
     # -- create ------------------------------------------------------------------------------
 
@@ -444,6 +447,12 @@ class PaymentService:
                 authorize=False,
             )
             data = result.data
+        except NotFound:
+            # The platform does not know it: the payer cannot pay it. Just after opening
+            # that may be the platform's lag; later, the payment has failed.
+            log.info("query of %s: the platform does not know it", payment.id)
+            if _age_s(payment.created_at) > self.lost_after_s:
+                data = {"status": "failed"}
         except HubError as exc:
             log.info("query of %s failed: %s", payment.id, exc.code)
         await asyncio.to_thread(self._queried, payment.id, data)
@@ -464,7 +473,11 @@ class PaymentService:
                     session, payment, data["status"], data.get("transaction_id"), now
                 ):
                     session.refresh(payment)  # a callback settled it meanwhile
-            if payment.status == "pending":
+            if payment.status == "pending" and _age_s(payment.created_at) > self.query_until_s:
+                # The payer never paid: stop asking; it stays pending, reconciliation shows it.
+                payment.next_query_at = None
+                log.info("payment %s still pending; no more queries", payment.id)
+            elif payment.status == "pending":
                 initial_s = max(self.query_after_s, 1.0)
                 delay = doubling_delay(initial_s, self.query_max_s, payment.query_attempts)
                 payment.next_query_at = now + dt.timedelta(seconds=delay)
@@ -520,6 +533,11 @@ class PaymentService:
             for row in rows:
                 session.expunge(row)
         return {row.id: row for row in rows}
+
+
+def _age_s(created_at: dt.datetime | None) -> float:
+    aware = _aware(created_at)
+    return 0.0 if aware is None else (utcnow() - aware).total_seconds()
 
 
 def _check_key(key: str | None) -> str:

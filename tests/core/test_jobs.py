@@ -340,3 +340,29 @@ async def test_refused_applications_are_audited_and_write_nothing(hub, upstream)
         ("request", "PURPOSE_REQUIRED"),
         ("request", "FORBIDDEN"),
     ]
+
+
+async def test_a_job_upstream_has_lost_ends_failed_instead_of_being_polled_for_ever(
+    hub, upstream, receiver
+) -> None:
+    key = hub.client()
+    body = {**APPLICATION, "callback_url": "http://agency.test/hook"}
+    job = (await submit(hub, key, body)).json()["data"]
+    upstream.requests.clear()  # upstream restarted and forgot it
+    make_due(hub)
+    await hub.hub.worker.run_once()
+    assert not job_rows(hub)[0]["final"]  # just submitted: maybe upstream's own lag
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with hub.hub.engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET created_at = :t"), {"t": old})
+    make_due(hub)
+    await hub.hub.worker.run_once()
+    await hub.hub.worker.run_once()  # the webhook, on the next tick
+    read = await hub.http.get(
+        f"/v1/judicial-records/requests/{job['id']}", headers=hub.headers(key)
+    )
+    data = read.json()["data"]
+    assert (data["status"], data["final"], data["error"]) == ("failed", True, "UPSTREAM_LOST")
+    assert [json.loads(raw)["event"] for _, raw in receiver.received] == [
+        "judicial-records.request.completed"
+    ]

@@ -265,3 +265,34 @@ async def test_a_callback_and_a_query_settling_at_once_notify_once(hub, upstream
     with hub.hub.engine.connect() as conn:
         events = conn.execute(text("SELECT event FROM webhook_deliveries")).scalars().all()
     assert events == ["payment.paid"]
+
+
+def _age_payments(hub: RunningHub, **delta: float) -> None:
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(**delta)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with hub.hub.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE payments SET created_at = :c, next_query_at = :q"), {"c": then, "q": past}
+        )
+
+
+async def test_a_payment_the_platform_lost_ends_failed(hub, upstream) -> None:
+    key = hub.client()
+    payment = (await create(hub, key)).json()["data"]
+    upstream.payments.clear()
+    _age_payments(hub, seconds=5)
+    await hub.hub.worker.run_once()
+    assert await status_of(hub, key, payment["id"]) == "pending"  # maybe the platform's lag
+    _age_payments(hub, hours=2)
+    await hub.hub.worker.run_once()
+    assert await status_of(hub, key, payment["id"]) == "failed"
+
+
+async def test_an_abandoned_payment_is_no_longer_queried(hub, upstream) -> None:
+    key = hub.client()
+    payment = (await create(hub, key)).json()["data"]
+    _age_payments(hub, days=8)  # the payer never paid; the platform still says pending
+    await hub.hub.worker.run_once()
+    assert await status_of(hub, key, payment["id"]) == "pending"
+    with hub.hub.engine.connect() as conn:
+        assert conn.execute(text("SELECT next_query_at FROM payments")).scalar() is None
