@@ -78,6 +78,10 @@ class CallContext:
     purpose: str | None = None
     officer_id: str | None = None
     dossier_id: str | None = None
+    #: The hub's id of what the call belongs to (the job of an asynchronous request). An
+    #: adapter sends it upstream where the protocol has room for the caller's own reference,
+    #: so that a pushed result can be matched even when the submit's answer was lost.
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

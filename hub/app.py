@@ -82,6 +82,7 @@ def _job_services(
                 poll_max_s=settings.job_poll_max_s,
                 submit_stale_s=settings.job_submit_stale_s,
                 lost_after_s=settings.job_lost_after_s,
+                unconfirmed_s=settings.job_unconfirmed_s,
             )
     return services
 

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="A job still `submitting` after this long (the hub stopped mid-submit) "
         "is marked failed.",
     )
+    job_unconfirmed_s: float = Field(
+        86400.0,
+        gt=0,
+        description="A submission whose outcome is unknown (a timeout, a lost answer) waits "
+        "this long for upstream's push before it ends failed.",
+    )
     job_lost_after_s: float = Field(
         3600.0,
         gt=0,

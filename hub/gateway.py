@@ -56,6 +56,9 @@ class CallerHeaders:
     purpose: str | None = None
     officer_id: str | None = None
     dossier_id: str | None = None
+    #: The hub's own id of what this call belongs to (a job), set by the hub, never by a
+    #: caller: the adapter sends it upstream so that upstream's later messages match it.
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +255,7 @@ class Gateway:
             purpose=caller.purpose,
             officer_id=caller.officer_id,
             dossier_id=caller.dossier_id,
+            correlation_id=caller.correlation_id,
         )
         method = getattr(loaded.instance, spec.method)
         upstream = self.metrics.for_operation(trace.service, trace.operation).upstream

@@ -21,6 +21,7 @@ The hub's part, the same for every such adapter:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -34,7 +35,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hub.auth import Principal
-from hub.errors import HubError, NotFound, SchemaViolation
+from hub.errors import (
+    HubError,
+    NotFound,
+    SchemaViolation,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from hub.gateway import CallerHeaders, Gateway
 from hub.models import InboundMessage, Job, utcnow
 from hub.resilience import doubling_delay
@@ -43,7 +50,13 @@ from hub.webhooks import enqueue, lease, unleased
 log = logging.getLogger("hub.jobs")
 
 SUBMITTING = "submitting"
+#: Submitted, but whether upstream got it is not known (a timeout, a lost answer, a hub
+#: stopped mid-call): no reference to poll, so the job waits for upstream's push, which
+#: carries the job id back, and resubmitting would risk a duplicate application.
+UNCONFIRMED = "unconfirmed"
 FAILED = "failed"
+#: Hub errors that prove upstream did not take the submission: nothing to wait for.
+_NOTHING_SUBMITTED = (UpstreamRejected, UpstreamUnavailable)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -87,6 +100,7 @@ class JobService:
         poll_max_s: float,
         submit_stale_s: float,
         lost_after_s: float = 3600.0,
+        unconfirmed_s: float = 86400.0,
         batch: int = 20,
     ) -> None:
         self.gateway, self.service = gateway, service
@@ -94,7 +108,7 @@ class JobService:
         self.final_statuses = final_statuses
         self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
         self.submit_stale_s, self.batch = submit_stale_s, batch
-        self.lost_after_s = lost_after_s
+        self.lost_after_s, self.unconfirmed_s = lost_after_s, unconfirmed_s
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -120,14 +134,25 @@ class JobService:
             callback_url=callback_url,
         )
         await asyncio.to_thread(self._insert, job)
+        subject = body.get("personal_id") if isinstance(body.get("personal_id"), str) else None
+        upstream_caller = dataclasses.replace(caller, correlation_id=job.id)
         try:
             result = await self.gateway.call(
-                caller, self.service, "submit", body, principal=principal
+                upstream_caller, self.service, "submit", body, principal=principal
             )
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(self._delete, job.id))
+        except HubError as exc:
+            if exc.status < 500 or isinstance(exc, _NOTHING_SUBMITTED):
+                await asyncio.shield(asyncio.to_thread(self._delete, job.id))
+                raise
+            # Upstream may have the application: answer with the job, which upstream's push
+            # will finish, rather than an error that invites a duplicate submission.
+            log.warning("submit of %s unconfirmed: %s", job.id, exc.code)
+            return await asyncio.shield(
+                asyncio.to_thread(self._unconfirmed, job.id, exc.code, subject)
+            )
+        except BaseException:  # cancelled (the caller left) or a bug: upstream may have it
+            await asyncio.shield(asyncio.to_thread(self._unconfirmed, job.id, None, subject))
             raise
-        subject = body.get("personal_id") if isinstance(body.get("personal_id"), str) else None
         return await asyncio.to_thread(self._submitted, job.id, result.data, subject)
 
     def _insert(self, job: Job) -> None:
@@ -141,6 +166,19 @@ class JobService:
             if job is not None:
                 session.delete(job)
                 session.commit()
+
+    def _unconfirmed(self, job_id: str, code: str | None, subject: str | None) -> dict[str, Any]:
+        now = utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is None:  # pragma: no cover - only this process knows the id yet
+                raise NotFound("the job vanished")
+            job.status, job.subject_id, job.updated_at = UNCONFIRMED, subject, now
+            job.result = {"error": code or "SUBMIT_INTERRUPTED"}
+            session.add(job)
+            session.commit()
+            session.refresh(job)
+            return job_view(job)
 
     def _submitted(self, job_id: str, data: dict[str, Any], subject: str | None) -> dict[str, Any]:
         now = utcnow()
@@ -209,6 +247,8 @@ class JobService:
                 .where(Job.upstream_reference == str(data["reference"]))
             ).first()
             if job is None:
+                job = self._adopt(session, data)
+            if job is None:
                 return None
             seen = session.exec(
                 select(InboundMessage.id)
@@ -225,6 +265,20 @@ class JobService:
             session.commit()
             session.refresh(job)
             return job, True
+
+    def _adopt(self, session: Session, data: dict[str, Any]) -> Job | None:
+        """The unconfirmed job a push names by the reference the hub sent (its job id):
+        it now has upstream's reference, and is followed like any other."""
+        portal_reference = data.get("portal_reference")
+        if not isinstance(portal_reference, str) or len(portal_reference) > 40:
+            return None
+        job = session.get(Job, portal_reference)
+        if job is None or job.service != self.service or job.status != UNCONFIRMED:
+            return None
+        job.upstream_reference = str(data["reference"])
+        job.next_poll_at = utcnow()  # followed from now on; a final push ends it at once
+        log.info("job %s confirmed by upstream's push", job.id)
+        return job
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -262,19 +316,29 @@ class JobService:
 
     def _fail_stale_submissions(self, session: Session, now: dt.datetime) -> None:
         """A job left `submitting` by a hub that stopped mid-call never got a reference:
-        it can be neither polled nor matched to a push, so it ends as failed."""
+        upstream may have it, so it becomes `unconfirmed` (its push can still find it). An
+        unconfirmed job no push has confirmed within `unconfirmed_s` ends failed."""
         cutoff = now - dt.timedelta(seconds=self.submit_stale_s)
         stale = session.exec(
             select(Job)
             .where(Job.service == self.service)
             .where(Job.status == SUBMITTING)
             .where(col(Job.created_at) < cutoff)
-            .where(col(Job.lease_until).is_(None) | (col(Job.lease_until) < now))
+            .where(unleased(Job, now))
         ).all()
         for job in stale:
-            self._set_state(
-                session, job, {"status": FAILED, "error": "SUBMIT_INTERRUPTED"}, now, final=True
-            )
+            job.status, job.updated_at = UNCONFIRMED, now
+            job.result = {"error": "SUBMIT_INTERRUPTED"}
+            session.add(job)
+        given_up = now - dt.timedelta(seconds=self.unconfirmed_s)
+        for job in session.exec(
+            select(Job)
+            .where(Job.service == self.service)
+            .where(Job.status == UNCONFIRMED)
+            .where(col(Job.updated_at) < given_up)
+        ).all():
+            error = (job.result or {}).get("error") or "SUBMIT_UNCONFIRMED"
+            self._set_state(session, job, {"status": FAILED, "error": error}, now, final=True)
             session.add(job)
 
     async def _poll(self, job: Job) -> None:
@@ -362,7 +426,9 @@ class JobService:
             if not claimed.rowcount:  # type: ignore[attr-defined]
                 return False
         job.status = status
-        job.result = {k: v for k, v in data.items() if k not in ("reference", "status")}
+        job.result = {
+            k: v for k, v in data.items() if k not in ("reference", "status", "portal_reference")
+        }
         job.updated_at = now
         job.final = is_final
         if job.final:

@@ -144,6 +144,35 @@ async def test_certificate_issued_and_pushed_back(hub: RunningHub, mock_apps) ->
     assert len(pushes) == 3 and all(r["status"] == 200 for r in pushes)
 
 
+async def test_a_lost_answer_to_a_submission_is_found_again_by_the_push(
+    hub: RunningHub, mock_apps
+) -> None:
+    """Upstream records the application but its answer is garbled on the way (the mock's
+    `malformed` fault): the agency gets 202 `unconfirmed`, not an error inviting a second
+    application, and upstream's push (which echoes the job id as `maHoSoMCDT`) finishes
+    that very job."""
+    judicial = mock_apps["judicial-records"]
+    key = hub.client()
+    person = (await applicants(mock_apps))["clean"]
+    transport = httpx.ASGITransport(app=judicial)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as mock:
+        await mock.put("/_mock/faults", json={"malformed": True})
+        submitted = await hub.http.post(
+            "/v1/judicial-records/requests",
+            json={**person, "certificate_type": 1, "purpose_code": "01"},
+            headers=hub.headers(key),
+        )
+        await mock.delete("/_mock/faults")
+        assert submitted.status_code == 202, submitted.text
+        job = submitted.json()["data"]
+        assert (job["status"], job["error"]) == ("unconfirmed", "UPSTREAM_BAD_RESPONSE")
+        [application] = (await mock.get("/_mock/requests")).json()["requests"]
+        assert application["maHoSoMCDT"] == job["id"]  # upstream did take it
+    done = await wait_final(hub, key, job["id"])
+    assert done["status"] == "issued" and done["upstream_reference"] == application["maHoSoLLTP"]
+    assert done["certificate"]["number"]
+
+
 async def test_judicial_push_with_a_bad_signature_is_refused(hub: RunningHub) -> None:
     response = await hub.http.post(
         "/v1/judicial-records/results",

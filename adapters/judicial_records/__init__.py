@@ -112,12 +112,14 @@ class JudicialRecordsAdapter(Adapter):
     ) -> CertificateSubmission:
         """Apply for a certificate; answers upstream's reference (the result comes later).
 
-        The portal's dossier code (`maHoSoMCDT`) is the caller's `X-Dossier-ID`, or the hub's
-        request id when there is none.
+        The portal's dossier code (`maHoSoMCDT`) is the hub's job id when the hub follows the
+        application (upstream echoes it in every result, so a result can be matched to its
+        job even if this call's answer was lost), else the caller's `X-Dossier-ID`, else
+        the hub's request id.
         """
         body = {
             "maTinh": self.config.province_code,
-            "maHoSoMCDT": ctx.dossier_id or ctx.request_id,
+            "maHoSoMCDT": ctx.correlation_id or ctx.dossier_id or ctx.request_id,
             "ngayTiepNhan": dt.datetime.now(VIETNAM).strftime("%Y%m%d%H%M%S"),
             "toKhai": _form(request),
         }

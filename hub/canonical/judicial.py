@@ -78,3 +78,6 @@ class CertificateStatus(CanonicalModel):
     status: RequestStatus
     certificate: Certificate | None = None
     rejection_reason: str | None = None
+    portal_reference: str | None = Field(
+        None, description="The submitter's own reference, as sent with the application"
+    )

@@ -18,7 +18,13 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from hub.config import Settings
-from hub.errors import UpstreamRejected, UpstreamUnavailable
+from hub.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from hub.models import Job
 from hub.webhooks import verify, webhook_secret
 from tests.conftest import RunningHub, running_hub
@@ -236,7 +242,11 @@ async def test_a_failing_poll_backs_off_and_keeps_the_job(hub, upstream) -> None
     assert next_poll > before
 
 
-async def test_a_submission_interrupted_by_a_stop_ends_failed(hub, upstream) -> None:
+async def test_a_submission_interrupted_by_a_stop_waits_unconfirmed_then_fails(
+    hub, upstream
+) -> None:
+    """A hub stopped mid-submit: upstream may have the application, so the job waits for
+    upstream's push as `unconfirmed`; with none by HUB_JOB_UNCONFIRMED_S it ends failed."""
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with hub.hub.engine.begin() as conn:
         conn.execute(
@@ -248,7 +258,67 @@ async def test_a_submission_interrupted_by_a_stop_ends_failed(hub, upstream) -> 
         )
     await hub.hub.worker.run_once()
     [row] = job_rows(hub)
+    assert row["status"] == "unconfirmed" and not row["final"]
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    with hub.hub.engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET updated_at = :t"), {"t": long_ago})
+    await hub.hub.worker.run_once()
+    [row] = job_rows(hub)
     assert row["status"] == "failed" and row["final"]
+    assert json.loads(row["result"]) == {"error": "SUBMIT_INTERRUPTED"}
+
+
+@pytest.mark.parametrize("error", [UpstreamTimeout(), UpstreamError(), UpstreamBadResponse()])
+async def test_a_submission_whose_outcome_is_unknown_is_202_unconfirmed(
+    hub, upstream, receiver, error
+) -> None:
+    """The answer to the submission was lost: upstream may have the application. The agency
+    gets the job (not an error that invites a duplicate), and upstream's push, which carries
+    the job id back as the portal's reference, confirms and finishes it."""
+    upstream.submit_error = error
+    key = hub.client()
+    body = {**APPLICATION, "callback_url": "http://agency.test/hook"}
+    response = await submit(hub, key, body)
+    assert response.status_code == 202, response.text
+    job = response.json()["data"]
+    assert (job["status"], job["final"], job["error"]) == ("unconfirmed", False, error.code)
+    assert job["upstream_reference"] is None
+    assert upstream.submits == 1
+    await hub.hub.worker.run_once()  # nothing to poll: no reference
+    assert upstream.status_calls == 0
+    pushed = {
+        "reference": "REF0042",
+        "status": "issued",
+        "certificate": fakes.CERTIFICATE,
+        "portal_reference": job["id"],
+    }
+    accepted = await push(hub, pushed)
+    assert accepted.status_code == 200, accepted.text
+    read = await hub.http.get(
+        f"/v1/judicial-records/requests/{job['id']}", headers=hub.headers(key)
+    )
+    data = read.json()["data"]
+    assert (data["status"], data["final"], data["upstream_reference"]) == (
+        "issued",
+        True,
+        "REF0042",
+    )
+    assert "portal_reference" not in data and "error" not in data
+    await hub.hub.worker.run_once()
+    assert [json.loads(raw)["event"] for _, raw in receiver.received] == [
+        "judicial-records.request.completed"
+    ]
+
+
+async def test_a_push_names_only_an_unconfirmed_job_of_its_own_service(hub, upstream) -> None:
+    key = hub.client()
+    job = (await submit(hub, key)).json()["data"]  # confirmed: it has upstream's reference
+    stray = {"reference": "REF0099", "status": "issued", "certificate": fakes.CERTIFICATE}
+    for portal_reference in (job["id"], "job_unknown", "x" * 100):
+        answer = await push(hub, {**stray, "portal_reference": portal_reference})
+        assert answer.status_code == 404
+    [row] = job_rows(hub)
+    assert row["upstream_reference"] == "REF0001" and not row["final"]
 
 
 async def test_webhook_retried_until_delivered(hub, upstream, receiver) -> None:
