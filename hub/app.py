@@ -139,6 +139,7 @@ def create_app(
                 gateway,
                 engine,
                 https_callbacks_only=settings.callbacks_https_only,
+                public_callbacks_only=settings.callbacks_public_only,
                 query_after_s=settings.payment_query_after_s,
                 query_max_s=settings.payment_query_max_s,
                 lost_after_s=settings.payment_lost_after_s,
@@ -155,6 +156,7 @@ def create_app(
             max_backoff_s=settings.webhook_max_backoff_s,
             timeout_s=settings.webhook_timeout_s,
             transport=webhook_transport,
+            public_only=settings.callbacks_public_only,
         )
         steps = [(f"poll {name}", job.poll_once) for name, job in jobs.items()]
         if payments is not None:

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         None,
         description="Accept only https callback URLs (default: in production only).",
     )
+    public_callbacks_only: bool | None = Field(
+        None,
+        description="Send webhooks only to public addresses: never loopback, private, "
+        "link-local or reserved ones, checked when the URL is given and again at each "
+        "delivery (default: in production only).",
+    )
 
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -117,6 +123,12 @@ class Settings(BaseSettings):
     enabled_adapters: list[str] | None = Field(
         None, description="Only load these adapters (default: every installed one)."
     )
+
+    @property
+    def callbacks_public_only(self) -> bool:
+        if self.public_callbacks_only is not None:
+            return self.public_callbacks_only
+        return self.environment == "production"
 
     @property
     def callbacks_https_only(self) -> bool:

@@ -143,6 +143,7 @@ class PaymentService:
         *,
         https_callbacks_only: bool,
         query_after_s: float,
+        public_callbacks_only: bool = False,
         query_max_s: float,
         lost_after_s: float = 3600.0,
         query_until_s: float = 7 * 86400.0,
@@ -150,6 +151,7 @@ class PaymentService:
     ) -> None:
         self.gateway, self.engine = gateway, engine
         self.https_callbacks_only = https_callbacks_only
+        self.public_callbacks_only = public_callbacks_only
         self.query_after_s, self.query_max_s, self.batch = query_after_s, query_max_s, batch
         self.lost_after_s, self.query_until_s = lost_after_s, query_until_s
 
@@ -174,7 +176,11 @@ class PaymentService:
                 raise InvalidPersonalId("payer_personal_id is not a valid personal ID") from None
             raise SchemaViolation.from_errors(errors) from None
         check_callback_url(request.return_url, https_only=False)
-        check_callback_url(request.callback_url, https_only=self.https_callbacks_only)
+        check_callback_url(
+            request.callback_url,
+            https_only=self.https_callbacks_only,
+            public_only=self.public_callbacks_only,
+        )
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         payment = await asyncio.to_thread(self._reserve, principal.client_id, key, digest, request)
         if payment.status != "initiating":

@@ -25,6 +25,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
 import secrets
@@ -81,8 +82,25 @@ def verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def check_callback_url(url: Any, *, https_only: bool) -> str | None:
-    """Validate a client-supplied callback URL (None when absent)."""
+def is_public_address(address: str) -> bool:
+    """An address the open internet routes to: not loopback, private, link-local, shared,
+    reserved or multicast (where a callback URL could reach the hub's own network)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_multicast
+
+
+def _local_name(host: str) -> bool:
+    host = host.rstrip(".").lower()
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def check_callback_url(url: Any, *, https_only: bool, public_only: bool = False) -> str | None:
+    """Validate a client-supplied callback URL (None when absent). `public_only` refuses a
+    host that is a non-public address or a local name; names are resolved and checked
+    again at each delivery (WebhookSender)."""
     if url is None:
         return None
     if not isinstance(url, str) or len(url) > 500:
@@ -99,7 +117,18 @@ def check_callback_url(url: Any, *, https_only: bool) -> str | None:
         raise wrong
     if parts.username or parts.password:
         raise InvalidCallbackUrl("callback_url must not carry credentials")
+    host = parts.hostname
+    if public_only and (_local_name(host) or (_is_ip(host) and not is_public_address(host))):
+        raise InvalidCallbackUrl("callback_url must be a public address")
     return url
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def enqueue(
@@ -134,11 +163,12 @@ class WebhookSender:
         timeout_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
         batch: int = 20,
+        public_only: bool = False,
     ) -> None:
         self._engine, self._secret = engine, server_secret
         self.max_attempts, self.initial_backoff_s = max_attempts, initial_backoff_s
         self.max_backoff_s, self.batch = max_backoff_s, batch
-        self.timeout_s = timeout_s
+        self.timeout_s, self.public_only = timeout_s, public_only
         # follow_redirects stays off: a redirect could bounce a signed body anywhere.
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout_s, follow_redirects=False
@@ -200,6 +230,8 @@ class WebhookSender:
         await asyncio.to_thread(self._record, row.id, status)
 
     async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        if self.public_only:
+            await _check_resolves_public(url)
         async with self._http.stream("POST", url, content=body, headers=headers) as response:
             return response.status_code
 
@@ -226,6 +258,25 @@ class WebhookSender:
         """Full-jitter exponential back-off before attempt `attempts + 1`."""
         ceiling = doubling_delay(self.initial_backoff_s, self.max_backoff_s, attempts - 1)
         return random.uniform(0, ceiling)  # jitter, not security: random is right here
+
+
+class NotPublic(Exception):
+    """A callback host that resolves to a non-public address: never sent to."""
+
+
+async def _check_resolves_public(url: str) -> None:
+    """Resolve the callback's host and refuse it if any address is not public (a name can
+    point into the hub's own network). httpx resolves again when it connects, so a name
+    whose answer changes in between (DNS rebinding) is not fully covered: a deployment
+    that needs that guarantee sends webhooks through an egress proxy."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _local_name(host):
+        raise NotPublic()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port)
+    if not infos or not all(is_public_address(str(info[4][0])) for info in infos):
+        raise NotPublic()
 
 
 def unleased(model: Any, now: dt.datetime) -> Any:

@@ -140,3 +140,55 @@ def test_https_only_refuses_http():
     assert check_callback_url("https://agency.test/hook", https_only=True)
     with pytest.raises(InvalidCallbackUrl):
         check_callback_url("http://agency.test/hook", https_only=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "https://169.254.169.254/latest/meta-data",  # cloud metadata
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://100.64.0.1/hook",  # carrier-grade NAT
+        "https://localhost/hook",
+        "https://api.localhost./hook",
+    ],
+)
+def test_public_only_refuses_addresses_inside_the_network(url):
+    assert check_callback_url(url, https_only=True) == url  # allowed in development
+    with pytest.raises(InvalidCallbackUrl, match="public"):
+        check_callback_url(url, https_only=True, public_only=True)
+
+
+def test_public_only_accepts_public_addresses_and_names():
+    for url in ("https://8.8.8.8/hook", "https://agency.example.gov.vn/hook"):
+        assert check_callback_url(url, https_only=True, public_only=True) == url
+
+
+async def test_delivery_refuses_a_name_that_resolves_inside_the_network(engine):
+    """A name passes the check at submission; at delivery it resolves to loopback (no
+    network needed: `localhost.` and a name in /etc/hosts resolve locally)."""
+    receiver = Receiver()
+    webhooks = WebhookSender(
+        engine,
+        b"secret",
+        max_attempts=3,
+        initial_backoff_s=1,
+        max_backoff_s=10,
+        timeout_s=2,
+        transport=httpx.ASGITransport(app=receiver),
+        public_only=True,
+    )
+    try:
+        import socket
+
+        local_name = socket.gethostname()  # resolves to this machine's own address
+        row_id = queue(engine, f"http://{local_name}/hook")
+        assert await webhooks.run_once() == 1
+        row = rows(engine)[row_id]
+        assert row.attempts == 1 and row.delivered_at is None
+        assert receiver.paths == []  # never sent
+    finally:
+        await webhooks.aclose()

@@ -70,7 +70,9 @@ async def submit(request: Request) -> Response:
         if not isinstance(body, dict):
             raise SchemaViolation("the request body must be a JSON object")
         callback_url = check_callback_url(
-            body.pop("callback_url", None), https_only=hub.settings.callbacks_https_only
+            body.pop("callback_url", None),
+            https_only=hub.settings.callbacks_https_only,
+            public_only=hub.settings.callbacks_public_only,
         )
         view = await jobs.submit(caller, principal, body, callback_url)
         subject = body.get("personal_id")
