@@ -265,7 +265,10 @@ async def test_a_submission_interrupted_by_a_stop_waits_unconfirmed_then_fails(
     await hub.hub.worker.run_once()
     [row] = job_rows(hub)
     assert row["status"] == "failed" and row["final"]
-    assert json.loads(row["result"]) == {"error": "SUBMIT_INTERRUPTED"}
+    result = row["result"]  # JSON: text on SQLite, already decoded on PostgreSQL
+    assert (json.loads(result) if isinstance(result, str) else result) == {
+        "error": "SUBMIT_INTERRUPTED"
+    }
 
 
 @pytest.mark.parametrize("error", [UpstreamTimeout(), UpstreamError(), UpstreamBadResponse()])
