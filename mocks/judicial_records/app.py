@@ -38,10 +38,11 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
+from mocks._push import PushTarget, TaskSet
 from mocks.data import Citizen, load_citizens
 from mocks.judicial_records import outcome
 from mocks.judicial_records.pdf import certificate_pdf
-from mocks.judicial_records.push import DEFAULT_PUSH_URL, Pusher, PushTarget
+from mocks.judicial_records.push import DEFAULT_PUSH_URL, Pusher
 
 __all__ = ["APPLICATIONS_PATH", "STATUS_CODES", "create_app"]
 
@@ -238,7 +239,7 @@ class JudicialService:
         self._instance = secrets.token_hex(4)
         self._sequence = 0
         self._issued = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def authenticated(self, request: Request) -> bool:
         given = request.headers.get("authorization", "").encode()
@@ -267,9 +268,7 @@ class JudicialService:
         if len(self.applications) >= MAX_APPLICATIONS:
             del self.applications[next(iter(self.applications))]
         self.applications[application.reference] = application
-        task = asyncio.get_running_loop().create_task(self._push_when_final(application))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._push_when_final(application))
         return application
 
     def result(self, application: Application, now: float) -> dict[str, Any]:
@@ -309,10 +308,7 @@ class JudicialService:
 
     async def aclose(self) -> None:
         """Cancel every pending push (at shutdown)."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
     def summary(self, application: Application) -> dict[str, Any]:
         """A line of `/_mock/requests` (no personal data)."""

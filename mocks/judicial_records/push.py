@@ -12,11 +12,10 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-import httpx
+from mocks._push import PushTarget, deliver
 
-__all__ = ["PushTarget", "Pusher", "sign"]
+__all__ = ["DEFAULT_PUSH_URL", "PushTarget", "Pusher", "sign"]
 
 DEFAULT_PUSH_URL = "http://127.0.0.1:8000/v1/judicial-records/results"
 log = logging.getLogger("mocks.judicial_records")
@@ -28,16 +27,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-@dataclass
-class PushTarget:
-    """Where results go; settable at run time (`app.state.push`). `url=None`: no pushes."""
-
-    url: str | None = DEFAULT_PUSH_URL
-    transport: httpx.AsyncBaseTransport | None = None
-
-
 class Pusher:
-    """Delivers one signed body with retries; reports whether it got through."""
+    """Delivers one signed body with retries (mocks._push.deliver); reports whether it got
+    through."""
 
     def __init__(
         self,
@@ -55,40 +47,26 @@ class Pusher:
         self.attempts, self.backoff_s, self.timeout_s = attempts, backoff_s, timeout_s
 
     async def deliver(self, reference: str, body: bytes, on_attempt: Callable[[], None]) -> bool:
-        """POST `body` until a 2xx answer or the attempts run out."""
-        for attempt in range(1, self.attempts + 1):
-            on_attempt()
-            outcome = await self._post(body)
-            if outcome is None:
-                return True
-            # Codes only: the reference is upstream's own, the body (personal data) never logged.
-            log.info(
-                "push of %s failed (%s), attempt %d of %d",
-                reference,
-                outcome,
-                attempt,
-                self.attempts,
-            )
-            if attempt < self.attempts:
-                await self.sleep(self.backoff_s * 2 ** (attempt - 1))
-        return False
+        """POST `body`, signed at each attempt's time, until a 2xx answer or the attempts
+        run out. The reference is upstream's own; the body (personal data) is never logged."""
 
-    async def _post(self, body: bytes) -> str | None:
-        """None on a 2xx answer, else what went wrong (a status or an exception name)."""
-        url = self.target.url
-        if url is None:
-            return "no push URL"
-        timestamp = str(int(self.clock()))
-        headers = {
-            "content-type": "application/json; charset=utf-8",
-            "x-lltp-timestamp": timestamp,
-            "x-lltp-signature": sign(self.secret, timestamp, body),
-        }
-        try:
-            async with httpx.AsyncClient(
-                transport=self.target.transport, timeout=self.timeout_s
-            ) as client:
-                response = await client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return type(exc).__name__
-        return None if response.is_success else f"HTTP {response.status_code}"
+        def message() -> tuple[bytes, dict[str, str]]:
+            timestamp = str(int(self.clock()))
+            return body, {
+                "content-type": "application/json; charset=utf-8",
+                "x-lltp-timestamp": timestamp,
+                "x-lltp-signature": sign(self.secret, timestamp, body),
+            }
+
+        outcome = await deliver(
+            self.target,
+            message,
+            label=reference,
+            attempts=self.attempts,
+            backoff_s=self.backoff_s,
+            sleep=self.sleep,
+            on_attempt=on_attempt,
+            timeout_s=self.timeout_s,
+            logger=log,
+        )
+        return outcome == "delivered"

@@ -34,9 +34,10 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
+from mocks._push import PushTarget, TaskSet
 from mocks.judicial_records.pdf import certificate_pdf
 from mocks.payment import checksum, messages, pages
-from mocks.payment.ipn import DEFAULT_IPN_URL, IpnSender, PushTarget, vietnam_time
+from mocks.payment.ipn import DEFAULT_IPN_URL, IpnSender, vietnam_time
 from mocks.payment.procedures import MAX_RECORDS, sample_records
 
 __all__ = ["API_PATH", "MESSAGES", "STATUS_CODES", "PaymentPlatform", "Transaction", "create_app"]
@@ -118,7 +119,7 @@ class PaymentPlatform:
         self.by_id: dict[str, Transaction] = {}  # by MaGiaoDich
         self._sequence = 0
         self._receipts = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     # -- replies --------------------------------------------------------------------------
 
@@ -299,9 +300,7 @@ class PaymentPlatform:
             transaction.ipn_state = "off"
             return
         transaction.ipn_state = "sending"
-        task = asyncio.get_running_loop().create_task(self._notify(transaction))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._notify(transaction))
 
     async def _notify(self, transaction: Transaction) -> None:
         transaction.ipn_state = await self.sender.deliver(
@@ -319,10 +318,7 @@ class PaymentPlatform:
 
     async def aclose(self) -> None:
         """Cancel every IPN delivery still running (at shutdown)."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
     def summary(self, transaction: Transaction) -> dict[str, Any]:
         """A line of `GET /_mock/payments` (no personal data)."""

@@ -5,10 +5,9 @@ changes too). A delivery without a 2xx answer (no connection, a timeout, another
 sent again after 1, 2, 4 … × `backoff_s` seconds, up to `attempts` times; a 409 answer means
 the partner already has it, and delivery stops.
 
-The judicial-records mock's `Pusher` signs with headers over a fixed body, so it cannot
-send a fresh body each attempt nor stop on 409; this is the payment platform's own loop. It
-shares that mock's `PushTarget` (`app.state.push`: `url`, `transport`, changeable at run
-time; `url=None` turns the IPN off).
+Delivery is the mocks' shared loop (mocks._push.deliver), also used by the judicial-records
+mock's push; `app.state.push` is a `PushTarget` (`url`, `transport`, changeable at run time;
+`url=None` turns the IPN off).
 """
 
 from __future__ import annotations
@@ -16,21 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal
 
-import httpx
 import orjson
 
-from mocks.judicial_records.push import PushTarget
+from mocks._push import Delivery, PushTarget, deliver
 from mocks.payment import checksum
 
 __all__ = ["DEFAULT_IPN_URL", "VIETNAM", "IpnSender", "PushTarget", "vietnam_time"]
 
 DEFAULT_IPN_URL = "http://127.0.0.1:8000/v1/payments/ipn"
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
 log = logging.getLogger("mocks.payment")
-
-Delivery = Literal["delivered", "failed", "off"]
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 
 def vietnam_time(timestamp: float, fmt: str = "%Y%m%d%H%M%S") -> str:
@@ -85,40 +80,25 @@ class IpnSender:
         transaction_id: str,
         on_attempt: Callable[[], None],
     ) -> Delivery:
-        """Send until a 2xx or 409 answer ("delivered") or the attempts run out ("failed")."""
-        for attempt in range(1, self.attempts + 1):
-            if self.target.url is None:
-                return "off"
-            on_attempt()
+        """Send until a 2xx or 409 answer ("delivered") or the attempts run out ("failed"),
+        a fresh message each time. The reference is the partner's own; the payer's data is
+        never logged."""
+
+        def message() -> tuple[bytes, dict[str, str]]:
             body = self.message(
                 paid=paid, reference=reference, amount=amount, transaction_id=transaction_id
             )
-            problem = await self._post(self.target.url, orjson.dumps(body))
-            if problem is None:
-                return "delivered"
-            # The reference is the partner's own; the payer's data is never logged.
-            log.info(
-                "IPN for %s failed (%s), attempt %d of %d",
-                reference,
-                problem,
-                attempt,
-                self.attempts,
-            )
-            if attempt < self.attempts:
-                await self.sleep(self.backoff_s * 2 ** (attempt - 1))
-        return "failed"
+            return orjson.dumps(body), {"content-type": "application/json"}
 
-    async def _post(self, url: str, body: bytes) -> str | None:
-        """None when the partner has the IPN (2xx or 409), else what went wrong."""
-        try:
-            async with httpx.AsyncClient(
-                transport=self.target.transport, timeout=self.timeout_s
-            ) as client:
-                response = await client.post(
-                    url, content=body, headers={"content-type": "application/json"}
-                )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return type(exc).__name__
-        if response.is_success or response.status_code == 409:
-            return None
-        return f"HTTP {response.status_code}"
+        return await deliver(
+            self.target,
+            message,
+            label=reference,
+            attempts=self.attempts,
+            backoff_s=self.backoff_s,
+            sleep=self.sleep,
+            on_attempt=on_attempt,
+            accepted=lambda status: 200 <= status < 300 or status == 409,
+            timeout_s=self.timeout_s,
+            logger=log,
+        )
