@@ -193,6 +193,24 @@ async def test_purpose_required_and_must_be_granted(echo, upstream):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("header", "limit"), [("x-purpose", 64), ("x-officer-id", 128), ("x-dossier-id", 128)]
+)
+async def test_caller_headers_longer_than_the_audit_keeps_are_400(echo, upstream, header, limit):
+    route = upstream.get(f"/items/{PID}").respond(200, json={"value": 1})
+    long_value = "p" * (limit + 1)
+    key = echo.client(purposes=["test", long_value])
+    headers = {header: long_value} if header != "x-purpose" else {}
+    purpose = long_value if header == "x-purpose" else "test"
+    problem = assert_problem(await call(echo, key, purpose=purpose, **headers), 400, "BAD_REQUEST")
+    assert str(limit) in problem["detail"] and long_value not in problem["detail"]
+    assert not route.called
+    assert echo.audit_rows()[-1]["code"] == "BAD_REQUEST"
+    fits = {header: "p" * limit} if header != "x-purpose" else {}
+    ok = await call(echo, echo.client(purposes=["test", "p" * limit]), purpose="p" * limit if header == "x-purpose" else "test", **fits)
+    assert ok.status_code == 200
+
+
 @pytest.mark.parametrize("bad_id", ["12345", "003085012345", "001885012345", "00108501234x"])
 async def test_invalid_personal_id_is_400_before_any_upstream_call(echo, upstream, bad_id):
     route = upstream.route().respond(200, json={"value": 1})
