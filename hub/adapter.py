@@ -191,6 +191,9 @@ class Adapter:
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     mapping: ClassVar[str | None] = None
+    #: The upstream's own description, to check the mapping's paths against (`hub mappings
+    #: check`): a WSDL or XSD for XML, a JSON Schema for JSON; "package:file" like `mapping`.
+    upstream_schema: ClassVar[str | None] = None
     Config: ClassVar[type[AdapterConfig]] = AdapterConfig
     operations: ClassVar[dict[str, OperationSpec]] = {}
 

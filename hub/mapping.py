@@ -514,6 +514,14 @@ def load_mapping(
     exist in the model, and every required model field must be mapped. Raises MappingError.
     """
     name = str(source)
+    raw, spec = parse_mapping(source, text)
+    return _Compiler(name, raw, spec, models or {}).compile()
+
+
+def parse_mapping(source: str | Path, text: str | None = None) -> tuple[Any, MappingFile]:
+    """Read a mapping file's YAML and check its shape: the raw document (whose nodes know
+    their line, for `line_of`) and the validated `MappingFile`. Raises MappingError."""
+    name = str(source)
     if text is None:
         text = Path(source).read_text(encoding="utf-8")
     try:
@@ -536,7 +544,12 @@ def load_mapping(
         loc = tuple(p for p in first["loc"] if p not in ("str", "FieldSpec"))
         where = ".".join(str(p) for p in loc)
         raise MappingError(name, _line_of(raw, loc), f"{where}: {first['msg']}") from None
-    return _Compiler(name, raw, spec, models or {}).compile()
+    return raw, spec
+
+
+def line_of(raw: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line in a parsed mapping document (parse_mapping's first result) of `loc`."""
+    return _line_of(raw, loc)
 
 
 class _Compiler:

@@ -75,12 +75,17 @@ def _register(registry: dict[str, type[Adapter]], cls: Any, *, origin: str) -> N
     registry[cls.name] = cls
 
 
+def resource_path(reference: str, default_package: str = "mappings") -> Any:
+    """The file a "package:file" reference names (a bare file: in `default_package`)."""
+    package, _, resource = reference.rpartition(":")
+    return importlib.resources.files(package or default_package).joinpath(resource)
+
+
 def resolve_mapping(cls: type[Adapter]) -> Mapping | None:
     """Load and check an adapter's mapping file against its operations' output models."""
     if cls.mapping is None:
         return None
-    package, _, resource = cls.mapping.rpartition(":")
-    path = importlib.resources.files(package or "mappings").joinpath(resource)
+    path = resource_path(cls.mapping)
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:

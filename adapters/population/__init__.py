@@ -97,6 +97,7 @@ class PopulationAdapter(Adapter):
     title = "National Population Database"
     description = "Citizen look-up and verification (Cơ sở dữ liệu quốc gia về dân cư)."
     mapping = "population.yaml"
+    upstream_schema = "adapters.population:population.wsdl"
     Config = PopulationConfig
 
     config: PopulationConfig
