@@ -55,6 +55,7 @@ __all__ = [
     "Injection",
     "Sample",
     "asgi_lifespan",
+    "hub_client",
     "path_prefixes",
 ]
 
@@ -178,6 +179,59 @@ def path_prefixes(prefixes: Sequence[str]) -> Callable[[httpx.Request], bool]:
 
 
 # -- running an ASGI app's lifespan ----------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def hub_client(
+    adapter: type[Adapter],
+    mock: Any,
+    *,
+    config: Mapping[str, Any] | None = None,
+    purpose: str = "test",
+    allow: Sequence[str] = ("*",),
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The hub's own HTTP API, in-process, with this adapter alone wired to `mock` (an ASGI
+    app): an httpx client whose requests carry a fresh client's API key and `X-Purpose`.
+
+        async with hub_client(LandRegistryAdapter, create_mock()) as client:
+            answer = await client.post("/v1/services/land-registry/parcels", json={...})
+
+    For end-to-end tests of an adapter through authentication, validation, the mapping,
+    error translation and the audit, as an agency's application sees them. The database is
+    a temporary SQLite file; `config` overrides the adapter's settings.
+    """
+    from hub.auth import create_client
+
+    base_url = f"http://{adapter.name}.mock"
+    async with contextlib.AsyncExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        settings = Settings(
+            environment="development",
+            database_url=f"sqlite:///{folder}/hub.db",
+            secret_key=SecretStr("hub-client-secret-key-0123456789abcdef"),
+            retry_initial_backoff_s=0.001,
+            retry_max_backoff_s=0.005,
+            client_cache_ttl_s=0,
+            health_cache_s=0,
+            background_tasks=False,
+            adapters={adapter.name: {"base_url": base_url, **dict(config or {})}},
+        )
+        transports = {adapter.name: httpx.ASGITransport(app=mock)}
+        app = create_app(settings, adapters=[adapter], transports=transports)
+        await stack.enter_async_context(asgi_lifespan(mock))
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        issued = create_client(
+            app.state.hub.engine,
+            settings.secret_key.get_secret_value().encode(),
+            name=f"test-{uuid.uuid4().hex[:8]}",
+            allow=allow,
+            purposes=[purpose],
+        )
+        headers = {"authorization": f"Bearer {issued.api_key}", "x-purpose": purpose}
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hub.test", headers=headers
+        )
+        yield await stack.enter_async_context(client)
 
 
 @contextlib.asynccontextmanager

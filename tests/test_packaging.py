@@ -43,6 +43,9 @@ def test_the_wheel_carries_package_data(wheel):
         "mocks/population/population.wsdl",
         "mocks/data/citizens.json.gz",
         "hub/app.py",
+        "hub/scaffold/templates/rest/__pkg__/__init__.py.tmpl",
+        "hub/scaffold/templates/soap/__pkg__/service.wsdl.tmpl",
+        "hub/scaffold/templates/soap/tests/test___pkg__.py.tmpl",
     ):
         assert required in names, required
     assert not any(name.startswith("tests/") for name in names)

@@ -1,0 +1,197 @@
+"""`hub adapter new`: what it generates works as generated.
+
+Each generated project runs its own tests (the conformance battery, the mapping against the
+upstream's schema, calls through the hub's API) in a subprocess, exactly as an integrator
+would; `--package` makes a wheel that, once installed, the hub discovers with no change to
+its core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import main
+from hub.scaffold import Names, ScaffoldError, generate
+
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+    )
+
+
+@pytest.mark.parametrize("protocol", ["rest", "soap"])
+def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, protocol):
+    target = tmp_path / "land-registry"
+    written = generate("land-registry", target, protocol=protocol, title="Land registry")
+    names = {p.relative_to(target).as_posix() for p in written}
+    expected = {
+        "README.md",
+        "conftest.py",
+        "pyproject.toml",
+        "land_registry/__init__.py",
+        "land_registry/models.py",
+        "land_registry/mapping.yaml",
+        "land_registry/mock.py",
+        "land_registry/sample_data.json",
+        "tests/test_land_registry.py",
+    }
+    schema = (
+        "land_registry/service.wsdl" if protocol == "soap" else "land_registry/upstream.schema.json"
+    )
+    assert names == expected | {schema}
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], target)
+    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    lint = run(
+        [
+            str(BIN / "ruff"),
+            "check",
+            "--select",
+            "E,F,W,I,B,UP,SIM,RUF",
+            "--line-length",
+            "100",
+            ".",
+        ],
+        target,
+    )
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_the_package_installs_and_the_hub_discovers_it(tmp_path):
+    project = tmp_path / "project"
+    generate("budget-code", project, package=True, title="Budget-relationship codes")
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    built = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(project),
+        ],
+        tmp_path,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = wheels.glob("hub_adapter_budget_code-*.whl")
+    installed = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        tmp_path,
+    )
+    assert installed.returncode == 0, installed.stderr
+    # A fresh process with the package on its path: discovery through the entry point only.
+    found = run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from hub.registry import discover; print(json.dumps(sorted(discover())))",
+        ],
+        tmp_path,
+        PYTHONPATH=str(site),
+    )
+    assert found.returncode == 0, found.stderr
+    assert "budget-code" in json.loads(found.stdout)
+    checked = run(
+        [sys.executable, "-m", "hub.cli", "mappings", "check", "budget-code"],
+        tmp_path,
+        PYTHONPATH=str(site),
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert (
+        "budget-code: ok (canonical side and every path in upstream.schema.json)" in checked.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Land", "land_registry", "-land", "land-", "1land", "land--registry", "x" * 41, "import"],
+)
+def test_names_that_cannot_be_an_adapter_are_refused(tmp_path, name):
+    with pytest.raises(ScaffoldError):
+        generate(name, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("title", ["", 'Sở "Tài chính"', "a\\b", "x" * 61, "{{pkg}}", "two\nlines"])
+def test_titles_that_would_break_the_code_are_refused(tmp_path, title):
+    with pytest.raises(ScaffoldError, match="title"):
+        generate("land-registry", tmp_path / "out", title=title)
+
+
+def test_a_vietnamese_title_makes_working_code(tmp_path):
+    title = "Cơ sở dữ liệu bảo hiểm xã hội, tỉnh Lâm Đồng"
+    target = tmp_path / "out"
+    generate("social-insurance", target, protocol="soap", title=title)
+    assert f'title = "{title}"' in (target / "social_insurance" / "__init__.py").read_text()
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], target)
+    assert tests.returncode == 0, tests.stdout[-4000:]
+
+
+def test_names_and_a_non_empty_target(tmp_path):
+    names = Names.of("social-insurance")
+    assert (names.pkg, names.cls, names.env, names.title) == (
+        "social_insurance",
+        "SocialInsurance",
+        "SOCIAL_INSURANCE",
+        "Social insurance",
+    )
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    with pytest.raises(ScaffoldError, match="not empty"):
+        generate("social-insurance", tmp_path / "busy")
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["keep.txt"]
+    with pytest.raises(ScaffoldError, match="protocol"):
+        generate("social-insurance", tmp_path / "x", protocol="graphql")
+
+
+def test_the_cli(tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "health-insurance"
+    made = runner.invoke(
+        main,
+        [
+            "adapter",
+            "new",
+            "health-insurance",
+            "--protocol",
+            "soap",
+            "--package",
+            "--dir",
+            str(target),
+            "--personal-data",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    assert (
+        "pip install -e" in made.output and (target / "health_insurance" / "service.wsdl").exists()
+    )
+    assert "personal_data=True" in (target / "health_insurance" / "__init__.py").read_text()
+    assert '[project.entry-points."hub.adapters"]' in (target / "pyproject.toml").read_text()
+    again = runner.invoke(main, ["adapter", "new", "health-insurance", "--dir", str(target)])
+    assert again.exit_code == 1 and "not empty" in again.output
+    bad = runner.invoke(main, ["adapter", "new", "Health", "--dir", str(tmp_path / "h")])
+    assert bad.exit_code == 1 and "lower-case" in bad.output
