@@ -1,5 +1,6 @@
 """The plugin-facing names: exported, importable and documented (integrators read them)."""
 
+import dataclasses
 import inspect
 
 import hub
@@ -36,3 +37,20 @@ def test_every_public_name_and_adapter_hook_has_a_docstring():
             assert inspect.getdoc(obj), f"hub.{name} has no docstring"
     for hook in ("startup", "shutdown", "health", "describe"):
         assert inspect.getdoc(getattr(Adapter, hook)), f"Adapter.{hook} has no docstring"
+
+
+def test_the_adapter_guide_documents_every_public_name():
+    """docs/adapters.md's reference is kept in sync with the code by this test."""
+    from pathlib import Path
+
+    from hub import testing
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "adapters.md").read_text()
+    names = [n for n in hub.__all__ if n != "__version__"]
+    names += ["AdapterConformance", "hub_client"]
+    assert set(names) <= set(testing.__all__) | set(hub.__all__)
+    attributes = ["name", "version", "title", "description", "mapping", "upstream_schema", "Config"]
+    parameters = list(inspect.signature(hub.operation).parameters)
+    context = [f.name for f in dataclasses.fields(hub.CallContext)]
+    for name in [*names, *attributes, *parameters, *context]:
+        assert f"`{name}`" in guide, f"docs/adapters.md does not document `{name}`"
