@@ -44,6 +44,7 @@ def test_the_wheel_carries_package_data(wheel):
         "mocks/data/citizens.json.gz",
         "hub/app.py",
         "hub/scaffold/templates/rest/__pkg__/__init__.py.tmpl",
+        "adapters/payment/upstream.schema.json",
         "hub/scaffold/templates/soap/__pkg__/service.wsdl.tmpl",
         "hub/scaffold/templates/soap/tests/test___pkg__.py.tmpl",
     ):

@@ -154,6 +154,7 @@ class BusinessRegistrationAdapter(Adapter):
         "Enterprise registration records (Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp)."
     )
     mapping = "business_registration.yaml"
+    upstream_schema = "adapters.business_registration:upstream.schema.json"
     Config = BusinessRegistrationConfig
 
     config: BusinessRegistrationConfig

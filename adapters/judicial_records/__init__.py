@@ -95,6 +95,7 @@ class JudicialRecordsAdapter(Adapter):
         "result pushed back, status poll as the fallback."
     )
     mapping = "judicial_records.yaml"
+    upstream_schema = "adapters.judicial_records:upstream.schema.json"
     Config = JudicialRecordsConfig
     final_statuses: ClassVar[frozenset[str]] = FINAL_STATUSES
 

@@ -157,6 +157,7 @@ class PaymentAdapter(Adapter):
         "daily reconciliation."
     )
     mapping = "payment.yaml"
+    upstream_schema = "adapters.payment:upstream.schema.json"
     Config = PaymentConfig
 
     config: PaymentConfig
