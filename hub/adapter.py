@@ -66,6 +66,9 @@ class AdapterConfig(BaseSettings):
 
     base_url: str = Field(description="Upstream base URL")
     timeout_s: float | None = Field(None, gt=0, description="Overrides HUB_UPSTREAM_TIMEOUT_S")
+    max_concurrent: int | None = Field(
+        None, ge=1, description="Overrides HUB_UPSTREAM_MAX_CONCURRENT (the bulkhead)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

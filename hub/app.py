@@ -110,6 +110,9 @@ def create_app(
     registry = AdapterRegistry.build(settings, classes, transports)
     engine = make_engine(settings.database_url)
     metrics = Metrics()
+    for loaded in registry:
+        loaded.circuit.on_change = metrics.on_circuit_change
+        metrics.on_circuit_change(loaded.cls.name, loaded.circuit.state)
     secret = settings.secret_key.get_secret_value().encode()
 
     @asynccontextmanager

@@ -43,6 +43,28 @@ class Settings(BaseSettings):
         "faster than httpx's own pool here (README, Benchmark).",
     )
     upstream_max_connections: int = Field(256, ge=1)
+    upstream_max_concurrent: int = Field(
+        100,
+        ge=1,
+        description="Bulkhead: calls in flight to one upstream per process; more get a fast "
+        "503 (an adapter's HUB_<NAME>_MAX_CONCURRENT overrides it).",
+    )
+    circuit_window_s: float = Field(30.0, gt=0, description="Circuit breaker: the window judged.")
+    circuit_min_calls: int = Field(
+        10, ge=1, description="Circuit breaker: calls in the window before it may open."
+    )
+    circuit_failure_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Circuit breaker: the share of upstream failures that opens it.",
+    )
+    circuit_cooldown_s: float = Field(
+        5.0, gt=0, description="Circuit breaker: the first pause; doubled on each new failure."
+    )
+    circuit_max_cooldown_s: float = Field(
+        300.0, gt=0, description="Circuit breaker: longest pause."
+    )
     upstream_max_response_bytes: int = Field(
         4 << 20, ge=1024, description="Upstream answers larger than this are refused unread."
     )

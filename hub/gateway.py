@@ -269,12 +269,25 @@ class Gateway:
                 trace.upstream_ms = (trace.upstream_ms or 0.0) + elapsed * 1000
                 upstream.observe(elapsed)
 
-        result = await self.retry.run(
-            attempt,
-            idempotent=spec.idempotent,
-            timeout_s=loaded.timeout_s,
-            on_retry=self.metrics.for_operation(trace.service, trace.operation).retries.inc,
-        )
+        circuit = loaded.circuit
+        try:
+            trial = circuit.enter()  # a fast 503 while the circuit is open or the bulkhead full
+        except HubError:
+            self.metrics.circuit_refusals.labels(trace.service).inc()
+            raise
+        error: BaseException | None = None
+        try:
+            result = await self.retry.run(
+                attempt,
+                idempotent=spec.idempotent,
+                timeout_s=loaded.timeout_s,
+                on_retry=self.metrics.for_operation(trace.service, trace.operation).retries.inc,
+            )
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            circuit.leave(trial=trial, error=error)
         return self._output(spec, result)
 
     @staticmethod

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from hub.circuit import STATE_VALUES
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -64,6 +66,18 @@ class Metrics:
             registry=r,
         )
         self.audit_records = Counter("hub_audit_records", "Audit records committed", registry=r)
+        self.circuit_state = Gauge(
+            "hub_circuit_state",
+            "Each upstream's circuit in this process: 0 closed, 1 half-open, 2 open",
+            ["service"],
+            registry=r,
+        )
+        self.circuit_refusals = Counter(
+            "hub_circuit_refusals",
+            "Calls refused at once: circuit open, or too many in flight (bulkhead)",
+            ["service"],
+            registry=r,
+        )
         self._per_operation: dict[tuple[str, str], OperationMetrics] = {}
 
     def for_operation(self, service: str, operation: str) -> OperationMetrics:
@@ -76,6 +90,9 @@ class Metrics:
                 self.retries.labels(service, operation),
             )
         return found
+
+    def on_circuit_change(self, service: str, state: str) -> None:
+        self.circuit_state.labels(service).set(STATE_VALUES[state])  # type: ignore[index]
 
     def on_audit_commit(self, seconds: float, size: int) -> None:
         self.audit_commit.observe(seconds)

@@ -20,6 +20,7 @@ import httpx
 from pydantic import ValidationError
 
 from hub.adapter import Adapter, AdapterConfig, OperationSpec
+from hub.circuit import CircuitBreaker, CircuitPolicy
 from hub.config import Settings
 from hub.errors import UnknownOperation, UnknownService
 from hub.mapping import Mapping, MappingError, load_mapping
@@ -142,6 +143,7 @@ class LoadedAdapter:
     cls: type[Adapter]
     instance: Adapter
     timeout_s: float
+    circuit: CircuitBreaker
 
     def spec(self, operation: str) -> OperationSpec:
         spec = self.cls.operations.get(operation)
@@ -170,7 +172,16 @@ class AdapterRegistry:
             http = build_http_client(settings, config, (transports or {}).get(name))
             instance = adapter_cls(config=config, http=http, mapping=mapping)
             timeout = config.timeout_s or settings.upstream_timeout_s
-            registry._adapters[name] = LoadedAdapter(adapter_cls, instance, timeout)
+            policy = CircuitPolicy(
+                window_s=settings.circuit_window_s,
+                min_calls=settings.circuit_min_calls,
+                failure_ratio=settings.circuit_failure_ratio,
+                cooldown_s=settings.circuit_cooldown_s,
+                max_cooldown_s=settings.circuit_max_cooldown_s,
+                max_concurrent=config.max_concurrent or settings.upstream_max_concurrent,
+            )
+            circuit = CircuitBreaker(name, policy)
+            registry._adapters[name] = LoadedAdapter(adapter_cls, instance, timeout, circuit)
         return registry
 
     def get(self, name: str) -> LoadedAdapter:

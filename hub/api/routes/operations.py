@@ -35,7 +35,12 @@ async def ready(hub: HubDep) -> Response:
             "latency_ms": database.latency_ms,
         },
         "services": {
-            name: {"ok": h.ok, "detail": h.detail, "latency_ms": h.latency_ms}
+            name: {
+                "ok": h.ok,
+                "detail": h.detail,
+                "latency_ms": h.latency_ms,
+                "circuit": hub.registry.get(name).circuit.state,
+            }
             for name, h in adapters.items()
         },
     }
