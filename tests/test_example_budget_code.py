@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.test_servers import HUB, free_port, start, stop, wait_until_up
+from tests.wheels import install_into_folder
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "budget-code"
 
@@ -39,19 +40,7 @@ def test_the_examples_own_tests_pass():
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example installed with pip from its wheel into a folder of its own."""
     work = tmp_path_factory.mktemp("budget-code")
-    wheels, site = work / "wheels", work / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(wheels), str(EXAMPLE)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    [wheel] = wheels.glob("hub_adapter_budget_code-*.whl")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
-         str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return site
+    return install_into_folder(EXAMPLE, work, "hub_adapter_budget_code-*.whl")
 
 
 @pytest.mark.server

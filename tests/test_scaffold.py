@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from hub.cli import main
 from hub.scaffold import Names, ScaffoldError, generate
+from tests.wheels import install_into_folder
 
 BIN = Path(sys.executable).parent
 
@@ -59,39 +60,7 @@ def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, protocol)
 def test_the_package_installs_and_the_hub_discovers_it(tmp_path):
     project = tmp_path / "project"
     generate("budget-code", project, package=True, title="Budget-relationship codes")
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
-    built = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(project),
-        ],
-        tmp_path,
-    )
-    assert built.returncode == 0, built.stderr
-    [wheel] = wheels.glob("hub_adapter_budget_code-*.whl")
-    installed = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        tmp_path,
-    )
-    assert installed.returncode == 0, installed.stderr
+    site = install_into_folder(project, tmp_path, "hub_adapter_budget_code-*.whl")
     # A fresh process with the package on its path: discovery through the entry point only.
     found = run(
         [
