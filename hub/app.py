@@ -29,7 +29,7 @@ from hub.api.routes import (
 from hub.audit import AuditWriter
 from hub.auth import Authenticator
 from hub.config import Settings
-from hub.db import create_schema, make_engine
+from hub.db import make_engine, prepare
 from hub.gateway import Gateway
 from hub.health import HealthMonitor
 from hub.jobs import JobService
@@ -117,7 +117,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(create_schema, engine)
+        await asyncio.to_thread(prepare, engine, migrate=settings.migrate_on_start)
         audit = AuditWriter(
             engine, batch_max=settings.audit_batch_max, on_commit=metrics.on_audit_commit
         )

@@ -52,10 +52,21 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
 
     from hub.config import ConfigurationError
 
+    settings = Settings()
     try:
-        Settings().check()
+        settings.check()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
+    if not settings.migrate_on_start:  # production: refuse a database behind this hub
+        from hub.db import SchemaBehind, make_engine, prepare
+
+        engine = make_engine(settings.database_url)
+        try:
+            prepare(engine, migrate=False)
+        except SchemaBehind as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            engine.dispose()
     _configure_logging(log_level)
     uvicorn.run(
         "hub.app:create_app",
@@ -304,6 +315,42 @@ def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
                 click.echo(f"  {kind}: {json.dumps(item)}")
         click.echo("  no differences" if report.clean else "  DIFFERENCES FOUND")
     sys.exit(0 if report.clean else 1)
+
+
+@main.group()
+def db() -> None:
+    """The hub's database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database of HUB_DATABASE_URL to REVISION (a database made before
+    migrations existed is adopted first)."""
+    from hub.db import current_revision, make_engine, upgrade
+
+    engine = make_engine(Settings().database_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine, revision)
+        click.echo(f"database: {before or 'empty'} -> {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's revision and this hub's newest; exit 1 when they differ."""
+    from hub.db import current_revision, head_revision, make_engine
+
+    engine = make_engine(Settings().database_url)
+    try:
+        at, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    click.echo(f"database: {at or 'none'}  hub: {head}")
+    if at != head:
+        sys.exit(1)
 
 
 @main.group()

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         None,
         description="Accept only https callback URLs (default: in production only).",
     )
+    auto_migrate: bool | None = Field(
+        None,
+        description="Apply database migrations when the hub starts (default: not in "
+        "production, where `hub db upgrade` does it and a hub behind it refuses to start).",
+    )
     public_callbacks_only: bool | None = Field(
         None,
         description="Send webhooks only to public addresses: never loopback, private, "
@@ -145,6 +150,12 @@ class Settings(BaseSettings):
     enabled_adapters: list[str] | None = Field(
         None, description="Only load these adapters (default: every installed one)."
     )
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.environment != "production"
 
     @property
     def callbacks_public_only(self) -> bool:

@@ -45,6 +45,8 @@ def test_the_wheel_carries_package_data(wheel):
         "hub/app.py",
         "hub/scaffold/templates/rest/__pkg__/__init__.py.tmpl",
         "adapters/payment/upstream.schema.json",
+        "hub/migrations/versions/0001_initial.py",
+        "hub/migrations/script.py.mako",
         "hub/scaffold/templates/soap/__pkg__/service.wsdl.tmpl",
         "hub/scaffold/templates/soap/tests/test___pkg__.py.tmpl",
     ):
