@@ -35,6 +35,7 @@ from hub.health import HealthMonitor
 from hub.jobs import JobService
 from hub.metrics import Metrics
 from hub.payments import PaymentService
+from hub.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from hub.registry import AdapterRegistry, classes_from, discover
 from hub.resilience import RetryPolicy
 from hub.webhooks import WebhookSender
@@ -134,6 +135,12 @@ def create_app(
                 max_s=settings.retry_max_backoff_s,
             ),
             pseudonym_key=secret,
+            limiter=RateLimiter(
+                RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters(),
+                global_per_minute=settings.rate_limit_per_minute,
+                on_refused=metrics.on_rate_limited,
+                on_error=metrics.rate_limit_errors.inc,
+            ),
         )
         health = HealthMonitor(registry, engine, settings.health_cache_s)
         jobs = _job_services(registry, gateway, engine, settings)
@@ -191,6 +198,8 @@ def create_app(
             yield
         finally:
             await worker.aclose()
+            if gateway.limiter is not None:
+                await gateway.limiter.counters.aclose()
             await webhooks.aclose()
             await audit.aclose()
             await registry.aclose()

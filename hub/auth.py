@@ -47,6 +47,7 @@ class Principal:
     name: str
     allow: frozenset[str]
     purposes: frozenset[str]
+    rate_per_minute: int | None = None
 
     def may_call(self, service: str, operation: str) -> bool:
         """`*`, `SERVICE` and `SERVICE:OPERATION` grants."""
@@ -82,6 +83,7 @@ def create_client(
     allow: Iterable[str],
     purposes: Iterable[str] = (),
     agency: str | None = None,
+    rate_per_minute: int | None = None,
 ) -> IssuedClient:
     """Store a new client with one API key; return the key in clear (only time it exists)."""
     allow, purposes = sorted(set(allow)), sorted(set(purposes))
@@ -92,12 +94,23 @@ def create_client(
     for grant in allow:
         if grant != "*" and not all(part.strip() for part in grant.split(":", 1)):
             raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
+    if rate_per_minute is not None and rate_per_minute < 1:
+        raise ValueError("a rate limit is at least 1 call a minute")
     client_id = "cl_" + secrets.token_hex(8)
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     with Session(engine) as session:
         if session.exec(select(Client).where(Client.name == name)).first() is not None:
             raise ValueError(f"a client named {name!r} exists already")
-        session.add(Client(id=client_id, name=name, agency=agency, allow=allow, purposes=purposes))
+        session.add(
+            Client(
+                id=client_id,
+                name=name,
+                agency=agency,
+                allow=allow,
+                purposes=purposes,
+                rate_per_minute=rate_per_minute,
+            )
+        )
         session.flush()
         session.add(
             ApiKey(client_id=client_id, key_hash=hash_key(secret, api_key), prefix=api_key[:10])
@@ -165,7 +178,11 @@ class Authenticator:
             if valid_for <= 0:
                 return None
         principal = Principal(
-            client.id, client.name, frozenset(client.allow), frozenset(client.purposes)
+            client.id,
+            client.name,
+            frozenset(client.allow),
+            frozenset(client.purposes),
+            client.rate_per_minute,
         )
         return principal, valid_for
 

@@ -228,12 +228,28 @@ def clients() -> None:
 )
 @click.option("--purpose", "purposes", multiple=True, help="A purpose code granted. Repeatable.")
 @click.option("--agency", default=None, help="The agency the application belongs to.")
+@click.option(
+    "--rate",
+    default=None,
+    metavar="N/minute",
+    help="Calls a minute this client may make (default: only the hub's global limit).",
+)
 def clients_create(
-    name: str, allow: tuple[str, ...], purposes: tuple[str, ...], agency: str | None
+    name: str,
+    allow: tuple[str, ...],
+    purposes: tuple[str, ...],
+    agency: str | None,
+    rate: str | None,
 ) -> None:
     """Create a client; prints its id and API key (shown this once only)."""
     from hub.auth import create_client
 
+    per_minute = None
+    if rate is not None:
+        count, _, unit = rate.partition("/")
+        if not count.strip().isdigit() or unit.strip() not in ("", "minute", "min", "m"):
+            raise click.BadParameter("give N/minute, e.g. 600/minute", param_hint="--rate")
+        per_minute = int(count)
     settings = Settings()
     with _database(settings) as engine:
         try:
@@ -244,6 +260,7 @@ def clients_create(
                 allow=allow,
                 purposes=purposes,
                 agency=agency,
+                rate_per_minute=per_minute,
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None

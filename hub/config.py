@@ -25,7 +25,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite file in the working directory by default. "
         "postgresql://… (psycopg 3) for production.",
     )
-    redis_url: str | None = Field(None, description="Redis for shared counters (later issues).")
+    redis_url: str | None = Field(
+        None, description="Redis for counters shared by every hub process (rate limits)."
+    )
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
+    )
     secret_key: SecretStr = Field(
         SecretStr(DEFAULT_SECRET),
         description="Server secret: keys API-key hashes and log pseudonyms.",

@@ -35,6 +35,7 @@ from hub.errors import (
 )
 from hub.metrics import Metrics
 from hub.models import utcnow
+from hub.ratelimit import RateLimiter
 from hub.registry import AdapterRegistry, LoadedAdapter
 from hub.resilience import RetryPolicy, translate_upstream_errors
 
@@ -85,13 +86,22 @@ class Gateway:
         metrics: Metrics,
         retry: RetryPolicy,
         pseudonym_key: bytes,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter
         self.registry = registry
         self.authenticator = authenticator
         self.audit = audit
         self.metrics = metrics
         self.retry = retry
         self._pseudonym_key = pseudonym_key
+
+    async def admit(self, principal: Principal) -> None:
+        """Count one request of this client against the rate limits (429 past them). Done
+        once per HTTP request: by `call` and `local` when they authenticate it, by a route
+        that authenticates itself."""
+        if self.limiter is not None:
+            await self.limiter.check(principal.client_id, principal.rate_per_minute)
 
     async def authenticate(self, caller: CallerHeaders) -> Principal:
         """The caller's principal (401 otherwise), for routes that need it before the call."""
@@ -127,11 +137,14 @@ class Gateway:
         their own (`@operation(route=...)`) are refused there.
         """
         started = time.perf_counter()
+        admit = principal is None  # a client's own request, not the hub's work for it
         if principal is None:
             principal = await self.authenticate(caller)
         trace = _Trace(principal, caller, service, operation)
         trace.subject_id = subject_id
         try:
+            if admit:
+                await self.admit(principal)
             loaded = self.registry.get(service)
             spec = loaded.spec(operation)
             trace.known = True  # metric labels only for real operations (bounded cardinality)
@@ -177,11 +190,14 @@ class Gateway:
         name the audit record carries).
         """
         started = time.perf_counter()
+        admit = principal is None
         if principal is None:
             principal = await self.authenticate(caller)
         trace = _Trace(principal, caller, service, operation)
         trace.known = True  # routes call this with fixed names only
         try:
+            if admit:
+                await self.admit(principal)
             check_caller(caller)
             if authorize:
                 principal.authorize(

@@ -72,6 +72,14 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.rate_limited = Counter(
+            "hub_rate_limited", "Calls refused with 429 by a rate limit", ["client"], registry=r
+        )
+        self.rate_limit_errors = Counter(
+            "hub_rate_limit_errors",
+            "Calls let through unchecked because the counter store (Redis) failed",
+            registry=r,
+        )
         self.circuit_refusals = Counter(
             "hub_circuit_refusals",
             "Calls refused at once: circuit open, or too many in flight (bulkhead)",
@@ -90,6 +98,9 @@ class Metrics:
                 self.retries.labels(service, operation),
             )
         return found
+
+    def on_rate_limited(self, client_id: str) -> None:
+        self.rate_limited.labels(client_id).inc()
 
     def on_circuit_change(self, service: str, state: str) -> None:
         self.circuit_state.labels(service).set(STATE_VALUES[state])  # type: ignore[index]

@@ -26,6 +26,8 @@ class Client(SQLModel, table=True):
     purposes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow)
+    #: Calls a minute this client may make (None: only the hub's global limit applies).
+    rate_per_minute: int | None = None
 
 
 class ApiKey(SQLModel, table=True):

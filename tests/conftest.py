@@ -61,6 +61,8 @@ def settings(tmp_path: Any) -> Settings:
         # Tests drive background work with `hub.worker.run_once()`, so it happens when the
         # test says; the restart test turns the real loop on.
         background_tasks=False,
+        # CI's second pass: rate-limit counters in the machine's Redis, as in production.
+        redis_url=os.environ.get("HUB_TEST_REDIS_URL") or None,
     )
 
 
@@ -76,7 +78,13 @@ class RunningHub:
     def hub(self) -> Hub:
         return self.app.state.hub  # type: ignore[no-any-return]
 
-    def client(self, *, allow: Iterable[str] = ("*",), purposes: Iterable[str] = ("test",)) -> str:
+    def client(
+        self,
+        *,
+        allow: Iterable[str] = ("*",),
+        purposes: Iterable[str] = ("test",),
+        rate_per_minute: int | None = None,
+    ) -> str:
         """Create a client; returns its API key."""
         issued = create_client(
             self.hub.engine,
@@ -84,6 +92,7 @@ class RunningHub:
             name=f"client-{uuid.uuid4().hex[:8]}",
             allow=allow,
             purposes=purposes,
+            rate_per_minute=rate_per_minute,
         )
         return issued.api_key
 

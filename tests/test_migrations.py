@@ -44,7 +44,10 @@ def test_the_migrations_build_what_the_models_describe(tmp_path):
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/old.db")
     try:
-        SQLModel.metadata.create_all(engine)  # how the hub made its schema before
+        # What create_all made before migrations existed: the 0001 schema, no version table.
+        upgrade(engine, BASELINE)
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE alembic_version"))
         with engine.begin() as connection:
             connection.execute(
                 text(

@@ -98,6 +98,7 @@ async def get_receipt(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
     payments = _payments(request)
     principal = await hub.gateway.authenticate(caller)
+    await hub.gateway.admit(principal)
     result = await payments.receipt(caller, principal, request.path_params["payment_id"])
     return envelope(result, caller.request_id)
 
