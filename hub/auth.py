@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,15 @@ class Principal:
     allow: frozenset[str]
     purposes: frozenset[str]
     rate_per_minute: int | None = None
+    #: (service, fields) pairs: the canonical fields answers of that service are cut to.
+    field_grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def fields_for(self, service: str) -> tuple[str, ...] | None:
+        """The fields granted for `service`, or None: answers in full."""
+        for name, fields in self.field_grants:
+            if name == service:
+                return fields
+        return None
 
     def may_call(self, service: str, operation: str) -> bool:
         """`*`, `SERVICE` and `SERVICE:OPERATION` grants."""
@@ -84,6 +93,7 @@ def create_client(
     purposes: Iterable[str] = (),
     agency: str | None = None,
     rate_per_minute: int | None = None,
+    fields: Mapping[str, Sequence[str]] | None = None,
 ) -> IssuedClient:
     """Store a new client with one API key; return the key in clear (only time it exists)."""
     allow, purposes = sorted(set(allow)), sorted(set(purposes))
@@ -109,6 +119,7 @@ def create_client(
                 allow=allow,
                 purposes=purposes,
                 rate_per_minute=rate_per_minute,
+                fields={service: list(names) for service, names in (fields or {}).items()},
             )
         )
         session.flush()
@@ -183,6 +194,7 @@ class Authenticator:
             frozenset(client.allow),
             frozenset(client.purposes),
             client.rate_per_minute,
+            tuple((svc, tuple(names)) for svc, names in sorted((client.fields or {}).items())),
         )
         return principal, valid_for
 

@@ -234,12 +234,21 @@ def clients() -> None:
     metavar="N/minute",
     help="Calls a minute this client may make (default: only the hub's global limit).",
 )
+@click.option(
+    "--fields",
+    "field_grants",
+    multiple=True,
+    metavar="SERVICE:FIELD,FIELD",
+    help="The canonical fields the client receives from a service (dotted for nested "
+    "ones); others are cut from every answer. Repeatable, one service each.",
+)
 def clients_create(
     name: str,
     allow: tuple[str, ...],
     purposes: tuple[str, ...],
     agency: str | None,
     rate: str | None,
+    field_grants: tuple[str, ...],
 ) -> None:
     """Create a client; prints its id and API key (shown this once only)."""
     from hub.auth import create_client
@@ -250,6 +259,7 @@ def clients_create(
         if not count.strip().isdigit() or unit.strip() not in ("", "minute", "min", "m"):
             raise click.BadParameter("give N/minute, e.g. 600/minute", param_hint="--rate")
         per_minute = int(count)
+    fields = _field_grants(field_grants)
     settings = Settings()
     with _database(settings) as engine:
         try:
@@ -261,10 +271,32 @@ def clients_create(
                 purposes=purposes,
                 agency=agency,
                 rate_per_minute=per_minute,
+                fields=fields,
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(json.dumps({"client_id": issued.client_id, "api_key": issued.api_key}))
+
+
+def _field_grants(texts: tuple[str, ...]) -> dict[str, list[str]]:
+    """Parse --fields and check each field against the installed adapters' answers."""
+    from hub.fields import check_field_grants, parse_field_grant
+    from hub.registry import AdapterLoadError, discover
+
+    grants: dict[str, list[str]] = {}
+    try:
+        for text in texts:
+            service, names = parse_field_grant(text)
+            grants.setdefault(service, []).extend(names)
+        if grants:
+            outputs = {
+                name: [spec.output_model for spec in cls.operations.values()]
+                for name, cls in discover().items()
+            }
+            check_field_grants(grants, outputs)
+    except (ValueError, AdapterLoadError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--fields") from None
+    return grants
 
 
 @clients.command("webhook-secret")

@@ -33,6 +33,7 @@ from hub.errors import (
     SchemaViolation,
     Unauthenticated,
 )
+from hub.fields import trim
 from hub.metrics import Metrics
 from hub.models import utcnow
 from hub.ratelimit import RateLimiter
@@ -304,7 +305,9 @@ class Gateway:
             raise
         finally:
             circuit.leave(trial=trial, error=error)
-        return self._output(spec, result)
+        data = self._output(spec, result)
+        granted = principal.fields_for(trace.service)
+        return data if granted is None else trim(data, granted)
 
     @staticmethod
     def _output(spec: OperationSpec, result: Any) -> dict[str, Any]:

@@ -28,6 +28,11 @@ class Client(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     #: Calls a minute this client may make (None: only the hub's global limit applies).
     rate_per_minute: int | None = None
+    #: Per service, the canonical fields this client may receive (dotted for nested ones);
+    #: a service not named here answers in full.
+    fields: dict[str, list[str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class ApiKey(SQLModel, table=True):

@@ -84,6 +84,7 @@ class RunningHub:
         allow: Iterable[str] = ("*",),
         purposes: Iterable[str] = ("test",),
         rate_per_minute: int | None = None,
+        fields: dict[str, list[str]] | None = None,
     ) -> str:
         """Create a client; returns its API key."""
         issued = create_client(
@@ -93,6 +94,7 @@ class RunningHub:
             allow=allow,
             purposes=purposes,
             rate_per_minute=rate_per_minute,
+            fields=fields,
         )
         return issued.api_key
 

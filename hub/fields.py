@@ -1,0 +1,96 @@
+"""Field-level policy: a client receives only the canonical fields it was granted.
+
+`hub clients create … --fields population:full_name,date_of_birth,permanent_address.province_code`
+grants, for one service, the fields every answer of that service is cut down to before it
+leaves the hub (data minimisation, as the Personal Data Protection Law asks). A dotted
+field keeps that part of a nested object; a list is cut element by element. A service the
+client has no field grant for answers in full. The cut is made on the canonical output,
+after validation, so no adapter can forget it.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["check_field_grants", "parse_field_grant", "trim"]
+
+
+def parse_field_grant(text: str) -> tuple[str, list[str]]:
+    """`SERVICE:FIELD,FIELD` -> (service, fields)."""
+    service, _, fields = text.partition(":")
+    names = [f.strip() for f in fields.split(",") if f.strip()]
+    if not service.strip() or not names:
+        raise ValueError(f"bad field grant {text!r}: use SERVICE:FIELD,FIELD")
+    return service.strip(), names
+
+
+def _models_within(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's annotation holds (through Optional, list, unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            found.extend(_models_within(arg))
+    return found
+
+
+def _has_path(models: Iterable[type[BaseModel]], path: Sequence[str]) -> bool:
+    for model in models:
+        info = model.model_fields.get(path[0])
+        if info is None:
+            continue
+        if len(path) == 1 or _has_path(_models_within(info.annotation), path[1:]):
+            return True
+    return False
+
+
+def check_field_grants(
+    grants: Mapping[str, Sequence[str]], outputs: Mapping[str, Iterable[type[BaseModel]]]
+) -> None:
+    """Refuse a grant naming a service that is not installed, or a field none of its
+    operations answers (`outputs`: each service's output models). Raises ValueError."""
+    for service, fields in grants.items():
+        if service not in outputs:
+            raise ValueError(f"no service named {service!r} is installed")
+        models = list(outputs[service])
+        for field in fields:
+            if not _has_path(models, field.split(".")):
+                raise ValueError(f"service {service!r} answers no field {field!r}")
+
+
+def _tree(paths: Iterable[str]) -> dict[str, Any]:
+    """Dotted paths as a tree: {"a": {}, "b": {"c": {}}} (an empty dict keeps it whole)."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            if part in node and not node[part]:
+                break  # already kept whole
+            node = node.setdefault(part, {})
+            if i == len(parts) - 1:
+                node.clear()
+    return tree
+
+
+def _cut(data: Any, tree: dict[str, Any]) -> Any:
+    if not tree:
+        return data
+    if isinstance(data, list):
+        return [_cut(item, tree) for item in data]
+    if isinstance(data, dict):
+        return {key: _cut(value, tree[key]) for key, value in data.items() if key in tree}
+    return data
+
+
+def trim(data: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """An answer cut down to the granted fields."""
+    result = _cut(data, _tree(fields))
+    assert isinstance(result, dict)
+    return result
