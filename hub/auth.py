@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.errors import (
     Forbidden,
@@ -128,6 +128,125 @@ def create_client(
         )
         session.commit()
     return IssuedClient(client_id=client_id, api_key=api_key)
+
+
+def _client_named(session: Session, name: str) -> Client:
+    client = session.exec(select(Client).where(Client.name == name)).first()
+    if client is None:
+        raise LookupError(f"no client named {name!r}")
+    return client
+
+
+def rotate_key(
+    engine: Engine,
+    secret: bytes,
+    name: str,
+    *,
+    grace_s: float = 86400.0,
+    expires_in_s: float | None = None,
+) -> IssuedClient:
+    """Give a client a new key (returned in clear, this once). Its other live keys keep
+    working for `grace_s` more seconds, so the agency can switch over without an outage;
+    `expires_in_s` gives the new key an expiry."""
+    if grace_s < 0 or (expires_in_s is not None and expires_in_s <= 0):
+        raise ValueError("the grace period and the expiry must not be negative")
+    now = utcnow()
+    api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with Session(engine) as session:
+        client = _client_named(session, name)
+        old_keys = session.exec(
+            select(ApiKey)
+            .where(ApiKey.client_id == client.id)
+            .where(col(ApiKey.revoked_at).is_(None))
+        ).all()
+        until = now + dt.timedelta(seconds=grace_s)
+        for key in old_keys:
+            if key.expires_at is None or _aware(key.expires_at) > until:
+                key.expires_at = until
+                session.add(key)
+        expires = None if expires_in_s is None else now + dt.timedelta(seconds=expires_in_s)
+        session.add(
+            ApiKey(
+                client_id=client.id,
+                key_hash=hash_key(secret, api_key),
+                prefix=api_key[:10],
+                expires_at=expires,
+            )
+        )
+        session.commit()
+        return IssuedClient(client_id=client.id, api_key=api_key)
+
+
+def revoke(engine: Engine, name: str, *, prefix: str | None = None) -> int:
+    """Revoke one key of a client (by its prefix, as `show` lists it), or, with no prefix,
+    the client itself: every key stops working. Returns how many keys were revoked."""
+    now = utcnow()
+    with Session(engine) as session:
+        client = _client_named(session, name)
+        query = select(ApiKey).where(ApiKey.client_id == client.id)
+        query = query.where(col(ApiKey.revoked_at).is_(None))
+        if prefix is not None:
+            query = query.where(ApiKey.prefix == prefix)
+        keys = session.exec(query).all()
+        if prefix is not None and not keys:
+            raise LookupError(f"client {name!r} has no live key {prefix!r}")
+        for key in keys:
+            key.revoked_at = now
+            session.add(key)
+        if prefix is None:
+            client.active = False
+            session.add(client)
+        session.commit()
+        return len(keys)
+
+
+def describe_clients(engine: Engine, name: str | None = None) -> list[dict[str, Any]]:
+    """Clients as `hub clients list/show` print them: grants, limits and each key's prefix,
+    dates and state; never a key or its hash."""
+    now = utcnow()
+    with Session(engine) as session:
+        query = select(Client).order_by(col(Client.name))
+        if name is not None:
+            query = query.where(Client.name == name)
+        clients = session.exec(query).all()
+        if name is not None and not clients:
+            raise LookupError(f"no client named {name!r}")
+        described = []
+        for client in clients:
+            keys = session.exec(
+                select(ApiKey).where(ApiKey.client_id == client.id).order_by(col(ApiKey.id))
+            ).all()
+            described.append(
+                {
+                    "client_id": client.id,
+                    "name": client.name,
+                    "agency": client.agency,
+                    "active": client.active,
+                    "allow": client.allow,
+                    "purposes": client.purposes,
+                    "rate_per_minute": client.rate_per_minute,
+                    "fields": client.fields,
+                    "created_at": _aware(client.created_at).isoformat(),
+                    "keys": [_key_view(key, now) for key in keys],
+                }
+            )
+        return described
+
+
+def _key_view(key: ApiKey, now: dt.datetime) -> dict[str, Any]:
+    expires = None if key.expires_at is None else _aware(key.expires_at)
+    if key.revoked_at is not None:
+        state = "revoked"
+    elif expires is not None and expires <= now:
+        state = "expired"
+    else:
+        state = "live"
+    return {
+        "prefix": key.prefix,
+        "state": state,
+        "created_at": _aware(key.created_at).isoformat(),
+        "expires_at": None if expires is None else expires.isoformat(),
+    }
 
 
 class Authenticator:

@@ -278,6 +278,75 @@ def clients_create(
     click.echo(json.dumps({"client_id": issued.client_id, "api_key": issued.api_key}))
 
 
+@clients.command("list")
+def clients_list() -> None:
+    """Every client, one JSON object a line: grants, limits, keys (prefixes and states)."""
+    from hub.auth import describe_clients
+
+    with _database(Settings()) as engine:
+        for client in describe_clients(engine):
+            click.echo(json.dumps(client, ensure_ascii=False))
+
+
+@clients.command("show")
+@click.argument("name")
+def clients_show(name: str) -> None:
+    """One client, with each key's prefix, dates and state (never a key)."""
+    from hub.auth import describe_clients
+
+    with _database(Settings()) as engine:
+        try:
+            [client] = describe_clients(engine, name)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(client, ensure_ascii=False, indent=2))
+
+
+@clients.command("rotate-key")
+@click.argument("name")
+@click.option(
+    "--grace-hours",
+    default=24.0,
+    show_default=True,
+    help="How long the client's older keys keep working, to switch over.",
+)
+@click.option("--expires-in-days", type=float, default=None, help="The new key's lifetime.")
+def clients_rotate_key(name: str, grace_hours: float, expires_in_days: float | None) -> None:
+    """Give a client a new API key (shown this once); its older keys expire after the grace."""
+    from hub.auth import rotate_key
+
+    settings = Settings()
+    with _database(settings) as engine:
+        try:
+            issued = rotate_key(
+                engine,
+                settings.secret_key.get_secret_value().encode(),
+                name,
+                grace_s=grace_hours * 3600,
+                expires_in_s=None if expires_in_days is None else expires_in_days * 86400,
+            )
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps({"client_id": issued.client_id, "api_key": issued.api_key}))
+
+
+@clients.command("revoke")
+@click.argument("name")
+@click.option("--key", "prefix", default=None, help="Revoke only this key (its prefix).")
+def clients_revoke(name: str, prefix: str | None) -> None:
+    """Revoke a client (every key) or one of its keys. Takes effect within
+    HUB_CLIENT_CACHE_TTL_S on every hub process."""
+    from hub.auth import revoke
+
+    with _database(Settings()) as engine:
+        try:
+            count = revoke(engine, name, prefix=prefix)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+    what = f"key {prefix}" if prefix else f"client {name} ({count} key(s))"
+    click.echo(f"revoked: {what}")
+
+
 def _field_grants(texts: tuple[str, ...]) -> dict[str, list[str]]:
     """Parse --fields and check each field against the installed adapters' answers."""
     from hub.fields import check_field_grants, parse_field_grant
