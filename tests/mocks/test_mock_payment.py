@@ -30,9 +30,9 @@ from mocks.data import citizen_index
 from mocks.judicial_records.push import PushTarget
 from mocks.payment import checksum
 from mocks.payment.app import create_app
+from tests.fakeclock import NOW, FakeClock
 from tests.payment_contract import IPN_SIGNED, REPLY_SIGNED, SIGNED, mac, mac_of
 
-NOW = 1_750_000_000.0  # 2025-06-15 22:06:40 in Vietnam
 BASE_URL = "http://payment.mock"
 PATH = "/api/v1/thanhtoan"
 PARTNER = "LGSPHUB"
@@ -41,38 +41,9 @@ IPN_URL = "http://hub.test/v1/payments/ipn"
 RETURN_URL = "https://dichvucong.example.gov.vn/ket-qua"
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
 
+
 def vn_time(timestamp: float, fmt: str = "%Y%m%d%H%M%S") -> str:
     return dt.datetime.fromtimestamp(timestamp, VIETNAM).strftime(fmt)
-
-
-class FakeClock:
-    """The mock's `clock` and `sleep`. Manual: a sleeper waits until the test advances time.
-    Automatic: sleeping moves time on at once."""
-
-    def __init__(self, *, auto: bool = False, start: float = NOW) -> None:
-        self.now, self.auto = start, auto
-        self.slept: list[float] = []
-        self._waiters: list[tuple[float, asyncio.Future[None]]] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        if self.auto:
-            self.now += seconds
-            await asyncio.sleep(0)
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append((self.now + seconds, waiter))
-        await waiter
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for deadline, waiter in self._waiters:
-            if deadline <= self.now and not waiter.done():
-                waiter.set_result(None)
-        self._waiters = [(d, w) for d, w in self._waiters if not w.done()]
 
 
 @dataclass
