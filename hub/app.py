@@ -18,6 +18,7 @@ from hub.adapter import Adapter
 from hub.api import problems
 from hub.api.middleware import RequestIdMiddleware
 from hub.api.routes import (
+    admin,
     catalogue,
     citizens,
     civil_status,
@@ -26,7 +27,7 @@ from hub.api.routes import (
     operations,
     payments,
 )
-from hub.audit import AuditWriter
+from hub.audit import AuditRetention, AuditWriter, signing_key
 from hub.auth import Authenticator
 from hub.config import Settings
 from hub.db import make_engine, prepare
@@ -120,7 +121,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(prepare, engine, migrate=settings.migrate_on_start)
         audit = AuditWriter(
-            engine, batch_max=settings.audit_batch_max, on_commit=metrics.on_audit_commit
+            engine,
+            key=signing_key(secret),
+            batch_max=settings.audit_batch_max,
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+            on_commit=metrics.on_audit_commit,
         )
         audit.start()
         gateway = Gateway(
@@ -172,6 +178,15 @@ def create_app(
         if payments is not None:
             steps.append(("query payments", payments.query_once))
         steps.append(("deliver webhooks", webhooks.run_once))
+        if settings.audit_retention_days > 0:
+            retention = AuditRetention(
+                engine,
+                signing_key(secret),
+                settings.audit_archive_dir,
+                settings.audit_retention_days,
+                settings.audit_archive_interval_s,
+            )
+            steps.append(("archive audit records", retention.run_once))
         worker = BackgroundWorker(steps, settings.worker_interval_s)
         app.state.hub = Hub(
             settings,
@@ -220,4 +235,5 @@ def create_app(
     app.include_router(judicial.router)
     app.include_router(enterprises.router)
     app.include_router(payments.router)
+    app.include_router(admin.router)
     return app

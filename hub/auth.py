@@ -23,8 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from hub.errors import (
+    DossierRequired,
     Forbidden,
     HubUnavailable,
+    OfficerRequired,
     PurposeNotAllowed,
     PurposeRequired,
     Unauthenticated,
@@ -32,6 +34,9 @@ from hub.errors import (
 from hub.models import ApiKey, Client, utcnow
 
 KEY_PREFIX = "hub_"
+
+#: The admin API's grants (`admin:clients`, `admin:audit`): never part of `*`.
+ADMIN_SERVICE = "admin"
 
 
 def hash_key(secret: bytes, api_key: str) -> str:
@@ -50,6 +55,8 @@ class Principal:
     rate_per_minute: int | None = None
     #: (service, fields) pairs: the canonical fields answers of that service are cut to.
     field_grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    require_officer: bool = False
+    require_dossier: bool = False
 
     def fields_for(self, service: str) -> tuple[str, ...] | None:
         """The fields granted for `service`, or None: answers in full."""
@@ -59,13 +66,24 @@ class Principal:
         return None
 
     def may_call(self, service: str, operation: str) -> bool:
-        """`*`, `SERVICE` and `SERVICE:OPERATION` grants."""
+        """`*`, `SERVICE` and `SERVICE:OPERATION` grants. `*` is every national system,
+        never the admin API: an admin grant is always named (`admin:clients`)."""
+        if service == ADMIN_SERVICE:
+            return bool({service, f"{service}:{operation}"} & self.allow)
         return bool({"*", service, f"{service}:{operation}"} & self.allow)
 
     def authorize(
-        self, service: str, operation: str, *, personal_data: bool, purpose: str | None
+        self,
+        service: str,
+        operation: str,
+        *,
+        personal_data: bool,
+        purpose: str | None,
+        officer_id: str | None = None,
+        dossier_id: str | None = None,
     ) -> None:
-        """Raise unless this client may call the operation for the stated purpose."""
+        """Raise unless this client may call the operation for the stated purpose (and, if
+        the client must, naming the officer and the dossier)."""
         if not self.may_call(service, operation):
             raise Forbidden(f"this client is not allowed to call {service}:{operation}")
         if not personal_data:
@@ -74,6 +92,10 @@ class Principal:
             raise PurposeRequired("personal-data calls must state an X-Purpose")
         if purpose not in self.purposes:
             raise PurposeNotAllowed("the stated purpose is not granted to this client")
+        if self.require_officer and not (officer_id or "").strip():
+            raise OfficerRequired("this client's personal-data calls must send X-Officer-ID")
+        if self.require_dossier and not (dossier_id or "").strip():
+            raise DossierRequired("this client's personal-data calls must send X-Dossier-ID")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +116,9 @@ def create_client(
     agency: str | None = None,
     rate_per_minute: int | None = None,
     fields: Mapping[str, Sequence[str]] | None = None,
+    require_officer: bool = False,
+    require_dossier: bool = False,
+    expires_in_days: float | None = None,
 ) -> IssuedClient:
     """Store a new client with one API key; return the key in clear (only time it exists)."""
     allow, purposes = sorted(set(allow)), sorted(set(purposes))
@@ -106,6 +131,9 @@ def create_client(
             raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
     if rate_per_minute is not None and rate_per_minute < 1:
         raise ValueError("a rate limit is at least 1 call a minute")
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise ValueError("a key's lifetime must be positive")
+    expires = None if expires_in_days is None else utcnow() + dt.timedelta(days=expires_in_days)
     client_id = "cl_" + secrets.token_hex(8)
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     with Session(engine) as session:
@@ -120,11 +148,18 @@ def create_client(
                 purposes=purposes,
                 rate_per_minute=rate_per_minute,
                 fields={service: list(names) for service, names in (fields or {}).items()},
+                require_officer=require_officer,
+                require_dossier=require_dossier,
             )
         )
         session.flush()
         session.add(
-            ApiKey(client_id=client_id, key_hash=hash_key(secret, api_key), prefix=api_key[:10])
+            ApiKey(
+                client_id=client_id,
+                key_hash=hash_key(secret, api_key),
+                prefix=api_key[:10],
+                expires_at=expires,
+            )
         )
         session.commit()
     return IssuedClient(client_id=client_id, api_key=api_key)
@@ -226,6 +261,8 @@ def describe_clients(engine: Engine, name: str | None = None) -> list[dict[str, 
                     "purposes": client.purposes,
                     "rate_per_minute": client.rate_per_minute,
                     "fields": client.fields,
+                    "require_officer": client.require_officer,
+                    "require_dossier": client.require_dossier,
                     "created_at": _aware(client.created_at).isoformat(),
                     "keys": [_key_view(key, now) for key in keys],
                 }
@@ -314,6 +351,8 @@ class Authenticator:
             frozenset(client.purposes),
             client.rate_per_minute,
             tuple((svc, tuple(names)) for svc, names in sorted((client.fields or {}).items())),
+            client.require_officer,
+            client.require_dossier,
         )
         return principal, valid_for
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -242,6 +243,17 @@ def clients() -> None:
     help="The canonical fields the client receives from a service (dotted for nested "
     "ones); others are cut from every answer. Repeatable, one service each.",
 )
+@click.option(
+    "--require-officer",
+    is_flag=True,
+    help="Personal-data calls must name the civil servant (X-Officer-ID); 400 otherwise.",
+)
+@click.option(
+    "--require-dossier",
+    is_flag=True,
+    help="Personal-data calls must name the dossier they serve (X-Dossier-ID); 400 otherwise.",
+)
+@click.option("--expires-in-days", type=float, default=None, help="The key's lifetime.")
 def clients_create(
     name: str,
     allow: tuple[str, ...],
@@ -249,6 +261,9 @@ def clients_create(
     agency: str | None,
     rate: str | None,
     field_grants: tuple[str, ...],
+    require_officer: bool,
+    require_dossier: bool,
+    expires_in_days: float | None,
 ) -> None:
     """Create a client; prints its id and API key (shown this once only)."""
     from hub.auth import create_client
@@ -272,6 +287,9 @@ def clients_create(
                 agency=agency,
                 rate_per_minute=per_minute,
                 fields=fields,
+                require_officer=require_officer,
+                require_dossier=require_dossier,
+                expires_in_days=expires_in_days,
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
@@ -433,6 +451,83 @@ def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
                 click.echo(f"  {kind}: {json.dumps(item)}")
         click.echo("  no differences" if report.clean else "  DIFFERENCES FOUND")
     sys.exit(0 if report.clean else 1)
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+def _audit_key(settings: Settings) -> bytes:
+    from hub.audit import signing_key
+
+    return signing_key(settings.secret_key.get_secret_value().encode())
+
+
+@audit.command("verify")
+@click.option(
+    "--archives",
+    "archive_dir",
+    default=None,
+    help="Check the archive files in this folder too (default: HUB_AUDIT_ARCHIVE_DIR if it "
+    "exists; otherwise only the archives' signed manifests).",
+)
+def audit_verify(archive_dir: str | None) -> None:
+    """Walk the audit chain, its archives and its signed checkpoints; exit 1 naming the
+    first broken record if any record was altered, removed or inserted."""
+    from hub.audit import verify
+
+    settings = Settings()
+    folder = Path(archive_dir or settings.audit_archive_dir)
+    if archive_dir is not None and not folder.is_dir():
+        raise click.ClickException(f"no archive folder {archive_dir}")
+    with _database(settings) as engine:
+        found = verify(engine, _audit_key(settings), folder if folder.is_dir() else None)
+    click.echo(
+        f"audit chain: {found.records} records in the database, {found.archived} archived, "
+        f"{found.checkpoints} signed checkpoints, last record {found.last_id}"
+        + (f", {found.unchained} from before the chain" if found.unchained else "")
+    )
+    if not found.ok:
+        click.echo(f"BROKEN: {found.problems[0]}", err=True)
+        sys.exit(1)
+    click.echo("intact")
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's end now (the hub also does it as it writes and when it stops)."""
+    from hub.audit import checkpoint
+
+    settings = Settings()
+    with _database(settings) as engine:
+        signed = checkpoint(engine, _audit_key(settings))
+    click.echo("nothing new to sign" if signed is None else f"signed up to record {signed}")
+
+
+@audit.command("archive")
+@click.option(
+    "--older-than-days",
+    type=float,
+    default=None,
+    help="Archive records older than this (default: HUB_AUDIT_RETENTION_DAYS).",
+)
+def audit_archive(older_than_days: float | None) -> None:
+    """Move records past retention to signed, compressed files in HUB_AUDIT_ARCHIVE_DIR
+    (the hub does it by itself every HUB_AUDIT_ARCHIVE_INTERVAL_S)."""
+    from hub.audit import archive
+
+    settings = Settings()
+    days = settings.audit_retention_days if older_than_days is None else older_than_days
+    if days <= 0:
+        raise click.ClickException("retention is off (HUB_AUDIT_RETENTION_DAYS=0)")
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    with _database(settings) as engine:
+        while True:
+            done = archive(engine, _audit_key(settings), Path(settings.audit_archive_dir), before)
+            if done is None:
+                break
+            click.echo(f"archived records {done.first_id}-{done.last_id} to {done.file}")
 
 
 @main.group()

@@ -78,6 +78,26 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How long a verified API key is trusted without a database read."
     )
     audit_batch_max: int = Field(500, ge=1, description="Most audit records in one commit.")
+    audit_checkpoint_every: int = Field(
+        1000, ge=1, description="Sign the audit chain's end at least every this many records."
+    )
+    audit_checkpoint_interval_s: float = Field(
+        300.0, gt=0, description="… and at least this often while records are written."
+    )
+    audit_retention_days: float = Field(
+        365.0,
+        ge=0,
+        description="Audit records older than this move to signed archive files "
+        "(0: they stay in the database for ever).",
+    )
+    audit_archive_dir: str = Field(
+        "audit-archive",
+        description="Where archived audit records go (shared storage when several machines "
+        "run the hub).",
+    )
+    audit_archive_interval_s: float = Field(
+        3600.0, gt=0, description="How often a hub process looks for audit records to archive."
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024)
     health_cache_s: float = Field(5.0, ge=0, description="How long /ready reuses probe results.")
 

@@ -4,7 +4,9 @@
     ├── BadRequest (400 BAD_REQUEST)
     │   ├── InvalidJson (400 INVALID_JSON)
     │   ├── InvalidPersonalId (400 INVALID_PERSONAL_ID)
-    │   └── PurposeRequired (400 PURPOSE_REQUIRED)
+    │   ├── PurposeRequired (400 PURPOSE_REQUIRED)
+    │   ├── OfficerRequired (400 OFFICER_REQUIRED)   for clients created --require-officer
+    │   └── DossierRequired (400 DOSSIER_REQUIRED)   for clients created --require-dossier
     ├── Unauthenticated (401 UNAUTHENTICATED)
     ├── Forbidden (403 FORBIDDEN)
     │   └── PurposeNotAllowed (403 PURPOSE_NOT_ALLOWED)
@@ -93,6 +95,14 @@ class InvalidEnterpriseCode(BadRequest):
 
 class PurposeRequired(BadRequest):
     code, title = "PURPOSE_REQUIRED", "X-Purpose header required"
+
+
+class OfficerRequired(BadRequest):
+    code, title = "OFFICER_REQUIRED", "X-Officer-ID header required"
+
+
+class DossierRequired(BadRequest):
+    code, title = "DOSSIER_REQUIRED", "X-Dossier-ID header required"
 
 
 class Unauthenticated(HubError):

@@ -94,3 +94,29 @@ def trim(data: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     result = _cut(data, _tree(fields))
     assert isinstance(result, dict)
     return result
+
+
+#: The most field paths one audit record lists (a long list of records repeats the same).
+MAX_AUDITED_PATHS = 200
+
+
+def paths_of(data: Any) -> list[str]:
+    """The dotted paths of the fields an answer carries with a value, as the audit record
+    keeps them ("fields returned"): lists count once, whatever their length; `null` and
+    empty values were not disclosed, so they are not listed."""
+    found: set[str] = set()
+
+    def walk(value: Any, prefix: str) -> None:
+        if len(found) >= MAX_AUDITED_PATHS:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{prefix}.{key}" if prefix else str(key))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, prefix)
+        elif value is not None and value != "" and prefix:
+            found.add(prefix)
+
+    walk(data, "")
+    return sorted(found)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from hub.adapter import CallContext, OperationSpec
@@ -33,7 +34,7 @@ from hub.errors import (
     SchemaViolation,
     Unauthenticated,
 )
-from hub.fields import trim
+from hub.fields import paths_of, trim
 from hub.metrics import Metrics
 from hub.models import utcnow
 from hub.ratelimit import RateLimiter
@@ -154,7 +155,12 @@ class Gateway:
                 raise Forbidden(f"{service}:{operation} is served through {spec.route}")
             if authorize:
                 principal.authorize(
-                    service, operation, personal_data=spec.personal_data, purpose=caller.purpose
+                    service,
+                    operation,
+                    personal_data=spec.personal_data,
+                    purpose=caller.purpose,
+                    officer_id=caller.officer_id,
+                    dossier_id=caller.dossier_id,
                 )
             if callable(payload):
                 payload = await payload()
@@ -162,6 +168,7 @@ class Gateway:
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
+            trace.disclosed(data)
         except BaseException as exc:
             await self._fail(trace, started, exc)
             raise
@@ -206,8 +213,11 @@ class Gateway:
                     grant or operation,
                     personal_data=personal_data,
                     purpose=caller.purpose,
+                    officer_id=caller.officer_id,
+                    dossier_id=caller.dossier_id,
                 )
             data, trace.subject_id = await func(principal)
+            trace.disclosed(data)
         except BaseException as exc:
             await self._fail(trace, started, exc)
             raise
@@ -358,6 +368,7 @@ class _Trace:
         "caller",
         "code",
         "error",
+        "fields",
         "known",
         "operation",
         "principal",
@@ -375,6 +386,11 @@ class _Trace:
         self.status, self.code = 200, "OK"
         self.error: HubError | None = None
         self.known = False
+        self.fields: str | None = None
+
+    def disclosed(self, data: Any) -> None:
+        """Note the fields the answer carries, for the audit record."""
+        self.fields = orjson.dumps(paths_of(data)).decode()
 
     def fail(self, exc: HubError) -> None:
         self.error, self.status, self.code = exc, exc.status, exc.code
@@ -394,6 +410,7 @@ class _Trace:
             "code": self.code,
             "duration_ms": round(duration_ms, 3),
             "upstream_ms": None if self.upstream_ms is None else round(self.upstream_ms, 3),
+            "fields": self.fields,
         }
 
 

@@ -120,9 +120,14 @@ class JobService:
         callback_url: str | None,
     ) -> dict[str, Any]:
         """Submit upstream through the pipeline and record the job; returns its view."""
-        principal.authorize(
-            self.service, "submit", personal_data=True, purpose=caller.purpose
-        )  # before anything is written
+        principal.authorize(  # before anything is written
+            self.service,
+            "submit",
+            personal_data=True,
+            purpose=caller.purpose,
+            officer_id=caller.officer_id,
+            dossier_id=caller.dossier_id,
+        )
         job = Job(
             id="job_" + secrets.token_hex(10),
             service=self.service,

@@ -33,6 +33,10 @@ class Client(SQLModel, table=True):
     fields: dict[str, list[str]] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
+    #: Personal-data calls of this client must name the civil servant (X-Officer-ID) and
+    #: the administrative dossier (X-Dossier-ID) they serve.
+    require_officer: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    require_dossier: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class ApiKey(SQLModel, table=True):
@@ -50,7 +54,12 @@ class ApiKey(SQLModel, table=True):
 
 
 class AuditRecord(SQLModel, table=True):
-    """One record per call that passed authentication: who asked what, why, and what came of it."""
+    """One record per call that passed authentication: who asked what, why, and what came of it.
+
+    Records form a hash chain (hub.audit): `hash` is a keyed hash over `prev_hash` and the
+    record's canonical form, and `prev_hash` is unique, so no record can be altered,
+    removed or inserted without `hub audit verify` seeing it.
+    """
 
     __tablename__ = "audit_records"
 
@@ -68,6 +77,40 @@ class AuditRecord(SQLModel, table=True):
     code: str = Field(max_length=64)
     duration_ms: float
     upstream_ms: float | None = None
+    #: The canonical fields the answer carried (dotted paths, JSON list), None if no data.
+    fields: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    prev_hash: str | None = Field(default=None, max_length=64, unique=True)
+    hash: str | None = Field(default=None, max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement that the chain ended at `record_id` with `hash` at time `at`: once
+    signed, rewriting the records up to it (even recomputing every hash) shows."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    record_id: int = Field(index=True)
+    hash: str = Field(max_length=64)
+    signature: str = Field(max_length=64)
+
+
+class AuditArchive(SQLModel, table=True):
+    """Records moved out of the database to a signed, compressed file (retention)."""
+
+    __tablename__ = "audit_archives"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    file: str = Field(max_length=255)
+    first_id: int = Field(unique=True)
+    last_id: int
+    count: int
+    first_prev_hash: str = Field(max_length=64)
+    last_hash: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    signature: str = Field(max_length=64)
 
 
 def _when(*, index: bool = False, nullable: bool = True) -> Any:

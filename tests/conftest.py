@@ -85,6 +85,8 @@ class RunningHub:
         purposes: Iterable[str] = ("test",),
         rate_per_minute: int | None = None,
         fields: dict[str, list[str]] | None = None,
+        require_officer: bool = False,
+        require_dossier: bool = False,
     ) -> str:
         """Create a client; returns its API key."""
         issued = create_client(
@@ -95,6 +97,8 @@ class RunningHub:
             purposes=purposes,
             rate_per_minute=rate_per_minute,
             fields=fields,
+            require_officer=require_officer,
+            require_dossier=require_dossier,
         )
         return issued.api_key
 

@@ -13,8 +13,16 @@ from starlette.responses import Response
 
 from hub import __version__
 from hub.api.deps import caller_headers, envelope, get_hub, json_body, string_path_param
+from hub.auditor import MAX_PAGE, access_report, parse_int, parse_time
 from hub.auth import Principal
-from hub.errors import Forbidden, HubError, InvalidPersonalId, UnknownService, UpstreamTimeout
+from hub.errors import (
+    BadRequest,
+    Forbidden,
+    HubError,
+    InvalidPersonalId,
+    UnknownService,
+    UpstreamTimeout,
+)
 from hub.gateway import CallResult
 from hub.identifiers import InvalidIdentifier, parse_personal_id
 
@@ -87,7 +95,12 @@ async def get_profile(request: Request) -> Response:
             raise Forbidden("this client may call none of the services the profile draws on")
         # One purpose check up front: without it every section would fail the same way.
         principal.authorize(
-            granted[0].service, granted[0].operation, personal_data=True, purpose=caller.purpose
+            granted[0].service,
+            granted[0].operation,
+            personal_data=True,
+            purpose=caller.purpose,
+            officer_id=caller.officer_id,
+            dossier_id=caller.dossier_id,
         )
         payload = {"personal_id": personal_id}
         tasks = {
@@ -137,3 +150,58 @@ def _section_error(status: str, error: HubError) -> dict[str, Any]:
         "status": status,
         "error": {"status": error.status, "code": error.code, "title": error.title},
     }
+
+
+#: The access report is served from the hub's own audit trail; clients are granted it as
+#: `audit:access-log` (the citizens' portal of a province, say).
+ACCESS_LOG = ("audit", "access-log")
+
+
+@router.get(
+    "/{personal_id}/access-log",
+    summary="Who accessed this citizen's data, when and for what purpose",
+    openapi_extra={
+        "parameters": [
+            *string_path_param("personal_id", "12-digit personal ID (CCCD)")["parameters"],
+            *(
+                {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+                for name, kind in (
+                    ("since", "string"),
+                    ("until", "string"),
+                    ("after", "integer"),
+                    ("limit", "integer"),
+                )
+            ),
+        ]
+    },
+)
+async def access_log(request: Request) -> Response:
+    """Every call the hub made about this person, from its audit trail: the agency and
+    application, the time, the purpose and dossier stated, what came of it and the fields
+    disclosed. Reading it is itself a personal-data call, audited like any other."""
+    hub, caller = get_hub(request), caller_headers(request)
+    personal_id = request.path_params["personal_id"]
+    params = request.query_params
+
+    async def report(principal: Principal) -> tuple[dict[str, Any], str | None]:
+        try:
+            parse_personal_id(personal_id)
+        except InvalidIdentifier as exc:
+            raise InvalidPersonalId(str(exc)) from None
+        unknown = sorted(set(params) - {"since", "until", "after", "limit"})
+        if unknown:
+            raise BadRequest(f"unknown query parameter {unknown[0]!r}")
+        data = await asyncio.to_thread(
+            access_report,
+            hub.engine,
+            personal_id,
+            since=parse_time(params.get("since"), "since"),
+            until=parse_time(params.get("until"), "until"),
+            after=parse_int(params.get("after"), "after", 0, 0, 2**62),
+            limit=parse_int(params.get("limit"), "limit", 100, 1, MAX_PAGE),
+        )
+        return data, personal_id
+
+    service, operation = ACCESS_LOG
+    result = await hub.gateway.local(caller, service, operation, report, personal_data=True)
+    return envelope(result, caller.request_id)
