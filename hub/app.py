@@ -23,6 +23,7 @@ from hub.api.routes import (
     civil_status,
     enterprises,
     judicial,
+    oauth,
     operations,
     payments,
 )
@@ -125,7 +126,9 @@ def create_app(
         audit.start()
         gateway = Gateway(
             registry=registry,
-            authenticator=Authenticator(engine, secret, settings.client_cache_ttl_s),
+            authenticator=Authenticator(
+                engine, secret, settings.client_cache_ttl_s, token_ttl=settings.oauth_token_ttl_s
+            ),
             audit=audit,
             metrics=metrics,
             retry=RetryPolicy(
@@ -220,4 +223,5 @@ def create_app(
     app.include_router(judicial.router)
     app.include_router(enterprises.router)
     app.include_router(payments.router)
+    app.include_router(oauth.router)
     return app
