@@ -24,6 +24,7 @@ from hub.api.routes import (
     civil_status,
     enterprises,
     judicial,
+    oauth,
     operations,
     payments,
 )
@@ -131,7 +132,9 @@ def create_app(
         audit.start()
         gateway = Gateway(
             registry=registry,
-            authenticator=Authenticator(engine, secret, settings.client_cache_ttl_s),
+            authenticator=Authenticator(
+                engine, secret, settings.client_cache_ttl_s, token_ttl=settings.oauth_token_ttl_s
+            ),
             audit=audit,
             metrics=metrics,
             retry=RetryPolicy(
@@ -236,4 +239,5 @@ def create_app(
     app.include_router(enterprises.router)
     app.include_router(payments.router)
     app.include_router(admin.router)
+    app.include_router(oauth.router)
     return app

@@ -9,6 +9,7 @@ instead of a slow hash compared against every row.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -32,6 +33,17 @@ from hub.errors import (
     Unauthenticated,
 )
 from hub.models import ApiKey, Client, utcnow
+from hub.oauth import (
+    MAX_TOKEN_CHARS,
+    TOKEN_START,
+    AccessToken,
+    AccessTokens,
+    InvalidClient,
+    InvalidScope,
+    TokenClaims,
+    TokenRequest,
+    covered,
+)
 
 KEY_PREFIX = "hub_"
 
@@ -293,21 +305,35 @@ class Authenticator:
     needs no database read; a revoked key therefore stops working within `ttl` (5 s by
     default). Unknown keys are remembered briefly in a separate, smaller cache, so a flood of
     made-up keys can neither evict the good ones nor reach the database each time.
+
+    OAuth2 access tokens (hub.oauth) are accepted too. A token is only a signed pointer to
+    the API key it was issued against: each one is checked against that key and its client
+    as a key is, and cached the same way (by its hash, never past its own expiry), so
+    revoking the key or the client stops its tokens within `ttl` as well.
     """
 
     MAX_CACHED = 10_000
     MAX_REFUSED = 1_000
 
-    def __init__(self, engine: Engine, secret: bytes, ttl: float) -> None:
+    def __init__(
+        self, engine: Engine, secret: bytes, ttl: float, *, token_ttl: float = 300.0
+    ) -> None:
         self._engine, self._secret, self._ttl = engine, secret, ttl
         self._valid: dict[str, tuple[float, Principal]] = {}
         self._refused: dict[str, float] = {}
+        self.tokens = AccessTokens(secret, token_ttl)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
-            raise Unauthenticated("send Authorization: Bearer <API key>")
+            if (
+                scheme.lower() == "bearer"
+                and token.startswith(TOKEN_START)
+                and len(token) <= MAX_TOKEN_CHARS
+            ):
+                return await self._authenticate_token(token)
+            raise Unauthenticated("send Authorization: Bearer <API key or access token>")
         digest = hash_key(self._secret, token)
         now = time.monotonic()
         cached = self._valid.get(digest)
@@ -330,10 +356,13 @@ class Authenticator:
 
     def _lookup(self, digest: str) -> tuple[Principal, float] | None:
         """The key's client and how many seconds the key stays valid, or None."""
+        found = self._lookup_key(ApiKey.key_hash == digest)
+        return None if found is None else found[:2]
+
+    def _lookup_key(self, where: Any) -> tuple[Principal, float, int] | None:
+        """The live key matching `where`: its client, seconds it stays valid, and row id."""
         with Session(self._engine) as session:
-            row = session.exec(
-                select(ApiKey, Client).join(Client).where(ApiKey.key_hash == digest)
-            ).first()
+            row = session.exec(select(ApiKey, Client).join(Client).where(where)).first()
         if row is None:
             return None
         key, client = row
@@ -354,7 +383,77 @@ class Authenticator:
             client.require_officer,
             client.require_dossier,
         )
-        return principal, valid_for
+        assert key.id is not None
+        return principal, valid_for, key.id
+
+    async def issue_token(self, request: TokenRequest) -> tuple[Principal, AccessToken]:
+        """The client-credentials grant: an access token for a client that proved itself with
+        one of its live API keys, narrowed to `request.scope` if given, and the client's
+        principal (for its rate limit). Raises InvalidClient (a made-up secret is remembered
+        as refused, like an unknown key, so repeating it does not reach the database) or
+        InvalidScope."""
+        secret = request.secret
+        if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+            raise InvalidClient("the client credentials are not valid", basic=request.basic)
+        digest = hash_key(self._secret, secret)
+        now = time.monotonic()
+        refused_until = self._refused.get(digest)
+        if refused_until is not None and refused_until > now:
+            raise InvalidClient("the client credentials are not valid", basic=request.basic)
+        found = await self._to_thread(self._lookup_key, ApiKey.key_hash == digest)
+        if found is None:
+            _remember(self._refused, self.MAX_REFUSED, digest, now + self._ttl)
+            raise InvalidClient("the client credentials are not valid", basic=request.basic)
+        principal, valid_for, key_id = found
+        # A live key of another client: refused, but not remembered as refused (it is valid).
+        if not hmac.compare_digest(principal.client_id.encode(), request.client_id.encode()):
+            raise InvalidClient("the client credentials are not valid", basic=request.basic)
+        scope = tuple(sorted(principal.allow))
+        if request.scope is not None:
+            if not all(covered(grant, principal.allow) for grant in request.scope):
+                raise InvalidScope("the scope asks for more than this client is granted")
+            scope = request.scope
+        issued = self.tokens.issue(principal.client_id, key_id, scope, valid_for=valid_for)
+        return principal, issued
+
+    async def _authenticate_token(self, token: str) -> Principal:
+        """The principal of an access token: its key and client still live, its grants the
+        token's scope (as far as the client still holds them)."""
+        digest = hash_key(self._secret, token)
+        now = time.monotonic()
+        cached = self._valid.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        refused_until = self._refused.get(digest)
+        if refused_until is not None and refused_until > now:
+            raise Unauthenticated("the access token is not valid")
+        claims = self.tokens.verify(token)  # no database read for a forged or stale token
+        found = await self._to_thread(self._lookup_token_key, claims)
+        lifetime = claims.expires_at - time.time()
+        if found is None:
+            _remember(self._refused, self.MAX_REFUSED, digest, now + min(self._ttl, lifetime))
+            raise Unauthenticated("the access token is not valid")
+        principal, valid_for = found
+        until = now + min(self._ttl, valid_for, lifetime)
+        _remember(self._valid, self.MAX_CACHED, digest, (until, principal))
+        return principal
+
+    def _lookup_token_key(self, claims: TokenClaims) -> tuple[Principal, float] | None:
+        found = self._lookup_key(
+            (ApiKey.id == claims.key_id) & (ApiKey.client_id == claims.client_id)
+        )
+        if found is None:
+            return None
+        principal, valid_for, _ = found
+        allow = frozenset(g for g in claims.scope if covered(g, principal.allow))
+        return dataclasses.replace(principal, allow=allow), valid_for
+
+    @staticmethod
+    async def _to_thread(func: Any, *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(func, *args)
+        except SQLAlchemyError as exc:
+            raise HubUnavailable(log_context={"cause": type(exc).__name__}) from None
 
 
 def _remember(cache: dict[str, Any], limit: int, key: str, value: Any) -> None:

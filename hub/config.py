@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     client_cache_ttl_s: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted without a database read."
     )
+    oauth_token_ttl_s: int = Field(
+        300,
+        ge=1,
+        le=3600,
+        description="Lifetime of the access tokens POST /oauth/token issues (seconds).",
+    )
     audit_batch_max: int = Field(500, ge=1, description="Most audit records in one commit.")
     audit_checkpoint_every: int = Field(
         1000, ge=1, description="Sign the audit chain's end at least every this many records."

@@ -1,0 +1,115 @@
+"""`POST /oauth/token`: the OAuth2 client-credentials grant (RFC 6749 §4.4), an API key
+traded for a short-lived access token (hub.oauth)."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from hub.api.deps import get_hub, read_bytes
+from hub.api.middleware import request_id_of
+from hub.api.problems import problem_response
+from hub.oauth import InvalidClient, OAuthError, parse_token_request
+
+router = APIRouter(tags=["oauth"])
+log = logging.getLogger("hub.oauth")
+
+_ERROR = {
+    "description": "RFC 9457 problem+json that also carries RFC 6749 `error` and "
+    "`error_description`",
+    "content": {"application/problem+json": {"schema": {"type": "object"}}},
+}
+
+_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "scope": {
+                            "type": "string",
+                            "description": "Space-separated grants narrowing the token to "
+                            "part of the client's grants (default: all of them).",
+                        },
+                        "client_id": {
+                            "type": "string",
+                            "description": "Only when not using HTTP Basic.",
+                        },
+                        "client_secret": {
+                            "type": "string",
+                            "description": "One of the client's API keys; only when not "
+                            "using HTTP Basic.",
+                        },
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "An access token to send as `Authorization: Bearer …`",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["access_token", "token_type", "expires_in"],
+                        "properties": {
+                            "access_token": {"type": "string"},
+                            "token_type": {"type": "string", "enum": ["Bearer"]},
+                            "expires_in": {"type": "integer"},
+                            "scope": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+        "400": _ERROR,
+        "401": _ERROR,
+    },
+}
+
+
+@router.post(
+    "/oauth/token",
+    summary="An access token for a client (OAuth2 client credentials)",
+    description="Authenticate with HTTP Basic `client_id:api_key` (or the `client_id` and "
+    "`client_secret` form fields) and send `grant_type=client_credentials`.",
+    openapi_extra=_OPENAPI,
+)
+async def token(request: Request) -> Response:
+    hub = get_hub(request)
+    rid = request_id_of(request.scope)
+    # Cache-Control: no-store is on every answer already (RequestIdMiddleware).
+    headers = {"pragma": "no-cache"}
+    try:
+        body = await read_bytes(request, hub.settings.max_body_bytes)
+        parsed = parse_token_request(
+            request.headers.get("content-type"), body, request.headers.get("authorization")
+        )
+        gateway = hub.gateway
+        principal, issued = await gateway.authenticator.issue_token(parsed)
+    except OAuthError as exc:
+        if isinstance(exc, InvalidClient):
+            hub.metrics.auth_failures.inc()
+            if exc.basic:
+                headers["www-authenticate"] = 'Basic realm="lgsp-hub", charset="UTF-8"'
+        log.info("token refused request_id=%s code=%s", rid, exc.code)
+        response = problem_response(exc, rid)
+        response.headers.update(headers)
+        return response
+    # Counted like a call, once the client is known: its own limit and the hub's.
+    await gateway.admit(principal)
+    log.info(
+        "token issued request_id=%s client=%s expires_in=%s",
+        rid,
+        principal.client_id,
+        issued.expires_in,
+    )
+    return Response(orjson.dumps(issued.body()), media_type="application/json", headers=headers)
