@@ -1,0 +1,303 @@
+"""Hostile input and hardening: JSON limits, XML entity tricks from upstream, errors that
+tell nothing, secrets from files and never shown, and CORS off unless asked for."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from adapters.population import load_wsdl, soap_actions
+from hub.adapter import CallContext, Health, operation
+from hub.mapping_tools import SampleError, load_sample, upstream_names
+from hub.soap import SoapResponse, declares_dtd, parse_response
+from hub.testing import _answer_strings
+from mocks.data import load_citizens
+from tests.conftest import running_hub
+from tests.test_pipeline import (  # noqa: F401
+    PID,
+    EchoAdapter,
+    EchoIn,
+    EchoOut,
+    assert_problem,
+    call,
+    echo,
+    upstream,
+)
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+R = "http://www.mic.gov.vn/dancu/1.0"
+
+
+def nested(depth: int) -> Any:
+    """A JSON value `depth` containers deep: [[…[]…]]."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+# -- XML entity tricks from upstream, end to end --------------------------------------------------
+
+
+@pytest.fixture
+def canary(tmp_path: Path) -> tuple[str, Path]:
+    """A file holding a unique string: it must never come back from anywhere."""
+    text = f"CANARY-{uuid.uuid4().hex}"
+    path = tmp_path / "canary.txt"
+    path.write_text(text)
+    return text, path
+
+
+@pytest.fixture
+def population_mock(canary: tuple[str, Path]) -> Any:
+    """The population mock, its `xxe` fault reading the canary file."""
+    from mocks.population.app import create_app as create_mock
+
+    return create_mock(xxe_target=canary[1].as_uri())
+
+
+@pytest.fixture(scope="module")
+def citizen() -> Any:
+    return next(c for c in load_citizens() if c.middle_name)
+
+
+@pytest.mark.parametrize("fault", ["xxe", "billion-laughs"])
+@pytest.mark.parametrize("operation", ["lookup", "verify"])
+async def test_entity_tricks_from_upstream_are_refused_unexpanded(
+    hub, population_mock, citizen, canary, caplog, fault, operation
+):
+    caplog.set_level(logging.DEBUG)
+    text, _ = canary
+    key = hub.client()
+    headers = hub.headers(key, **{"x-request-id": f"rid-{fault}"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=population_mock), base_url="http://m"
+    ) as mock:
+        assert (await mock.put("/_mock/faults", json={"fault": fault})).status_code == 200
+        if operation == "lookup":
+            response = await hub.http.get(f"/v1/citizens/{citizen.personal_id}", headers=headers)
+        else:
+            stated = {
+                "personal_id": citizen.personal_id,
+                "full_name": citizen.full_name,
+                "date_of_birth": citizen.date_of_birth.isoformat(),
+            }
+            response = await hub.http.post("/v1/citizens/verify", json=stated, headers=headers)
+        await mock.delete("/_mock/faults")
+    body = assert_problem(response, 502, "UPSTREAM_BAD_RESPONSE")
+    assert body["detail"] == "The upstream system answered badly"
+    for leak in (text, "lollol", "ENTITY", "passwd", citizen.personal_id):
+        assert leak not in response.text
+    assert text not in caplog.text and "lolloll" not in caplog.text
+    rows = hub.audit_rows()
+    assert rows[-1]["code"] == "UPSTREAM_BAD_RESPONSE" and rows[-1]["request_id"] == f"rid-{fault}"
+    assert text not in str(rows)
+    # Refused, not retried: an off-contract answer is the same on every attempt.
+    assert rows[-1]["status"] == 502
+
+
+async def test_the_canary_would_reach_the_answer_through_a_resolving_parser(
+    hub, population_mock, citizen, canary, monkeypatch
+):
+    """The end-to-end test above is meaningful: with entity resolution on and the DTD checks
+    gone, the mock's `xxe` reply puts the file into the citizen's name."""
+    text, _ = canary
+    unsafe = etree.XMLParser(resolve_entities=True, no_network=True, load_dtd=True)
+
+    def resolving(content: bytes) -> SoapResponse:
+        return SoapResponse(etree.fromstring(content, unsafe).find(f"{{{SOAP}}}Body")[0])
+
+    monkeypatch.setattr("adapters.population.parse_response", resolving)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=population_mock), base_url="http://m"
+    ) as mock:
+        await mock.put("/_mock/faults", json={"fault": "xxe"})
+        response = await hub.http.get(
+            f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(hub.client())
+        )
+        await mock.delete("/_mock/faults")
+    assert response.status_code == 200, response.text
+    assert text in response.json()["data"]["full_name"]
+
+
+# -- every place the hub parses XML --------------------------------------------------------------
+
+
+def xxe_envelope(target: str, *, prolog: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0"?>{prolog}<!DOCTYPE e [<!ENTITY x SYSTEM "{target}">]>'
+        f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body><r:A xmlns:r="{R}">&x;</r:A>'
+        "</soap:Body></soap:Envelope>"
+    ).encode()
+
+
+BOMB = (
+    '<?xml version="1.0"?><!DOCTYPE e [<!ENTITY l0 "lol">'
+    + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    + f']><soap:Envelope xmlns:soap="{SOAP}"><soap:Body><r:A xmlns:r="{R}">&l9;</r:A>'
+    "</soap:Body></soap:Envelope>"
+).encode()
+
+
+def test_soap_answers_with_any_dtd_are_refused(canary):
+    text, path = canary
+    hostile = [
+        xxe_envelope(path.as_uri()),
+        xxe_envelope(path.as_uri(), prolog="<!-- a comment --><?pi x?>\n"),
+        xxe_envelope("http://198.51.100.7/x"),
+        BOMB,
+        # Past the byte scan (UTF-16): the check after parsing refuses it.
+        xxe_envelope(path.as_uri())
+        .replace(b'version="1.0"', b'version="1.0" encoding="UTF-16"')
+        .decode()
+        .encode("utf-16"),
+    ]
+    for content in hostile:
+        with pytest.raises(etree.XMLSyntaxError) as refused:
+            parse_response(content)
+        assert text not in str(refused.value)
+
+
+def test_the_dtd_scan_reads_the_prolog_only():
+    assert declares_dtd(xxe_envelope("file:///x", prolog="<!-- c --><?p?>"))
+    assert not declares_dtd(b"<a>no dtd</a>")
+    quoted = (
+        f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body><r:A xmlns:r="{R}">'
+        "<![CDATA[<!DOCTYPE html>]]></r:A></soap:Body></soap:Envelope>"
+    ).encode()
+    assert not declares_dtd(quoted)
+    assert parse_response(quoted).payload.text == "<!DOCTYPE html>"
+    assert not declares_dtd(b"<!-- <!DOCTYPE") and not declares_dtd(b"<?pi <!DOCTYPE")
+
+
+def test_saved_samples_with_entities_are_not_read(canary, tmp_path):
+    text, path = canary
+    for name, content in {"x.xml": xxe_envelope(path.as_uri()), "b.xml": BOMB}.items():
+        sample = tmp_path / name
+        sample.write_bytes(content)
+        with pytest.raises(SampleError) as refused:
+            load_sample(sample)
+        assert text not in str(refused.value)
+    plain = tmp_path / "plain.xml"
+    plain.write_bytes(
+        b'<!DOCTYPE a [<!ENTITY x SYSTEM "' + path.as_uri().encode() + b'">]><a>&x;</a>'
+    )
+    with pytest.raises(SampleError):
+        load_sample(plain)
+
+
+def test_schema_files_never_resolve_entities(canary, tmp_path):
+    text, path = canary
+    xsd = "http://www.w3.org/2001/XMLSchema"
+    schema = tmp_path / "s.xsd"
+    schema.write_text(
+        f'<!DOCTYPE s [<!ENTITY x SYSTEM "{path.as_uri()}">]>'
+        f'<xs:schema xmlns:xs="{xsd}"><xs:element name="A"><xs:annotation>'
+        "<xs:documentation>&x;</xs:documentation></xs:annotation></xs:element></xs:schema>"
+    )
+    elements, attributes = upstream_names(schema)
+    assert elements == {"A"} and text not in str(attributes)
+    schema.write_text(
+        f'<!DOCTYPE s [<!ENTITY x SYSTEM "{path.as_uri()}">]>'
+        f'<xs:schema xmlns:xs="{xsd}"><xs:element name="&x;"/></xs:schema>'
+    )
+    with pytest.raises(etree.XMLSyntaxError) as refused:
+        upstream_names(schema)
+    assert text not in str(refused.value)
+
+
+def test_the_conformance_kit_reads_answers_without_entities(canary):
+    text, path = canary
+    found = _answer_strings(xxe_envelope(path.as_uri()))
+    assert not any(text in value for value in found)
+    assert not any("lollol" in value for value in _answer_strings(BOMB))
+
+
+WSDL_NS = 'xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:x"'
+
+
+def test_zeep_reads_the_wsdl_with_every_xml_guard_on(canary, tmp_path):
+    import zeep.exceptions
+
+    _, path = canary
+    with_dtd = tmp_path / "dtd.wsdl"
+    with_dtd.write_text(
+        f'<!DOCTYPE d [<!ENTITY x SYSTEM "{path.as_uri()}">]><wsdl:definitions {WSDL_NS}>'
+        "<wsdl:documentation>&x;</wsdl:documentation></wsdl:definitions>"
+    )
+    with pytest.raises(zeep.exceptions.DTDForbidden):
+        load_wsdl(str(with_dtd))
+    remote_import = tmp_path / "import.wsdl"
+    remote_import.write_text(
+        f'<wsdl:definitions {WSDL_NS} xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+        '<wsdl:types><xs:schema targetNamespace="urn:x"><xs:import namespace="urn:y" '
+        'schemaLocation="http://198.51.100.7/evil.xsd"/></xs:schema></wsdl:types>'
+        "</wsdl:definitions>"
+    )
+    with pytest.raises(zeep.exceptions.ExternalReferenceForbidden):
+        load_wsdl(str(remote_import))
+    with pytest.raises(ValueError, match="only local files"):  # not even the document itself
+        load_wsdl("http://198.51.100.7/population.wsdl")
+    assert set(soap_actions()) == {"TraCuuThongTinCongDan", "XacThucThongTinCongDan"}
+
+
+# -- errors tell nothing --------------------------------------------------------------------------
+
+LEAKY = f"upstream said: Nguyễn Văn A ({PID}) not in /srv/app/db.py"
+
+
+class LeakyAdapter(EchoAdapter):
+    name = "leaky"
+
+    @operation(subject="personal_id")
+    async def get(self, request: EchoIn, ctx: CallContext) -> EchoOut:
+        raise RuntimeError(LEAKY)
+
+    async def health(self) -> Health:
+        return Health(ok=True)
+
+
+async def test_an_adapter_bug_is_a_plain_500(settings):
+    settings.adapters = {"leaky": {"base_url": "http://leaky.upstream"}}
+    async with running_hub(settings, adapters=[LeakyAdapter]) as hub:
+        response = await hub.http.post(
+            "/v1/services/leaky/get", json={"personal_id": PID}, headers=hub.headers(hub.client())
+        )
+        body = assert_problem(response, 500, "INTERNAL_ERROR")
+        assert body["detail"] == "Internal error"
+        for leak in (PID, "Nguyễn", "upstream said", "db.py", "RuntimeError", "Traceback"):
+            assert leak not in response.text
+        row = hub.audit_rows()[-1]
+        assert (row["status"], row["code"]) == (500, "INTERNAL_ERROR")
+        assert "upstream said" not in str(row)
+
+
+async def test_upstream_fault_text_with_personal_data_is_not_passed_on(hub, caplog):
+    """The mock's "not found" fault quotes the ID in its faultstring, as upstream does."""
+    caplog.set_level(logging.DEBUG)
+    unknown = "001085999999"
+    response = await hub.http.get(f"/v1/citizens/{unknown}", headers=hub.headers(hub.client()))
+    body = assert_problem(response, 404, "NOT_FOUND")
+    assert body["detail"] == "Not found"
+    assert unknown not in response.text and "Không tìm thấy" not in response.text
+    assert "Không tìm thấy" not in caplog.text and unknown not in caplog.text
+
+
+async def test_upstream_system_fault_text_is_not_passed_on(hub, population_mock):
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=population_mock), base_url="http://m"
+    ) as mock:
+        await mock.put("/_mock/faults", json={"fault": "soap-fault"})
+        response = await hub.http.get(
+            "/v1/citizens/001085012345", headers=hub.headers(hub.client())
+        )
+        await mock.delete("/_mock/faults")
+    body = assert_problem(response, 502, "UPSTREAM_ERROR")
+    assert body["detail"] == "The upstream system failed"
+    assert "LOI_HE_THONG" not in response.text and "Máy chủ" not in response.text
