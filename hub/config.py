@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     )
     audit_batch_max: int = Field(500, ge=1, description="Most audit records in one commit.")
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_json_depth: int = Field(
+        32, ge=1, le=512, description="Request JSON nested deeper than this is refused (400)."
+    )
+    max_json_items: int = Field(
+        10_000,
+        ge=1,
+        description="Request JSON with more array elements and object members than this, "
+        "all levels together, is refused (400).",
+    )
     health_cache_s: float = Field(5.0, ge=0, description="How long /ready reuses probe results.")
 
     profile_timeout_s: float = Field(

@@ -14,6 +14,8 @@ from lxml import etree
 
 from adapters.population import load_wsdl, soap_actions
 from hub.adapter import CallContext, Health, operation
+from hub.api.deps import check_json_complexity
+from hub.errors import JsonTooComplex
 from hub.mapping_tools import SampleError, load_sample, upstream_names
 from hub.soap import SoapResponse, declares_dtd, parse_response
 from hub.testing import _answer_strings
@@ -40,6 +42,117 @@ def nested(depth: int) -> Any:
     for _ in range(depth - 1):
         value = [value]
     return value
+
+
+# -- JSON depth and size ------------------------------------------------------------------------
+
+
+async def test_json_nested_deeper_than_the_limit_is_400_before_validation(echo, upstream):  # noqa: F811
+    route = upstream.get(f"/items/{PID}").respond(200, json={"value": 1})
+    key = echo.client()
+    assert echo.settings.max_json_depth == 32
+    # The body object is level 1, so `note` may hold 31 levels: it passes the limit and is
+    # refused by the schema instead (a list is not a string).
+    at_limit = await call(echo, key, {"personal_id": PID, "note": nested(31)})
+    assert_problem(at_limit, 422, "VALIDATION_ERROR")
+    too_deep = await call(echo, key, {"personal_id": PID, "note": nested(32)})
+    body = assert_problem(too_deep, 400, "JSON_TOO_COMPLEX")
+    assert "32" in body["detail"]
+    assert not route.called
+    row = echo.audit_rows()[-1]
+    assert (row["status"], row["code"]) == (400, "JSON_TOO_COMPLEX")
+
+
+async def test_json_with_too_many_elements_is_400(echo, upstream):  # noqa: F811
+    route = upstream.get(f"/items/{PID}").respond(200, json={"value": 1})
+    key = echo.client()
+    assert echo.settings.max_json_items == 10_000
+    # Two members in the object, then the list's elements: 2 + 9998 is the limit.
+    at_limit = await call(echo, key, {"personal_id": PID, "note": [0] * 9998})
+    assert_problem(at_limit, 422, "VALIDATION_ERROR")
+    too_many = await call(echo, key, {"personal_id": PID, "note": [0] * 9999})
+    assert_problem(too_many, 400, "JSON_TOO_COMPLEX")
+    wide = await call(echo, key, {f"k{i}": i for i in range(10_001)})
+    assert_problem(wide, 400, "JSON_TOO_COMPLEX")
+    assert not route.called
+
+
+async def test_the_limits_are_settings(settings, upstream):  # noqa: F811
+    settings.max_json_depth, settings.max_json_items = 2, 3
+    settings.adapters = {"echo": {"base_url": "http://echo.upstream"}}
+    upstream.get(f"/items/{PID}").respond(200, json={"value": 1})
+    transports = {"echo": httpx.MockTransport(upstream.async_handler)}
+    async with running_hub(settings, adapters=[EchoAdapter], transports=transports) as hub:
+        key = hub.client()
+        ok = await call(hub, key, {"personal_id": PID, "note": "x"})
+        assert ok.status_code == 200, ok.text
+        assert_problem(
+            await call(hub, key, {"personal_id": PID, "note": [[]]}), 400, "JSON_TOO_COMPLEX"
+        )
+        four = {"personal_id": PID, "note": "x", "a": 1, "b": 2}
+        assert_problem(await call(hub, key, four), 400, "JSON_TOO_COMPLEX")
+
+
+async def test_json_deeper_than_any_parser_goes_is_a_clean_400(echo):  # noqa: F811
+    key = echo.client()
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = await echo.http.post(
+        "/v1/services/echo/get", content=body, headers=echo.headers(key)
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] in ("INVALID_JSON", "JSON_TOO_COMPLEX")
+
+
+async def test_an_anonymous_caller_gets_401_not_the_json_verdict(echo):  # noqa: F811
+    response = await echo.http.post("/v1/services/echo/get", json=nested(100))
+    assert_problem(response, 401, "UNAUTHENTICATED")
+
+
+async def test_every_json_route_applies_the_limits(hub):
+    """The resource routes read bodies through the same reader as the generic one."""
+    key = hub.client()
+    deep = {"personal_id": "001085012345", "full_name": nested(40)}
+    verify = await hub.http.post("/v1/citizens/verify", json=deep, headers=hub.headers(key))
+    assert_problem(verify, 400, "JSON_TOO_COMPLEX")
+    payment = await hub.http.post(
+        "/v1/payments",
+        json={"amount": nested(40)},
+        headers=hub.headers(key, **{"idempotency-key": uuid.uuid4().hex}),
+    )
+    assert_problem(payment, 400, "JSON_TOO_COMPLEX")
+    judicial = await hub.http.post(
+        "/v1/judicial-records/requests", json={"applicant": nested(40)}, headers=hub.headers(key)
+    )
+    assert_problem(judicial, 400, "JSON_TOO_COMPLEX")
+
+
+def test_the_walk_counts_members_and_elements_and_scalars_add_no_depth():
+    check_json_complexity(12, 1, 1)
+    check_json_complexity({"a": [1]}, 2, 2)
+    check_json_complexity({}, 1, 0)
+    with pytest.raises(JsonTooComplex):
+        check_json_complexity({"a": [1]}, 1, 2)
+    with pytest.raises(JsonTooComplex):
+        check_json_complexity({"a": [1]}, 2, 1)
+    with pytest.raises(JsonTooComplex):  # empty containers count as levels too
+        check_json_complexity(nested(3), 2, 100)
+
+
+def test_the_walk_stops_at_the_first_limit_passed():
+    class Counted(list):  # type: ignore[type-arg]
+        visited = 0
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for item in super().__iter__():
+                Counted.visited += 1
+                yield item
+
+    # 1000 lists of 1000 elements: refused after the second list's length is added, having
+    # walked no list's elements but the top one's.
+    body = Counted(Counted([0] * 1000) for _ in range(1000))
+    with pytest.raises(JsonTooComplex):
+        check_json_complexity(body, 32, 1500)
+    assert Counted.visited <= 1000 + 1000
 
 
 # -- XML entity tricks from upstream, end to end --------------------------------------------------
