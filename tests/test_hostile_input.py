@@ -3,7 +3,11 @@ tell nothing, secrets from files and never shown, and CORS off unless asked for.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,11 +16,14 @@ import httpx
 import pytest
 from lxml import etree
 
-from adapters.population import load_wsdl, soap_actions
+from adapters.population import PopulationConfig, load_wsdl, soap_actions
 from hub.adapter import CallContext, Health, operation
 from hub.api.deps import check_json_complexity
+from hub.app import create_app
+from hub.config import ConfigurationError, Settings
 from hub.errors import JsonTooComplex
 from hub.mapping_tools import SampleError, load_sample, upstream_names
+from hub.registry import AdapterLoadError, discover
 from hub.soap import SoapResponse, declares_dtd, parse_response
 from hub.testing import _answer_strings
 from mocks.data import load_citizens
@@ -414,3 +421,153 @@ async def test_upstream_system_fault_text_is_not_passed_on(hub, population_mock)
     body = assert_problem(response, 502, "UPSTREAM_ERROR")
     assert body["detail"] == "The upstream system failed"
     assert "LOI_HE_THONG" not in response.text and "Máy chủ" not in response.text
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+PRODUCTION_KEY = "k" * 40
+
+
+@pytest.fixture
+def secrets(tmp_path, monkeypatch) -> Path:
+    """An empty secrets directory, named by HUB_SECRETS_DIR."""
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    monkeypatch.setenv("HUB_SECRETS_DIR", str(directory))
+    for name in list(os.environ):  # secrets from the environment would win over files
+        if name.startswith("HUB_") and name != "HUB_SECRETS_DIR":
+            monkeypatch.delenv(name)
+    return directory
+
+
+def secret_settings() -> dict[str, list[str]]:
+    """Each installed adapter's secret variables (its SecretStr settings)."""
+    found = {}
+    for name, cls in discover().items():
+        prefix = cls.Config.model_config.get("env_prefix", "")
+        found[name] = [
+            f"{prefix}{field}".upper()
+            for field, info in cls.Config.model_fields.items()
+            if "SecretStr" in str(info.annotation)
+        ]
+    return found
+
+
+def test_the_server_secret_comes_from_a_file_and_the_environment_wins(secrets, monkeypatch):
+    (secrets / "HUB_SECRET_KEY").write_text("from-the-file-0123456789-0123456789\n")
+    assert Settings().secret_key.get_secret_value() == "from-the-file-0123456789-0123456789"
+    monkeypatch.setenv("HUB_SECRET_KEY", "from-the-environment")
+    assert Settings().secret_key.get_secret_value() == "from-the-environment"
+
+
+def test_adapter_credentials_come_from_the_same_directory(secrets):
+    (secrets / "HUB_POPULATION_SECRET").write_text("s3cret-population\n")
+    (secrets / "HUB_POPULATION_USER").write_text("hub-prod")
+    config = PopulationConfig()
+    assert config.secret.get_secret_value() == "s3cret-population" and config.user == "hub-prod"
+    assert config.default_secrets() == []
+    assert PopulationConfig(secret="population-secret").default_secrets() == [
+        "HUB_POPULATION_SECRET"
+    ]
+
+
+def test_a_secrets_dir_that_is_not_a_directory_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUB_SECRETS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match="HUB_SECRETS_DIR"):
+        Settings().check()
+
+
+def test_production_refuses_each_default_upstream_credential(secrets, tmp_path):
+    every = secret_settings()
+    assert set(every) == {
+        "population",
+        "civil-status",
+        "judicial-records",
+        "business-registration",
+        "payment",
+    }
+    assert all(every.values())
+    for name in every.values():
+        for variable in name:
+            (secrets / variable).write_text(f"prod-{uuid.uuid4().hex}")
+    settings = Settings(
+        environment="production",
+        secret_key=PRODUCTION_KEY,
+        database_url=f"sqlite:///{tmp_path}/p.db",
+    )
+    create_app(settings)  # every secret set: it starts
+    defaults = {
+        variable: str(info.default.get_secret_value())
+        for adapter, cls in discover().items()
+        for field, info in cls.Config.model_fields.items()
+        if (variable := f"{cls.Config.model_config['env_prefix']}{field}".upper()) in every[adapter]
+    }
+    for variable, default in defaults.items():
+        kept = secrets / variable
+        saved = kept.read_text()
+        kept.unlink()  # back to the mock's well-known default
+        with pytest.raises(AdapterLoadError) as refused:
+            create_app(settings)
+        assert variable in str(refused.value) and default not in str(refused.value)
+        kept.write_text(saved)
+    development = Settings(secret_key=PRODUCTION_KEY, database_url=f"sqlite:///{tmp_path}/d.db")
+    (secrets / "HUB_PAYMENT_SECRET").unlink()
+    create_app(development)  # the mocks' defaults are fine outside production
+
+
+def test_hub_serve_refuses_default_credentials_in_production(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
+        "HUB_ENVIRONMENT": "production",
+        "HUB_SECRET_KEY": PRODUCTION_KEY,
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+        "HUB_ENABLED_ADAPTERS": '["population"]',
+        "HUB_SECRETS_DIR": str(tmp_path),
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "HUB_POPULATION_SECRET" in refused.stderr
+    assert "population-secret" not in refused.stderr and "Traceback" not in refused.stderr
+
+
+async def test_secrets_never_reach_logs_or_reprs(secrets, tmp_path, caplog):
+    from mocks.population.app import create_app as create_mock
+
+    caplog.set_level(logging.DEBUG)
+    server_secret = f"server-{uuid.uuid4().hex}"
+    upstream_secret = f"upstream-{uuid.uuid4().hex}"
+    db_password = f"pw-{uuid.uuid4().hex}"
+    (secrets / "HUB_SECRET_KEY").write_text(server_secret)
+    (secrets / "HUB_POPULATION_SECRET").write_text(upstream_secret)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/hub.db",
+        adapters={"population": {"base_url": "http://population.mock"}},
+        enabled_adapters=["population"],
+        background_tasks=False,
+    )
+    assert settings.secret_key.get_secret_value() == server_secret
+    mock = create_mock(secret=upstream_secret)
+    citizen = load_citizens()[0]
+    transports = {"population": httpx.ASGITransport(app=mock)}
+    async with running_hub(settings, transports=transports) as hub:
+        response = await hub.http.get(
+            f"/v1/citizens/{citizen.personal_id}", headers=hub.headers(hub.client())
+        )
+        assert response.status_code == 200, response.text  # the upstream secret was used
+        config = hub.hub.registry.get("population").instance.config
+        shown = [repr(settings), str(settings), repr(config), str(config), caplog.text]
+        shown.append(
+            json.dumps(
+                (await hub.http.get("/v1/services", headers=hub.headers(hub.client()))).json()
+            )
+        )
+    for text in shown:
+        assert server_secret not in text and upstream_secret not in text
+    with_password = Settings(database_url=f"postgresql://hub:{db_password}@db/hub")
+    assert db_password not in repr(with_password) and db_password not in str(with_password)
