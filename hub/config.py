@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         "all levels together, is refused (400).",
     )
     health_cache_s: float = Field(5.0, ge=0, description="How long /ready reuses probe results.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API cross-origin, e.g. "
+        '["https://portal.example.gov.vn"] (default: none, CORS off).',
+    )
 
     profile_timeout_s: float = Field(
         12.0, gt=0, description="Deadline of the citizen profile; late sections are marked."

@@ -571,3 +571,52 @@ async def test_secrets_never_reach_logs_or_reprs(secrets, tmp_path, caplog):
         assert server_secret not in text and upstream_secret not in text
     with_password = Settings(database_url=f"postgresql://hub:{db_password}@db/hub")
     assert db_password not in repr(with_password) and db_password not in str(with_password)
+
+
+# -- CORS -----------------------------------------------------------------------------------------
+
+PREFLIGHT = {
+    "origin": "https://portal.example",
+    "access-control-request-method": "POST",
+    "access-control-request-headers": "authorization, content-type, x-purpose",
+}
+
+
+def cors_headers(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.startswith("access-control-")}
+
+
+async def test_cors_is_off_by_default(echo):  # noqa: F811
+    assert echo.settings.cors_origins == []
+    preflight = await echo.http.options("/v1/services/echo/get", headers=PREFLIGHT)
+    assert cors_headers(preflight) == {}
+    assert preflight.status_code != 200  # no route answers OPTIONS
+    get = await echo.http.get("/health", headers={"origin": "https://portal.example"})
+    assert get.status_code == 200 and cors_headers(get) == {}
+
+
+async def test_cors_origins_are_opt_in(settings):
+    settings.cors_origins = ["https://portal.example"]
+    settings.adapters = {"echo": {"base_url": "http://echo.upstream"}}
+    async with running_hub(settings, adapters=[EchoAdapter]) as hub:
+        preflight = await hub.http.options("/v1/services/echo/get", headers=PREFLIGHT)
+        assert preflight.status_code == 200
+        allowed = cors_headers(preflight)
+        assert allowed["access-control-allow-origin"] == "https://portal.example"
+        assert {"authorization", "x-purpose"} <= set(
+            allowed["access-control-allow-headers"].lower().replace(" ", "").split(",")
+        )
+        assert "access-control-allow-credentials" not in allowed
+        assert preflight.headers["x-content-type-options"] == "nosniff"  # still hardened
+        get = await hub.http.get("/health", headers={"origin": "https://portal.example"})
+        assert get.headers["access-control-allow-origin"] == "https://portal.example"
+        other = {**PREFLIGHT, "origin": "https://evil.example"}
+        refused = await hub.http.options("/v1/services/echo/get", headers=other)
+        assert "access-control-allow-origin" not in refused.headers
+        get = await hub.http.get("/health", headers={"origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in get.headers
+
+
+def test_cors_origins_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HUB_CORS_ORIGINS", '["https://a.example", "https://b.example"]')
+    assert Settings().cors_origins == ["https://a.example", "https://b.example"]
