@@ -40,9 +40,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.config import sources_with_secret_files
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
 
@@ -59,7 +60,10 @@ __all__ = [
 class AdapterConfig(BaseSettings):
     """Base of an adapter's configuration; subclasses set `env_prefix` (`HUB_<NAME>_`).
 
-    Secrets are `SecretStr` fields: they never appear in logs, reprs or the catalogue.
+    Secrets are `SecretStr` fields: they never appear in logs, reprs or the catalogue. Each
+    setting is read from its `HUB_<NAME>_<FIELD>` variable or, failing that, from a file of
+    that name in the secrets directory (hub.config.secrets_dir). A secret's default is the
+    mock's well-known value: a production hub refuses to start with it (`default_secrets`).
     """
 
     model_config = SettingsConfigDict(extra="forbid")
@@ -69,6 +73,32 @@ class AdapterConfig(BaseSettings):
     max_concurrent: int | None = Field(
         None, ge=1, description="Overrides HUB_UPSTREAM_MAX_CONCURRENT (the bulkhead)"
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return sources_with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
+
+    def default_secrets(self) -> list[str]:
+        """The variables of `SecretStr` settings still holding their declared default (the
+        mocks' well-known values): names only, never the values."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        still = []
+        for name, info in type(self).model_fields.items():
+            value, default = getattr(self, name), info.default
+            if (
+                isinstance(value, SecretStr)
+                and isinstance(default, SecretStr)
+                and value.get_secret_value() == default.get_secret_value()
+            ):
+                still.append(f"{prefix}{name}".upper())
+        return still
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from starlette.middleware.cors import CORSMiddleware
 
 from hub import __version__
 from hub.adapter import Adapter
@@ -62,6 +63,17 @@ class Hub:
     webhooks: WebhookSender
     worker: BackgroundWorker
 
+
+#: The request headers a browser may send cross-origin when HUB_CORS_ORIGINS allows it.
+CORS_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-dossier-id",
+    "x-officer-id",
+    "x-purpose",
+    "x-request-id",
+)
 
 #: Statuses that end an asynchronous adapter's job unless it declares `final_statuses`.
 DEFAULT_FINAL_STATUSES = frozenset({"issued", "rejected", "completed", "failed"})
@@ -230,6 +242,15 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    if settings.cors_origins:  # off by default; inside RequestIdMiddleware, so preflights
+        app.add_middleware(  # get the request id and security headers too
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=["x-request-id", "retry-after", "location", "idempotent-replayed"],
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(operations.router)
     app.include_router(catalogue.router)

@@ -52,11 +52,12 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
     from hub.config import ConfigurationError
+    from hub.registry import AdapterLoadError, preflight
 
     settings = Settings()
     try:
-        settings.check()
-    except ConfigurationError as exc:
+        preflight(settings)
+    except (ConfigurationError, AdapterLoadError) as exc:
         raise click.ClickException(str(exc)) from None
     if not settings.migrate_on_start:  # production: refuse a database behind this hub
         from hub.db import SchemaBehind, make_engine, prepare

@@ -6,12 +6,50 @@ apps with their own database and upstream configuration.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_SECRET = "insecure-development-secret-change-me"
+
+#: Names a directory of secret files; otherwise /run/secrets is read when it exists.
+SECRETS_DIR_VARIABLE = "HUB_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def secrets_dir() -> Path | None:
+    """The directory of secret files: `HUB_SECRETS_DIR`, else `/run/secrets` (Docker and
+    Kubernetes mount secrets there) when it exists. None when there is none to read (a
+    `HUB_SECRETS_DIR` that is not a directory is refused by `Settings.check`)."""
+    configured = os.environ.get(SECRETS_DIR_VARIABLE)
+    path = Path(configured) if configured else DEFAULT_SECRETS_DIR
+    return path if path.is_dir() else None
+
+
+def sources_with_secret_files(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+    dotenv_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Where a settings class reads its values, first found wins: arguments, then the
+    environment (`HUB_…`; a .env file where a class names one), then a file named like the
+    variable in the secrets directory (`/run/secrets/HUB_SECRET_KEY`,
+    `…/HUB_POPULATION_SECRET`; surrounding whitespace stripped), then the default. The hub's
+    settings and every adapter's read this way."""
+    directory = secrets_dir()
+    if directory is None:
+        return init_settings, env_settings, dotenv_settings
+    files = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+    return init_settings, env_settings, dotenv_settings, files
 
 
 class Settings(BaseSettings):
@@ -22,11 +60,14 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     database_url: str = Field(
         "sqlite:///hub.db",
+        repr=False,  # may carry a password
         description="SQLAlchemy URL; SQLite file in the working directory by default. "
         "postgresql://… (psycopg 3) for production.",
     )
     redis_url: str | None = Field(
-        None, description="Redis for counters shared by every hub process (rate limits)."
+        None,
+        repr=False,  # may carry a password
+        description="Redis for counters shared by every hub process (rate limits).",
     )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
@@ -105,7 +146,21 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="How often a hub process looks for audit records to archive."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_json_depth: int = Field(
+        32, ge=1, le=512, description="Request JSON nested deeper than this is refused (400)."
+    )
+    max_json_items: int = Field(
+        10_000,
+        ge=1,
+        description="Request JSON with more array elements and object members than this, "
+        "all levels together, is refused (400).",
+    )
     health_cache_s: float = Field(5.0, ge=0, description="How long /ready reuses probe results.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API cross-origin, e.g. "
+        '["https://portal.example.gov.vn"] (default: none, CORS off).',
+    )
 
     profile_timeout_s: float = Field(
         12.0, gt=0, description="Deadline of the citizen profile; late sections are marked."
@@ -175,12 +230,24 @@ class Settings(BaseSettings):
 
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
+        repr=False,  # may carry adapters' secrets
         description="Per-adapter configuration overrides (tests); adapters otherwise read "
         "HUB_<ADAPTER>_* from the environment.",
     )
     enabled_adapters: list[str] | None = Field(
         None, description="Only load these adapters (default: every installed one)."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return sources_with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     @property
     def migrate_on_start(self) -> bool:
@@ -202,6 +269,9 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse settings that must never run in production (raises ConfigurationError)."""
+        configured = os.environ.get(SECRETS_DIR_VARIABLE)
+        if configured and not Path(configured).is_dir():
+            raise ConfigurationError(f"{SECRETS_DIR_VARIABLE} is not a directory")
         if self.environment != "production":
             return
         secret = self.secret_key.get_secret_value()

@@ -3,6 +3,7 @@
     HubError (500 INTERNAL_ERROR)
     ├── BadRequest (400 BAD_REQUEST)
     │   ├── InvalidJson (400 INVALID_JSON)
+    │   ├── JsonTooComplex (400 JSON_TOO_COMPLEX)
     │   ├── InvalidPersonalId (400 INVALID_PERSONAL_ID)
     │   ├── PurposeRequired (400 PURPOSE_REQUIRED)
     │   ├── OfficerRequired (400 OFFICER_REQUIRED)   for clients created --require-officer
@@ -83,6 +84,12 @@ class BadRequest(HubError):
 
 class InvalidJson(BadRequest):
     code, title = "INVALID_JSON", "The request body is not valid JSON"
+
+
+class JsonTooComplex(BadRequest):
+    """Valid JSON nested deeper, or with more elements, than the hub reads."""
+
+    code, title = "JSON_TOO_COMPLEX", "The request body's JSON is too deeply nested or too large"
 
 
 class InvalidPersonalId(BadRequest):

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -253,11 +254,15 @@ class Gateway:
             # asked about the person, so the call is still recorded (the write is shielded).
             trace.fail(CallCancelled())
         elif isinstance(exc, Exception):  # an adapter bug: still audited, still clean
-            log.exception(
-                "unexpected error in %s:%s request_id=%s",
+            # The type and the stack, never the message: an adapter's exception text may
+            # quote the person asked about, or upstream's answer.
+            log.error(
+                "unexpected error in %s:%s request_id=%s: %s\n%s",
                 trace.service,
                 trace.operation,
                 trace.caller.request_id,
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
             )
             trace.fail(HubError())
             await self._finish(trace, started)

@@ -136,6 +136,26 @@ def build_http_client(
     return UpstreamClient(config.base_url, timeout=timeout, backend=backend)
 
 
+def check_config(settings: Settings, name: str, config: AdapterConfig) -> None:
+    """Refuse, in production, an adapter whose secrets are still the mocks' defaults."""
+    if settings.environment != "production":
+        return
+    defaults = config.default_secrets()
+    if defaults:
+        raise AdapterLoadError(
+            f"adapter {name!r}: {', '.join(defaults)} must not keep the development default "
+            "(the mock's) in production: set it in the environment or the secrets directory"
+        )
+
+
+def preflight(settings: Settings) -> None:
+    """What `hub serve` checks before starting any process: the settings, and every enabled
+    adapter's configuration (raises ConfigurationError or AdapterLoadError)."""
+    settings.check()
+    for name, cls in discover(settings.enabled_adapters).items():
+        check_config(settings, name, build_config(cls, settings.adapters.get(name)))
+
+
 @dataclass
 class LoadedAdapter:
     """An adapter instance with what the core needs to call it."""
@@ -168,6 +188,7 @@ class AdapterRegistry:
         registry = cls()
         for name, adapter_cls in classes.items():
             config = build_config(adapter_cls, settings.adapters.get(name))
+            check_config(settings, name, config)
             mapping = resolve_mapping(adapter_cls)
             http = build_http_client(settings, config, (transports or {}).get(name))
             instance = adapter_cls(config=config, http=http, mapping=mapping)

@@ -69,6 +69,31 @@ def envelope(body: str, namespaces: dict[str, str]) -> bytes:
     ).encode()
 
 
+def declares_dtd(content: bytes) -> bool:
+    """Whether a document's prolog holds a `<!DOCTYPE` (comments and PIs before it skipped).
+
+    A cheap scan, so that a DTD is refused before any parser reads its entities; text after
+    the root element starts (a CDATA section quoting a DOCTYPE, say) does not count. It reads
+    ASCII-compatible encodings only: the check after parsing catches the rest.
+    """
+    if b"<!DOCTYPE" not in content:
+        return False
+    pos = 0
+    while (start := content.find(b"<", pos)) != -1:
+        if content.startswith(b"<!DOCTYPE", start):
+            return True
+        if content.startswith(b"<?", start):
+            end, close = content.find(b"?>", start + 2), 2
+        elif content.startswith(b"<!--", start):
+            end, close = content.find(b"-->", start + 4), 3
+        else:
+            return False  # the root element: the prolog is over
+        if end == -1:
+            return False  # unterminated: the parser refuses it
+        pos = end + close
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class SoapResponse:
     """The first child of a SOAP Body."""
@@ -84,8 +109,11 @@ def parse_response(content: bytes) -> SoapResponse:
     """
     if len(content) > MAX_RESPONSE_BYTES:
         raise etree.XMLSyntaxError("response too large", None, 0, 0)  # type: ignore[call-arg]
+    if declares_dtd(content):
+        # SOAP forbids a DTD: refused before libxml2 reads one, whatever its own limits.
+        raise etree.XMLSyntaxError("a DTD in a SOAP message is not allowed", None, 0, 0)  # type: ignore[call-arg]
     root = etree.fromstring(content, _PARSER)
-    if root.getroottree().docinfo.internalDTD is not None:
+    if root.getroottree().docinfo.internalDTD is not None:  # one the scan missed (UTF-16)
         raise etree.XMLSyntaxError("a DTD in a SOAP message is not allowed", None, 0, 0)  # type: ignore[call-arg]
     body = root.find(_BODY)
     if body is None or len(body) == 0:

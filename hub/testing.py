@@ -46,6 +46,7 @@ from hub.config import Settings
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamError, UpstreamTimeout
 from hub.gateway import CallerHeaders
 from hub.registry import LoadedAdapter
+from hub.soap import safe_parser
 
 __all__ = [
     "AdapterConformance",
@@ -400,9 +401,8 @@ def _answer_strings(body: bytes) -> set[str]:
     """The values in an upstream answer (JSON strings, XML texts and attributes)."""
     with contextlib.suppress(ValueError):
         return _strings(json.loads(body))
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     with contextlib.suppress(etree.LxmlError, ValueError):
-        root = etree.fromstring(body, parser)
+        root = etree.fromstring(body, safe_parser())
         texts = list(root.itertext())
         texts += [value for element in root.iter() for value in element.attrib.values()]
         return _strings(texts)

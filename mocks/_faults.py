@@ -9,10 +9,10 @@ Three layers decide which faults a request meets:
 
 The header and start-up syntax is a comma-separated list of `kind` or `kind=value`:
 `latency=MS`, `error[=RATE]`, and the on/off kinds `timeout`, `malformed`, `soap-fault`,
-`oversized`, `xxe`, `http-503`. A bare kind means "on" (error: rate 1); `kind=false` turns
-one off; `kind=0.3` turns an on/off kind on for 30 % of requests (it sets `fault_rate`, the
-one share all on/off kinds use). This module only decides *which* fault applies
-(`FaultState.pick`); each mock renders it in its own protocol.
+`oversized`, `xxe`, `billion-laughs`, `http-503`. A bare kind means "on" (error: rate 1);
+`kind=false` turns one off; `kind=0.3` turns an on/off kind on for 30 % of requests (it sets
+`fault_rate`, the one share all on/off kinds use). This module only decides *which* fault
+applies (`FaultState.pick`); each mock renders it in its own protocol.
 """
 
 from __future__ import annotations
@@ -44,7 +44,16 @@ __all__ = [
 ]
 
 TIMEOUT_SECONDS = 60.0
-FaultKind = Literal["timeout", "http_503", "error", "soap_fault", "xxe", "malformed", "oversized"]
+FaultKind = Literal[
+    "timeout",
+    "http_503",
+    "error",
+    "soap_fault",
+    "xxe",
+    "billion_laughs",
+    "malformed",
+    "oversized",
+]
 # When several faults are on, the first that applies wins: a dead upstream cannot also
 # send a malformed body. Latency is not in the list: it delays whatever follows.
 _PRECEDENCE: tuple[FaultKind, ...] = (
@@ -53,10 +62,19 @@ _PRECEDENCE: tuple[FaultKind, ...] = (
     "error",
     "soap_fault",
     "xxe",
+    "billion_laughs",
     "malformed",
     "oversized",
 )
-_BOOLEAN_KINDS = ("timeout", "malformed", "soap_fault", "oversized", "xxe", "http_503")
+_BOOLEAN_KINDS = (
+    "timeout",
+    "malformed",
+    "soap_fault",
+    "oversized",
+    "xxe",
+    "billion_laughs",
+    "http_503",
+)
 _ALIASES = {"latency": "latency_ms", "error": "error_rate"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -80,7 +98,10 @@ class FaultConfig(BaseModel):
     soap_fault: bool = Field(default=False, description="A soap:Server fault.")
     oversized: bool = Field(default=False, description="A valid reply padded past 5 MB.")
     xxe: bool = Field(
-        default=False, description="A reply with an external entity and an entity bomb."
+        default=False, description="A reply with an external entity reading a local file."
+    )
+    billion_laughs: bool = Field(
+        default=False, description="A reply with an exponential entity-expansion bomb."
     )
     http_503: bool = Field(default=False, description="HTTP 503 with an empty body.")
     fault_rate: float = Field(

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import importlib.resources
 import time
+from typing import Any
 
 import httpx
 from lxml import etree
@@ -48,6 +49,22 @@ def wsdl_text() -> str:
     return importlib.resources.files(__package__).joinpath("population.wsdl").read_text("utf-8")
 
 
+def load_wsdl(path: str) -> Any:
+    """A zeep WSDL document read from a local file with zeep's XML hardening all on (its
+    defaults leave DTDs and external fetches allowed) and a transport that never goes to the
+    network: no DTD, no entity, no huge tree, no import from a URL."""
+    import zeep
+
+    class LocalOnly(zeep.transports.Transport):  # type: ignore[misc]
+        def _load_remote_data(self, url: str) -> bytes:
+            raise ValueError(f"the WSDL may not fetch {url}: only local files are read")
+
+    settings = zeep.Settings(
+        forbid_dtd=True, forbid_entities=True, forbid_external=True, xml_huge_tree=False
+    )
+    return zeep.wsdl.Document(path, LocalOnly(), settings=settings)
+
+
 def soap_actions() -> dict[str, str]:
     """Load the WSDL with zeep and check it offers what this adapter sends and reads.
 
@@ -55,11 +72,9 @@ def soap_actions() -> dict[str, str]:
     operations or message namespaces differ from what the envelopes below are built for
     stops start-up instead of failing mid-request.
     """
-    import zeep
-
     resource = importlib.resources.files(__package__).joinpath("population.wsdl")
     with importlib.resources.as_file(resource) as path:
-        document = zeep.wsdl.Document(str(path), zeep.transports.Transport())
+        document = load_wsdl(str(path))
     found = {
         name: op
         for binding in document.bindings.values()

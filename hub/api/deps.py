@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from hub.api.middleware import request_id_of
-from hub.errors import InvalidJson, PayloadTooLarge
+from hub.errors import InvalidJson, JsonTooComplex, PayloadTooLarge
 from hub.gateway import CallerHeaders, CallResult
 
 if TYPE_CHECKING:
@@ -57,12 +57,39 @@ async def read_bytes(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body, refusing more than `limit` bytes before reading them all."""
+    """The request's JSON body, refusing more than `limit` bytes before reading them all,
+    and JSON nested deeper or with more elements than the hub's settings allow."""
     body = await read_bytes(request, limit)
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidJson("the request body is not valid JSON") from None
+    settings = get_hub(request).settings
+    check_json_complexity(value, settings.max_json_depth, settings.max_json_items)
+    return value
+
+
+def check_json_complexity(value: Any, max_depth: int, max_items: int) -> None:
+    """Refuse decoded JSON nested deeper than `max_depth` containers or holding more than
+    `max_items` array elements and object members in all (JsonTooComplex).
+
+    An iterative walk (no recursion to exhaust) that stops at the first limit passed, so it
+    costs at most `max_items` steps whatever the body holds. Scalars add no depth:
+    `{"a": [1]}` is two deep and holds two items.
+    """
+    if not isinstance(value, dict | list):
+        return
+    items = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise JsonTooComplex(f"the JSON body is nested deeper than {max_depth} levels")
+        children = node.values() if isinstance(node, dict) else node
+        items += len(children)
+        if items > max_items:
+            raise JsonTooComplex(f"the JSON body holds more than {max_items} elements")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def json_body(request: Request, limit: int) -> Callable[[], Awaitable[Any]]:

@@ -301,7 +301,8 @@ async def _injected(kind: FaultKind, request: Request) -> Response | None:
         return None  # too late for any caller with a sane timeout
     if kind == "http_503":
         return Response(b"", status_code=503)
-    if kind in ("error", "soap_fault", "xxe"):  # no SOAP here: all are DKKD's error reply
+    # no SOAP here: all are DKKD's error reply
+    if kind in ("error", "soap_fault", "xxe", "billion_laughs"):
         return _upstream_error(*SYSTEM_ERROR, 500)
     return None
 

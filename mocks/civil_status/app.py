@@ -104,7 +104,8 @@ async def _injected(kind: FaultKind, request: Request) -> Response | None:
         return None  # too late for any caller with a sane timeout
     if kind == "http_503":
         return Response(b"", status_code=503)
-    if kind in ("error", "soap_fault", "xxe"):  # no SOAP here: the registry's own error
+    # no SOAP here: the registry's own error
+    if kind in ("error", "soap_fault", "xxe", "billion_laughs"):
         return _error(SYSTEM_ERROR, "Lỗi hệ thống, vui lòng thử lại sau", 500)
     return None
 

@@ -352,7 +352,7 @@ async def _injected(kind: FaultKind, request: Request) -> Response | None:
         return None
     if kind == "http_503":
         return Response(b"", status_code=503)
-    if kind in ("error", "soap_fault", "xxe"):
+    if kind in ("error", "soap_fault", "xxe", "billion_laughs"):
         return _reply("03", "Hệ thống đang bận, vui lòng thử lại sau")
     return None
 

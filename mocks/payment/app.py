@@ -441,7 +441,7 @@ def create_app(
                 await hold_until_disconnect(request.receive)  # then answer, too late
             elif kind == "http_503":
                 return Response(b"", status_code=503)
-            elif kind in ("error", "soap_fault", "xxe"):
+            elif kind in ("error", "soap_fault", "xxe", "billion_laughs"):
                 return _json(platform.error("99", _partner_in(raw or b"")))
         if raw is None:
             status, reply = 400, platform.error("01", "", ["(body)"])

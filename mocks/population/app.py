@@ -198,8 +198,6 @@ async def _injected(kind: FaultKind, request: Request) -> Response | None:
         return _fault(soap.SYSTEM_ERROR)
     if kind == "soap_fault":
         return _fault(soap.SERVER_FAULT)
-    if kind == "xxe":
-        return _xml(soap.XXE_BODY)
     return None
 
 
@@ -212,9 +210,12 @@ def create_app(
     clock: Callable[[], float] = time.time,
     auth_window_s: float = 300,
     fault_seed: int | None = None,
+    xxe_target: str = soap.DEFAULT_XXE_TARGET,
 ) -> Starlette:
     """Build the mock. `citizens` defaults to the shipped data set; `clock` is injectable so
-    tests can check the timestamp window; `fault_seed` makes `error_rate` reproducible."""
+    tests can check the timestamp window; `fault_seed` makes `error_rate` reproducible;
+    `xxe_target` is the URL the `xxe` fault's external entity reads (tests point it at a
+    file of their own holding a canary string)."""
     service = PopulationService(
         load_citizens() if citizens is None else citizens,
         user=user,
@@ -245,6 +246,10 @@ def create_app(
             return _xml(soap.truncated(bytes(response.body)))
         if kind == "oversized":
             return _xml(soap.oversized(bytes(response.body)), response.status_code)
+        if kind == "xxe":
+            return _xml(soap.with_external_entity(bytes(response.body), xxe_target))
+        if kind == "billion_laughs":
+            return _xml(soap.with_entity_bomb(bytes(response.body)))
         return response
 
     async def records(request: Request) -> Response:

@@ -275,18 +275,44 @@ def _check(fields: dict[str, str]) -> None:
 # -- deliberately broken replies (fault injection) ----------------------------------------
 
 _PAD_BYTES = 5 * 1024 * 1024 + 4096
-_XXE_LEVELS = "".join(f'  <!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">\n' for i in range(1, 10))
-XXE_BODY = (
-    _XML_DECL.decode()
-    + '<!DOCTYPE soap:Envelope [\n  <!ENTITY xxe SYSTEM "file:///etc/passwd">\n'
-    + '  <!ENTITY lol0 "lol">\n'
-    + _XXE_LEVELS
-    + "]>\n"
-    + f'<soap:Envelope xmlns:soap="{SOAP_ENV_NS}" xmlns:r="{RESPONSE_NS}"><soap:Body>'
-    "<r:TraCuuThongTinCongDanResponse><r:MaYeuCau>&xxe;</r:MaYeuCau><r:CongdanCollection>"
-    "<r:CongDan><r:SoDinhDanh>&lol9;</r:SoDinhDanh></r:CongDan></r:CongdanCollection>"
-    "</r:TraCuuThongTinCongDanResponse></soap:Body></soap:Envelope>"
-).encode()
+#: Where the `xxe` reply's external entity points unless the app is told otherwise.
+DEFAULT_XXE_TARGET = "file:///etc/passwd"
+_BOMB_LEVELS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+# The first element of the reply whose text the entity replaces: a name part of a citizen
+# (so a parser that resolved it would hand the file to the mapping), else the echoed request
+# id, else a fault's text.
+_ENTITY_SLOTS = (b"r:Ten", b"r:MaYeuCau", b"faultstring")
+
+
+def _with_entity(reply: bytes, declarations: str, reference: str) -> bytes:
+    """The reply with an internal DTD subset declaring entities and a reference to one.
+
+    SOAP 1.1 forbids a DTD in a message; a hub that reads one, let alone resolves its
+    entities, is vulnerable (XXE: files or URLs read into the answer; entity expansion:
+    a few hundred bytes that grow to gigabytes).
+    """
+    doctype = f"<!DOCTYPE soap:Envelope [{declarations}]>\n".encode()
+    body = reply[len(_XML_DECL) :] if reply.startswith(_XML_DECL) else reply
+    for tag in _ENTITY_SLOTS:
+        start = body.find(b"<" + tag + b">")
+        end = body.find(b"</" + tag + b">", start)
+        if start != -1 and end != -1:
+            start += len(tag) + 2
+            body = body[:start] + reference.encode() + body[end:]
+            break
+    return _XML_DECL + doctype + body
+
+
+def with_external_entity(reply: bytes, target: str = DEFAULT_XXE_TARGET) -> bytes:
+    """The `xxe` fault: the reply reading `target` (a file: or http: URL) through an entity."""
+    quoted = target.replace('"', "%22")
+    return _with_entity(reply, f'<!ENTITY xxe SYSTEM "{quoted}">', "&xxe;")
+
+
+def with_entity_bomb(reply: bytes) -> bytes:
+    """The `billion-laughs` fault: nine levels of ten references each, 10^9 "lol"s (3 GB)
+    from under 1 KB of declarations."""
+    return _with_entity(reply, '<!ENTITY lol0 "lol">' + _BOMB_LEVELS, "&lol9;")
 
 
 def truncated(reply: bytes) -> bytes:

@@ -77,6 +77,9 @@ def test_startup_options() -> None:
         ({"fault": "error"}, FaultConfig(error_rate=1.0)),
         ({"fault": "latency", "ms": 200}, FaultConfig(latency_ms=200)),
         ({"fault": "http-503"}, FaultConfig(http_503=True)),
+        ({"fault": "xxe"}, FaultConfig(xxe=True)),
+        ({"fault": "billion-laughs"}, FaultConfig(billion_laughs=True)),
+        ({"billion_laughs": True}, FaultConfig(billion_laughs=True)),
         ({"fault": "soap_fault", "rate": 0.2}, FaultConfig(soap_fault=True, fault_rate=0.2)),
         ({"fault": "none"}, FaultConfig()),
         ({"latency_ms": 10, "timeout": True}, FaultConfig(latency_ms=10, timeout=True)),
@@ -182,20 +185,50 @@ async def test_oversized_is_valid_but_huge(client: httpx.AsyncClient, citizen: C
     assert citizen.personal_id in etree.tostring(record).decode()
 
 
-async def test_xxe_reply_is_refused_by_a_safe_parser(
+async def test_xxe_reply_reads_a_file_through_an_external_entity(
+    citizen: Citizen, tmp_path: Any
+) -> None:
+    canary = tmp_path / "canary.txt"
+    canary.write_text("CANARY-7d1f")
+    app = make_app(xxe_target=canary.as_uri())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as c:
+        response = await call(c, lookup_body(citizen.personal_id), fault="xxe")
+    assert response.status_code == 200
+    assert f'<!ENTITY xxe SYSTEM "{canary.as_uri()}">'.encode() in response.content
+    assert b"<r:Ten>&xxe;</r:Ten>" in response.content  # where the mapping reads a name
+    assert b"CANARY" not in response.content  # the mock only points at the file
+    # What the fault is for: a parser that resolves entities reads the file into the answer ...
+    unsafe = etree.XMLParser(resolve_entities=True, no_network=True)
+    assert "CANARY-7d1f" in etree.tostring(etree.fromstring(response.content, unsafe)).decode()
+    # ... and a safe one does not.
+    safe = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    assert "CANARY" not in etree.tostring(etree.fromstring(response.content, safe)).decode()
+
+
+async def test_billion_laughs_reply_is_an_entity_bomb(
     client: httpx.AsyncClient, citizen: Citizen
 ) -> None:
-    response = await call(client, lookup_body(citizen.personal_id), fault="xxe")
+    response = await call(client, lookup_body(citizen.personal_id), fault="billion-laughs")
     assert response.status_code == 200
-    assert b'<!ENTITY xxe SYSTEM "file:///etc/passwd">' in response.content
-    assert b"&lol9;" in response.content
+    assert len(response.content) < 10_000
+    assert b'<!ENTITY lol0 "lol">' in response.content
+    assert b'<!ENTITY lol9 "' + b"&lol8;" * 10 + b'">' in response.content
+    assert b"<r:Ten>&lol9;</r:Ten>" in response.content
     safe = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         tree = etree.fromstring(response.content, safe)
     except etree.XMLSyntaxError:
         return  # libxml2 >= 2.11 refuses the amplification outright
-    assert "root:" not in etree.tostring(tree).decode()  # or parses, expanding nothing
-    assert len(etree.tostring(tree)) < 5000
+    assert len(etree.tostring(tree)) < 10_000  # or parses, expanding nothing
+
+
+async def test_entity_faults_without_a_citizen_still_carry_the_reference(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await call(client, lookup_body("001099999999"), fault="xxe")
+    assert b"<faultstring>&xxe;</faultstring>" in response.content
+    response = await call(client, b"<not-soap/>", fault="billion_laughs")
+    assert b"<faultstring>&lol9;</faultstring>" in response.content
 
 
 async def test_http_503_has_an_empty_body(client: httpx.AsyncClient, citizen: Citizen) -> None:

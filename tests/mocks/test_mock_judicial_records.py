@@ -513,7 +513,7 @@ def test_defaults_point_at_the_hub() -> None:
 async def test_error_fault_is_03_retry_later(
     mock: Mock, applicants: dict[str, dict[str, str]]
 ) -> None:
-    for kind in ("error", "soap-fault"):
+    for kind in ("error", "soap-fault", "xxe", "billion-laughs"):
         response = await mock.http.post(
             PATH, json=form(applicants["clean"]), headers=AUTH | {"x-mock-fault": kind}
         )

@@ -810,7 +810,7 @@ async def test_health(mock: Mock) -> None:
 # -- faults -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["error", "soap-fault", "xxe"])
+@pytest.mark.parametrize("kind", ["error", "soap-fault", "xxe", "billion-laughs"])
 async def test_error_fault_is_a_signed_99(mock: Mock, kind: str) -> None:
     reply = await mock.send(request_body("INIT"), fault=kind)
     assert reply["MaLoi"] == "99" and error_ok(reply)
