@@ -69,7 +69,22 @@ class AdapterConfig(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid")
 
     base_url: str = Field(description="Upstream base URL")
-    timeout_s: float | None = Field(None, gt=0, description="Overrides HUB_UPSTREAM_TIMEOUT_S")
+    timeout_s: float | None = Field(
+        None, gt=0, description="Total time of one attempt; overrides HUB_UPSTREAM_TIMEOUT_S"
+    )
+    connect_timeout_s: float | None = Field(
+        None, gt=0, description="Connecting; overrides HUB_UPSTREAM_CONNECT_TIMEOUT_S"
+    )
+    read_timeout_s: float | None = Field(
+        None, gt=0, description="Waiting for each read from the socket (default: timeout_s)"
+    )
+    deadline_s: float | None = Field(
+        None, gt=0, description="Every attempt with its retries; overrides HUB_RETRY_DEADLINE_S"
+    )
+    operation_timeouts: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per operation, the total time of one attempt: {"search": 20} (JSON)',
+    )
     max_concurrent: int | None = Field(
         None, ge=1, description="Overrides HUB_UPSTREAM_MAX_CONCURRENT (the bulkhead)"
     )
@@ -141,6 +156,8 @@ class OperationSpec:
     description: str = ""
     route: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The adapter author's timeout of one attempt (configuration overrides it).
+    timeout_s: float | None = None
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -153,6 +170,7 @@ def operation(
     personal_data: bool = True,
     subject: str | None = None,
     route: str | None = None,
+    timeout_s: float | None = None,
 ) -> Callable[[F], F]:
     """Declare an adapter method as an operation.
 
@@ -164,7 +182,11 @@ def operation(
       its state and its owner (a job, a payment). The generic `POST /v1/services/...` route
       refuses it (403), so no client can reach another client's payment or certificate by
       its upstream reference, or start one the hub does not follow.
+    - `timeout_s`: this operation's time for one attempt, where it differs from the
+      adapter's (a slow search); `HUB_<NAME>_OPERATION_TIMEOUTS` overrides it.
     """
+    if timeout_s is not None and timeout_s <= 0:
+        raise ValueError("an operation's timeout must be positive")
 
     def mark(func: F) -> F:
         is_async: bool = inspect.iscoroutinefunction(func)  # a bool: no narrowing of `func`
@@ -180,6 +202,7 @@ def operation(
                 "personal_data": personal_data,
                 "subject": subject,
                 "route": route,
+                "timeout_s": timeout_s,
             },
         )
         return func
@@ -213,6 +236,7 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         summary=summary.strip(),
         description=description.strip(),
         route=meta["route"],
+        timeout_s=meta.get("timeout_s"),
     )
 
 

@@ -312,7 +312,8 @@ class Gateway:
             result = await self.retry.run(
                 attempt,
                 idempotent=spec.idempotent,
-                timeout_s=loaded.timeout_s,
+                timeout_s=loaded.timeout_for(spec),
+                deadline_s=loaded.deadline_s,
                 on_retry=self.metrics.for_operation(trace.service, trace.operation).retries.inc,
             )
         except BaseException as exc:

@@ -13,7 +13,7 @@ import importlib.metadata
 import importlib.resources
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -130,8 +130,10 @@ def build_http_client(
             httpx.AsyncHTTPTransport(limits=limits),
             max_response_bytes=settings.upstream_max_response_bytes,
         )
+    total = config.timeout_s or settings.upstream_timeout_s
     timeout = httpx.Timeout(
-        config.timeout_s or settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s
+        config.read_timeout_s or total,
+        connect=config.connect_timeout_s or settings.upstream_connect_timeout_s,
     )
     return UpstreamClient(config.base_url, timeout=timeout, backend=backend)
 
@@ -164,6 +166,15 @@ class LoadedAdapter:
     instance: Adapter
     timeout_s: float
     circuit: CircuitBreaker
+    #: Every attempt of one call with its retries (None: HUB_RETRY_DEADLINE_S).
+    deadline_s: float | None = None
+    #: Per operation, one attempt's time where it is not `timeout_s`.
+    operation_timeouts: dict[str, float] = field(default_factory=dict)
+
+    def timeout_for(self, spec: OperationSpec) -> float:
+        """One attempt's time for an operation: configuration, then the adapter author's
+        `@operation(timeout_s=...)`, then the adapter's."""
+        return self.operation_timeouts.get(spec.name) or spec.timeout_s or self.timeout_s
 
     def spec(self, operation: str) -> OperationSpec:
         spec = self.cls.operations.get(operation)
@@ -202,7 +213,21 @@ class AdapterRegistry:
                 max_concurrent=config.max_concurrent or settings.upstream_max_concurrent,
             )
             circuit = CircuitBreaker(name, policy)
-            registry._adapters[name] = LoadedAdapter(adapter_cls, instance, timeout, circuit)
+            unknown = sorted(set(config.operation_timeouts) - set(adapter_cls.operations))
+            if unknown or any(t <= 0 for t in config.operation_timeouts.values()):
+                raise AdapterLoadError(
+                    f"adapter {name!r}: operation_timeouts names no operation {unknown[0]!r}"
+                    if unknown
+                    else f"adapter {name!r}: operation_timeouts must be positive"
+                )
+            registry._adapters[name] = LoadedAdapter(
+                adapter_cls,
+                instance,
+                timeout,
+                circuit,
+                deadline_s=config.deadline_s,
+                operation_timeouts=dict(config.operation_timeouts),
+            )
         return registry
 
     def get(self, name: str) -> LoadedAdapter:

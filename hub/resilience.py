@@ -73,14 +73,17 @@ class RetryPolicy:
         idempotent: bool,
         timeout_s: float,
         on_retry: Callable[[], None] | None = None,
+        deadline_s: float | None = None,
     ) -> T:
-        """Run `call` within the total deadline, each attempt within `timeout_s` (or what is
-        left of the deadline), retrying retriable errors when the operation is idempotent."""
-        deadline = time.monotonic() + self.deadline_s
+        """Run `call` within the total deadline (`deadline_s`, default the policy's), each
+        attempt within `timeout_s` (or what is left of the deadline), retrying retriable
+        errors when the operation is idempotent."""
+        total = self.deadline_s if deadline_s is None else deadline_s
+        deadline = time.monotonic() + total
         try:
             # The first attempt runs bare: tenacity's bookkeeping costs more than the whole
             # pipeline's other steps together, and most calls succeed the first time.
-            return await self._attempt(call, min(timeout_s, self.deadline_s))
+            return await self._attempt(call, min(timeout_s, total))
         except HubError as exc:
             if not (idempotent and exc.retriable and self.attempts > 1):
                 raise

@@ -361,11 +361,13 @@ class ConformanceHub:
     async def attempt_timeout(self, seconds: float) -> AsyncIterator[None]:
         """The hub's per-attempt timeout of this adapter set to `seconds` for the block."""
         loaded = self.loaded
-        saved, loaded.timeout_s = loaded.timeout_s, seconds
+        saved = loaded.timeout_s, loaded.operation_timeouts
+        loaded.timeout_s = seconds
+        loaded.operation_timeouts = dict.fromkeys(loaded.cls.operations, seconds)
         try:
             yield
         finally:
-            loaded.timeout_s = saved
+            loaded.timeout_s, loaded.operation_timeouts = saved
 
 
 # -- the battery -----------------------------------------------------------------------------
