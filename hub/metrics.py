@@ -56,6 +56,19 @@ class Metrics:
             ["service", "operation"],
             registry=r,
         )
+        self.jobs_unfinished = Gauge(
+            "hub_jobs_unfinished",
+            "Asynchronous requests not final yet (the job queue), every hub process together",
+            ["service"],
+            registry=r,
+        )
+        self.payments_pending = Gauge(
+            "hub_payments_pending", "Payments opened and not yet paid or failed", registry=r
+        )
+        self.webhooks_queued = Gauge(
+            "hub_webhooks_queued", "Webhooks not yet delivered nor given up", registry=r
+        )
+        self._jobs_seen: set[str] = set()
         self.auth_failures = Counter(
             "hub_auth_failures", "Calls refused for a missing or bad credential", registry=r
         )
@@ -108,6 +121,14 @@ class Metrics:
     def on_audit_commit(self, seconds: float, size: int) -> None:
         self.audit_commit.observe(seconds)
         self.audit_records.inc(size)
+
+    def set_backlog(self, jobs: dict[str, int], payments: int, webhooks: int) -> None:
+        """The queues of background work, as the database holds them for every process."""
+        for service in set(self._jobs_seen) | set(jobs):
+            self.jobs_unfinished.labels(service).set(jobs.get(service, 0))
+        self._jobs_seen.update(jobs)
+        self.payments_pending.set(payments)
+        self.webhooks_queued.set(webhooks)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
 from fastapi import APIRouter
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
 from starlette.responses import Response
 
 from hub.api.deps import HubDep
 from hub.metrics import CONTENT_TYPE
+from hub.models import Job, Payment, WebhookDelivery
+
+log = logging.getLogger("hub.metrics")
 
 router = APIRouter(tags=["operations"])
 
@@ -53,4 +61,28 @@ async def ready(hub: HubDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(hub: HubDep) -> Response:
+    try:
+        hub.metrics.set_backlog(*await asyncio.to_thread(backlog, hub.engine))
+    except SQLAlchemyError as exc:  # the rest of the metrics are still worth having
+        log.warning("backlog metrics unavailable: %s", type(exc).__name__)
     return Response(hub.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def backlog(engine: Engine) -> tuple[dict[str, int], int, int]:
+    """Unfinished jobs by service, pending payments, queued webhooks: three indexed counts."""
+    with engine.connect() as conn:
+        jobs = dict(
+            conn.execute(
+                select(Job.service, func.count()).where(Job.final == False).group_by(Job.service)  # noqa: E712
+            ).all()
+        )
+        payments = conn.execute(
+            select(func.count()).where(col(Payment.status).in_(("initiating", "pending")))
+        ).scalar_one()
+        webhooks = conn.execute(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(col(WebhookDelivery.delivered_at).is_(None))
+            .where(col(WebhookDelivery.gave_up_at).is_(None))
+        ).scalar_one()
+    return jobs, int(payments), int(webhooks)
