@@ -8,11 +8,11 @@ Three layers decide which faults a request meets:
 3. the request's own `X-Mock-Fault` header, which overrides only the kinds it names.
 
 The header and start-up syntax is a comma-separated list of `kind` or `kind=value`:
-`latency=MS`, `error[=RATE]`, and the on/off kinds `timeout`, `malformed`, `soap-fault`,
-`oversized`, `xxe`, `billion-laughs`, `http-503`. A bare kind means "on" (error: rate 1);
-`kind=false` turns one off; `kind=0.3` turns an on/off kind on for 30 % of requests (it sets
-`fault_rate`, the one share all on/off kinds use). This module only decides *which* fault
-applies (`FaultState.pick`); each mock renders it in its own protocol.
+`latency=MS`, `error[=RATE]`, and the on/off kinds `timeout`, `reset`, `malformed`,
+`soap-fault`, `oversized`, `xxe`, `billion-laughs`, `http-503`. A bare kind means "on"
+(error: rate 1); `kind=false` turns one off; `kind=0.3` turns an on/off kind on for 30 % of
+requests (it sets `fault_rate`, the one share all on/off kinds use). This module only
+decides *which* fault applies (`FaultState.pick`); each mock renders it in its own protocol.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 __all__ = [
     "TIMEOUT_SECONDS",
+    "ConnectionReset",
     "FaultConfig",
     "FaultConfigError",
     "FaultKind",
@@ -46,6 +47,7 @@ __all__ = [
 TIMEOUT_SECONDS = 60.0
 FaultKind = Literal[
     "timeout",
+    "reset",
     "http_503",
     "error",
     "soap_fault",
@@ -58,6 +60,7 @@ FaultKind = Literal[
 # send a malformed body. Latency is not in the list: it delays whatever follows.
 _PRECEDENCE: tuple[FaultKind, ...] = (
     "timeout",
+    "reset",
     "http_503",
     "error",
     "soap_fault",
@@ -68,6 +71,7 @@ _PRECEDENCE: tuple[FaultKind, ...] = (
 )
 _BOOLEAN_KINDS = (
     "timeout",
+    "reset",
     "malformed",
     "soap_fault",
     "oversized",
@@ -94,6 +98,9 @@ class FaultConfig(BaseModel):
         default=0.0, ge=0.0, le=1.0, description="Share of LOI_HE_THONG faults."
     )
     timeout: bool = Field(default=False, description=f"Hold the request {TIMEOUT_SECONDS:.0f} s.")
+    reset: bool = Field(
+        default=False, description="Drop the connection part-way through the answer."
+    )
     malformed: bool = Field(default=False, description="HTTP 200 with truncated, unparsable XML.")
     soap_fault: bool = Field(default=False, description="A soap:Server fault.")
     oversized: bool = Field(default=False, description="A valid reply padded past 5 MB.")
@@ -280,6 +287,33 @@ async def hold_until_disconnect(
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(disconnected(), seconds)
+
+
+class ConnectionReset(Response):
+    """The `reset` fault: the status line, headers and a little of the body go out, then the
+    connection drops (a process killed mid-answer, a proxy cutting it).
+
+    A real server (uvicorn) closes the socket when the app raises after the answer has
+    started, so the client reads a body shorter than its Content-Length. Served in-process
+    through httpx's ASGI transport, the raised error reaches the client as it would from a
+    real socket: httpx.RemoteProtocolError, the "peer closed connection" of httpx's pool.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200, media_type="application/octet-stream")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"4096"), (b"content-type", b"text/xml")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"<?xml ver", "more_body": True})
+        import httpx  # only the fault needs it; the mocks otherwise speak plain ASGI
+
+        raise httpx.RemoteProtocolError("peer closed connection (mock fault: reset)")
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mocks.population.app import ENDPOINT_PATH
 from tests.conftest import database_url, reset_database
 from tests.payment_contract import signed_init
 
@@ -176,6 +177,13 @@ def test_upstream_faults_over_real_sockets(servers):
 
     httpx.put(f"{servers['mock']}/_mock/faults", json={"fault": "malformed"})
     assert httpx.get(url, headers=headers).json()["code"] == "UPSTREAM_BAD_RESPONSE"
+
+    # the connection drops part-way through the answer: a real socket closed by uvicorn
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(servers["mock"] + ENDPOINT_PATH, content=b"<x/>", headers={"x-mock-fault": "reset"})
+    httpx.put(f"{servers['mock']}/_mock/faults", json={"fault": "reset"})
+    dropped = httpx.get(url, headers=headers)
+    assert dropped.status_code == 502 and dropped.json()["code"] == "UPSTREAM_ERROR"
 
     httpx.delete(f"{servers['mock']}/_mock/faults")
     assert httpx.get(url, headers=headers).status_code == 200

@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from hub.provinces import PROVINCES
 from mocks._faults import (
+    ConnectionReset,
     FaultConfig,
     FaultConfigError,
     FaultKind,
@@ -350,6 +351,8 @@ async def _injected(kind: FaultKind, request: Request) -> Response | None:
         await request.body()
         await hold_until_disconnect(request.receive)
         return None
+    if kind == "reset":
+        return ConnectionReset()
     if kind == "http_503":
         return Response(b"", status_code=503)
     if kind in ("error", "soap_fault", "xxe", "billion_laughs"):

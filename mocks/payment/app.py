@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from mocks._faults import (
+    ConnectionReset,
     FaultConfig,
     FaultConfigError,
     FaultState,
@@ -439,6 +440,8 @@ def create_app(
             kind = state.pick(config)
             if kind == "timeout":
                 await hold_until_disconnect(request.receive)  # then answer, too late
+            elif kind == "reset":
+                return ConnectionReset()
             elif kind == "http_503":
                 return Response(b"", status_code=503)
             elif kind in ("error", "soap_fault", "xxe", "billion_laughs"):

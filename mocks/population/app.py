@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mocks._faults import (
+    ConnectionReset,
     FaultConfig,
     FaultConfigError,
     FaultKind,
@@ -192,6 +193,8 @@ async def _injected(kind: FaultKind, request: Request) -> Response | None:
         await request.body()
         await hold_until_disconnect(request.receive)
         return None  # too late for any caller with a sane timeout
+    if kind == "reset":
+        return ConnectionReset()
     if kind == "http_503":
         return Response(b"", status_code=503)
     if kind == "error":

@@ -165,6 +165,33 @@ async def test_server_faults(
     assert (details["faultcode"], details["MaLoi"]) == ("soap:Server", code)
 
 
+async def test_reset_drops_the_connection_part_way(
+    client: httpx.AsyncClient, citizen: Citizen
+) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        await call(client, lookup_body(citizen.personal_id), fault="reset")
+    assert parse_fault_header("reset=0.5") == {"reset": True, "fault_rate": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path"),
+    [
+        ("civil-status", "GET", "/api/v1/hotich/congdan/001085012345"),
+        ("judicial-records", "POST", "/api/v1/lltp/hoso"),
+        ("business-registration", "GET", "/apiDKKD/DoanhNghiep/chiTietDoanhNghiep"),
+        ("payment", "POST", "/api/v1/thanhtoan"),
+    ],
+)
+async def test_every_mock_can_reset(name: str, method: str, path: str) -> None:
+    from mocks import create_mock_app
+
+    app = create_mock_app(name)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.request(method, path, json={}, headers={"x-mock-fault": "reset"})
+
+
 async def test_timeout_holds_the_request(client: httpx.AsyncClient, citizen: Citizen) -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(call(client, lookup_body(citizen.personal_id), fault="timeout"), 0.3)
