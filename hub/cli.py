@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 DEMO_CLIENT = "demo"
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def _configure_logging(level: str, settings: Settings) -> dict[str, Any]:
+    """Log as HUB_LOG_FORMAT says (hub/logs.py); returns the configuration, for uvicorn to
+    apply to its own loggers too, in every worker process."""
+    from hub.logs import logging_config
+
+    config = logging_config(level, settings.log_format_used)
+    logging.config.dictConfig(config)
+    return config
 
 
 # uvloop and httptools come with uvicorn[standard]; measured ~2x the plain asyncio + h11.
@@ -69,7 +72,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
             raise click.ClickException(str(exc)) from None
         finally:
             engine.dispose()
-    _configure_logging(log_level)
+    log_config = _configure_logging(log_level, settings)
     uvicorn.run(
         "hub.app:create_app",
         factory=True,
@@ -77,6 +80,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=log_config,
         access_log=False,
         proxy_headers=False,
         loop=LOOP,
@@ -94,8 +98,8 @@ def up(host: str, port: int, log_level: str) -> None:
 
     from hub.app import create_app
 
-    _configure_logging(log_level)
     settings = Settings()
+    log_config = _configure_logging(log_level, settings)
     mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--host", host])
     try:
         api_key = _demo_client(settings)
@@ -119,6 +123,7 @@ def up(host: str, port: int, log_level: str) -> None:
             host=host,
             port=port,
             log_level=log_level,
+            log_config=log_config,
             access_log=False,
             loop=LOOP,
             http=HTTP,
