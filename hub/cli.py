@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import logging.config
+import math
 import os
 import signal
 import subprocess
@@ -33,6 +34,13 @@ def _configure_logging(level: str, settings: Settings) -> dict[str, Any]:
     config = logging_config(level, settings.log_format_used)
     logging.config.dictConfig(config)
     return config
+
+
+def _exit_zero_after_sigterm() -> None:
+    """uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler
+    found before it: make that a no-op, so that a clean stop exits 0 rather than dying by
+    the signal (which supervisors read as a crash)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
 
 
 # uvloop and httptools come with uvicorn[standard]; measured ~2x the plain asyncio + h11.
@@ -73,6 +81,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         finally:
             engine.dispose()
     log_config = _configure_logging(log_level, settings)
+    _exit_zero_after_sigterm()
     uvicorn.run(
         "hub.app:create_app",
         factory=True,
@@ -85,6 +94,9 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         proxy_headers=False,
         loop=LOOP,
         http=HTTP,
+        # SIGTERM: stop accepting, let requests in flight finish (up to the grace), then the
+        # app's shutdown (the worker's tick ends, the audit trail is committed and signed).
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
 
 
@@ -127,6 +139,7 @@ def up(host: str, port: int, log_level: str) -> None:
             access_log=False,
             loop=LOOP,
             http=HTTP,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         )
     finally:
         mocks.send_signal(signal.SIGINT)

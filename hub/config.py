@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="Log lines as JSON objects or plain text (default: JSON in production, "
         "text in development).",
     )
+    shutdown_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, how long `hub serve` waits for requests in flight to finish "
+        "before cancelling them and stopping.",
+    )
 
     upstream_timeout_s: float = Field(10.0, gt=0, description="Per-attempt upstream timeout.")
     upstream_connect_timeout_s: float = Field(3.0, gt=0)

@@ -253,6 +253,7 @@ def test_hub_serve_writes_only_json_lines(tmp_path: Path):
         output, _ = hub.communicate(timeout=30)
     finally:
         stop(hub)
+    assert hub.returncode == 0, output
     lines = [parse(line) for line in output.splitlines() if line.strip()]
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     messages = [line["message"] for line in lines]
