@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
+import logging.config
+import math
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,11 +26,21 @@ if TYPE_CHECKING:
 DEMO_CLIENT = "demo"
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def _configure_logging(level: str, settings: Settings) -> dict[str, Any]:
+    """Log as HUB_LOG_FORMAT says (hub/logs.py); returns the configuration, for uvicorn to
+    apply to its own loggers too, in every worker process."""
+    from hub.logs import logging_config
+
+    config = logging_config(level, settings.log_format_used)
+    logging.config.dictConfig(config)
+    return config
+
+
+def _exit_zero_after_sigterm() -> None:
+    """uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler
+    found before it: make that a no-op, so that a clean stop exits 0 rather than dying by
+    the signal (which supervisors read as a crash)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
 
 
 # uvloop and httptools come with uvicorn[standard]; measured ~2x the plain asyncio + h11.
@@ -69,7 +80,8 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
             raise click.ClickException(str(exc)) from None
         finally:
             engine.dispose()
-    _configure_logging(log_level)
+    log_config = _configure_logging(log_level, settings)
+    _exit_zero_after_sigterm()
     uvicorn.run(
         "hub.app:create_app",
         factory=True,
@@ -77,10 +89,14 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=log_config,
         access_log=False,
         proxy_headers=False,
         loop=LOOP,
         http=HTTP,
+        # SIGTERM: stop accepting, let requests in flight finish (up to the grace), then the
+        # app's shutdown (the worker's tick ends, the audit trail is committed and signed).
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
 
 
@@ -94,8 +110,8 @@ def up(host: str, port: int, log_level: str) -> None:
 
     from hub.app import create_app
 
-    _configure_logging(log_level)
     settings = Settings()
+    log_config = _configure_logging(log_level, settings)
     mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--host", host])
     try:
         api_key = _demo_client(settings)
@@ -119,9 +135,11 @@ def up(host: str, port: int, log_level: str) -> None:
             host=host,
             port=port,
             log_level=log_level,
+            log_config=log_config,
             access_log=False,
             loop=LOOP,
             http=HTTP,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         )
     finally:
         mocks.send_signal(signal.SIGINT)

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
         SecretStr(DEFAULT_SECRET),
         description="Server secret: keys API-key hashes and log pseudonyms.",
     )
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines as JSON objects or plain text (default: JSON in production, "
+        "text in development).",
+    )
+    shutdown_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, how long `hub serve` waits for requests in flight to finish "
+        "before cancelling them and stopping.",
+    )
 
     upstream_timeout_s: float = Field(10.0, gt=0, description="Per-attempt upstream timeout.")
     upstream_connect_timeout_s: float = Field(3.0, gt=0)
@@ -260,6 +271,12 @@ class Settings(BaseSettings):
         if self.public_callbacks_only is not None:
             return self.public_callbacks_only
         return self.environment == "production"
+
+    @property
+    def log_format_used(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def callbacks_https_only(self) -> bool:

@@ -263,6 +263,12 @@ class Gateway:
                 trace.caller.request_id,
                 type(exc).__name__,
                 "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+                extra={
+                    "request_id": trace.caller.request_id,
+                    "service": trace.service,
+                    "operation": trace.operation,
+                    "exc_type": type(exc).__name__,
+                },
             )
             trace.fail(HubError())
             await self._finish(trace, started)
@@ -348,6 +354,7 @@ class Gateway:
         exc = trace.error
         assert exc is not None
         level = logging.WARNING if exc.status >= 500 else logging.INFO
+        subject = self.pseudonym(trace.subject_id)
         log.log(
             level,
             "call failed request_id=%s client=%s %s:%s code=%s subject=%s context=%s",
@@ -356,8 +363,17 @@ class Gateway:
             trace.service,
             trace.operation,
             exc.code,
-            self.pseudonym(trace.subject_id),
+            subject,
             exc.log_context,
+            extra={  # the same, as fields of a JSON log line (hub/logs.py)
+                "request_id": trace.caller.request_id,
+                "client": trace.principal.client_id,
+                "service": trace.service,
+                "operation": trace.operation,
+                "code": exc.code,
+                "status": exc.status,
+                "subject": subject,
+            },
         )
 
     def pseudonym(self, value: str | None) -> str | None:

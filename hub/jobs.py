@@ -151,7 +151,7 @@ class JobService:
                 raise
             # Upstream may have the application: answer with the job, which upstream's push
             # will finish, rather than an error that invites a duplicate submission.
-            log.warning("submit of %s unconfirmed: %s", job.id, exc.code)
+            log.warning("submit of %s unconfirmed: %s", job.id, exc.code, extra={"job_id": job.id})
             return await asyncio.shield(
                 asyncio.to_thread(self._unconfirmed, job.id, exc.code, subject)
             )
@@ -282,7 +282,7 @@ class JobService:
             return None
         job.upstream_reference = str(data["reference"])
         job.next_poll_at = utcnow()  # followed from now on; a final push ends it at once
-        log.info("job %s confirmed by upstream's push", job.id)
+        log.info("job %s confirmed by upstream's push", job.id, extra={"job_id": job.id})
         return job
 
     # -- polling -----------------------------------------------------------------------------
@@ -370,10 +370,10 @@ class JobService:
         except NotFound:
             # Upstream does not know the reference. Just after submission that may be its
             # own lag; later, it lost the application: end the job rather than poll for ever.
-            log.info("poll of %s: upstream does not know it", job.id)
+            log.info("poll of %s: upstream does not know it", job.id, extra={"job_id": job.id})
             data = {"status": FAILED, "error": "UPSTREAM_LOST"} if self._lost(job) else None
         except HubError as exc:
-            log.info("poll of %s failed: %s", job.id, exc.code)
+            log.info("poll of %s failed: %s", job.id, exc.code, extra={"job_id": job.id})
         await asyncio.to_thread(self._polled, job.id, data)
 
     def _lost(self, job: Job) -> bool:

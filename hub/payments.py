@@ -456,11 +456,17 @@ class PaymentService:
         except NotFound:
             # The platform does not know it: the payer cannot pay it. Just after opening
             # that may be the platform's lag; later, the payment has failed.
-            log.info("query of %s: the platform does not know it", payment.id)
+            log.info(
+                "query of %s: the platform does not know it",
+                payment.id,
+                extra={"payment_id": payment.id},
+            )
             if _age_s(payment.created_at) > self.lost_after_s:
                 data = {"status": "failed"}
         except HubError as exc:
-            log.info("query of %s failed: %s", payment.id, exc.code)
+            log.info(
+                "query of %s failed: %s", payment.id, exc.code, extra={"payment_id": payment.id}
+            )
         await asyncio.to_thread(self._queried, payment.id, data)
 
     def _queried(self, payment_id: str, data: dict[str, Any] | None) -> None:
@@ -474,7 +480,11 @@ class PaymentService:
             settled = data is not None and data.get("status") in ("paid", "failed")
             if payment.status == "pending" and settled and data is not None:
                 if data.get("amount") not in (None, payment.amount):
-                    log.warning("payment %s: upstream amount differs; left pending", payment.id)
+                    log.warning(
+                        "payment %s: upstream amount differs; left pending",
+                        payment.id,
+                        extra={"payment_id": payment.id},
+                    )
                 elif not self._settle(
                     session, payment, data["status"], data.get("transaction_id"), now
                 ):
@@ -482,7 +492,11 @@ class PaymentService:
             if payment.status == "pending" and _age_s(payment.created_at) > self.query_until_s:
                 # The payer never paid: stop asking; it stays pending, reconciliation shows it.
                 payment.next_query_at = None
-                log.info("payment %s still pending; no more queries", payment.id)
+                log.info(
+                    "payment %s still pending; no more queries",
+                    payment.id,
+                    extra={"payment_id": payment.id},
+                )
             elif payment.status == "pending":
                 initial_s = max(self.query_after_s, 1.0)
                 delay = doubling_delay(initial_s, self.query_max_s, payment.query_attempts)

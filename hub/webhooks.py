@@ -226,7 +226,12 @@ class WebhookSender:
             # status matters, and a huge one must not fill the hub's memory.
             status = await asyncio.wait_for(self._post(row.url, body, headers), self.timeout_s)
         except Exception as exc:  # any failure, even a URL httpx will not send to, counts
-            log.info("webhook %s not delivered: %s", row.id, type(exc).__name__)
+            log.info(
+                "webhook %s not delivered: %s",
+                row.id,
+                type(exc).__name__,
+                extra={"webhook_id": row.id},
+            )
         await asyncio.to_thread(self._record, row.id, status)
 
     async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
@@ -248,7 +253,12 @@ class WebhookSender:
                 row.delivered_at, row.next_attempt_at = now, None
             elif row.attempts >= self.max_attempts:
                 row.gave_up_at, row.next_attempt_at = now, None
-                log.warning("webhook %s given up after %d attempts", row.id, row.attempts)
+                log.warning(
+                    "webhook %s given up after %d attempts",
+                    row.id,
+                    row.attempts,
+                    extra={"webhook_id": row.id},
+                )
             else:
                 row.next_attempt_at = now + dt.timedelta(seconds=self.backoff(row.attempts))
             session.add(row)

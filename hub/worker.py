@@ -4,6 +4,10 @@ Each tick runs every step once, side by side: poll due jobs, query payments that
 callback, deliver due webhooks. Steps work on leased database rows, so any number of hub
 processes can run them without doing the same work twice. A failing step is logged (its
 exception type only: messages may quote rows) and retried on the next tick.
+
+Stopping lets the tick under way finish (within `STOP_GRACE_S`), so that no step is cut
+between its upstream call and the write that records it; a step still running then is
+cancelled, and its leased rows are taken up again once their lease ends.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ log = logging.getLogger("hub.worker")
 
 Step = tuple[str, Callable[[], Awaitable[int]]]
 
+#: How long stopping waits for the tick under way before cancelling it.
+STOP_GRACE_S = 5.0
+
 
 class BackgroundWorker:
     def __init__(self, steps: Sequence[Step], interval_s: float) -> None:
         self.steps, self.interval_s = list(steps), interval_s
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-worker")
@@ -46,14 +54,23 @@ class BackgroundWorker:
             return 0
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self.run_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
 
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def aclose(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop: no new tick; the one under way may finish within `grace_s`, then it is
+        cancelled."""
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._wake.set()  # out of the wait between ticks at once
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+        if not done:
+            log.warning("background work still running after %.0f s: cancelled", grace_s)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -331,10 +331,12 @@ def test_hub_mocks_serve_takes_start_up_faults(env):
         stop(proc)
 
 
-def test_a_judicial_request_pending_across_a_hub_restart_finishes(env):
-    """The hub stops while a certificate request is pending upstream; the certificate is
-    decided while no hub runs, so upstream's push fails and it gives up. A new hub process
-    on the same database resumes the job by polling, and the agency sees it issued."""
+@pytest.mark.parametrize("stop_by", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_judicial_request_pending_across_a_hub_restart_finishes(env, stop_by):
+    """The hub stops (gracefully, or killed) while a certificate request is pending
+    upstream; the certificate is decided while no hub runs, so upstream's push fails and it
+    gives up. A new hub process on the same database resumes the job by polling, and the
+    agency sees it issued."""
     mock_port, hub_port = free_port(), free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
     mock_env = env | {
@@ -402,7 +404,8 @@ def test_a_judicial_request_pending_across_a_hub_restart_finishes(env):
         )
         assert submitted.status_code == 202, submitted.text
         job = submitted.json()["data"]["id"]
-        stop(hub)  # before upstream decides: nothing is listening for the push
+        os.kill(hub.pid, stop_by)  # before upstream decides: nothing listens for the push
+        assert hub.wait(timeout=60) == (0 if stop_by == signal.SIGTERM else -signal.SIGKILL)
 
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

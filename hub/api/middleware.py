@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.logs import REQUEST_ID
+
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -31,7 +33,8 @@ class RequestIdMiddleware:
     """Echo a well-formed `X-Request-ID` or make one; add it and security headers to answers.
 
     A caller's id that is too long or has odd characters is replaced, not echoed, so it cannot
-    smuggle header or log injection through.
+    smuggle header or log injection through. While the request is served the id is in
+    `hub.logs.REQUEST_ID`, so every log line made for it carries it.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -57,4 +60,8 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), header, *SECURITY_HEADERS]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = REQUEST_ID.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)

@@ -55,7 +55,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     rid = request_id_of(request.scope)
-    log.exception("unexpected error request_id=%s", rid)
+    # Out of RequestIdMiddleware already (this handler wraps it): the id is given here. The
+    # log formatter writes the exception's type and frames, never its message.
+    log.exception("unexpected error request_id=%s", rid, extra={"request_id": rid})
     response = problem_response(HubError(), rid)
     # This handler runs outside the middleware stack, so its headers are set here.
     response.headers["x-request-id"] = rid
