@@ -20,7 +20,7 @@ load at them, and prints what it measured and which invariants held:
   enterprise look-up is timed before and during; the slow service's answers (200s, the
   bulkhead's fast 503s, 504s).
 
-    python bench/faults.py                      # all three, defaults (about 3 minutes)
+    python bench/faults.py                      # all three, defaults (about 2 minutes)
     python bench/faults.py kill --calls 400     # one scenario
     python bench/faults.py down --down-s 10 --json
 
