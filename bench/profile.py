@@ -23,12 +23,11 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import tempfile
 import time
 
 import aiohttp
-from run import PY, ROOT, process  # bench/run.py, beside this script
+from common import HUB, PY, create_client, get_json, pct, process  # bench/common.py
 
 SECTIONS = ("population", "civil-status", "business-registration")
 
@@ -84,11 +83,6 @@ async def measure(
     return latencies
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,26 +118,7 @@ def main() -> None:
                 for n in SECTIONS
             },
         }
-        created = subprocess.run(
-            [
-                PY,
-                "-m",
-                "hub.cli",
-                "clients",
-                "create",
-                f"bench-{os.getpid()}",
-                "--allow",
-                "*",
-                "--purpose",
-                "bench",
-            ],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        key = json.loads(created.stdout)["api_key"]
+        key = create_client(env, f"bench-{os.getpid()}", ["*"], ["bench"])["api_key"]
         with contextlib.ExitStack() as stack:
             for name, latency in zip(SECTIONS, args.latency, strict=True):
                 cmd = [
@@ -160,9 +135,7 @@ def main() -> None:
                     process(cmd, env, f"http://127.0.0.1:{ports[name]}/_mock/health")
                 )
             serve = [
-                PY,
-                "-m",
-                "hub.cli",
+                *HUB,
                 "serve",
                 "--port",
                 str(args.hub_port),
@@ -195,10 +168,7 @@ def main() -> None:
 
 def representatives(port: int) -> list[str]:
     """Citizens who represent an enterprise, so every section has something to return."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/records?limit=200") as response:
-        body = json.load(response)
+    body = get_json(f"http://127.0.0.1:{port}/_mock/records?limit=200")
     ids = sorted({pid for record in body["records"] for pid in record["representatives"]})
     if not ids:
         raise SystemExit("the business-registration mock listed no representatives")

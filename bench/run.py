@@ -23,28 +23,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import aiohttp
+from common import HUB, PY, create_client, fetch_ids, pct, process  # bench/common.py
 
 try:
     from uvloop import run
 except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
     from asyncio import run
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 
 
 @dataclass
@@ -61,10 +53,7 @@ class Result:
         return self.requests / self.seconds
 
     def pct(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+        return pct(self.latencies, q)
 
 
 def soap_request(personal_id: str, url: str) -> tuple[bytes, dict[str, str]]:
@@ -128,49 +117,6 @@ async def drive(
     return Result(mode, concurrency, len(latencies), errors, seconds, latencies)
 
 
-@contextlib.contextmanager
-def process(
-    args: list[str], env: dict[str, str], health_url: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        wait_healthy(proc, health_url)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(
-                f"{' '.join(map(str, proc.args))} exited: {proc.stderr.read().decode()[-2000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
-
-
-def fetch_ids(mock: str, count: int) -> list[str]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{mock}/_mock/records?limit={count}") as response:
-        return [r["personal_id"] for r in json.load(response)["records"]]
-
-
 def report(results: list[Result]) -> list[dict[str, float]]:
     print(f"\n{'mode':<8}{'conc':>6}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for r in results:
@@ -212,28 +158,10 @@ def main() -> None:
             "HUB_HTTP_TRANSPORT": args.transport,
             "HUB_ENABLED_ADAPTERS": '["population"]',
         }
-        hub_cmd = [PY, "-m", "hub.cli"]
-        created = subprocess.run(
-            [
-                *hub_cmd,
-                "clients",
-                "create",
-                f"bench-{os.getpid()}",
-                "--allow",
-                "population",
-                "--purpose",
-                "bench",
-            ],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        api_key = json.loads(created.stdout)["api_key"]
+        api_key = create_client(env, f"bench-{os.getpid()}", ["population"], ["bench"])["api_key"]
         mock_cmd = [PY, "-m", "mocks", "population", "--port", str(args.mock_port)]
         serve_cmd = [
-            *hub_cmd,
+            *HUB,
             "serve",
             "--port",
             str(args.hub_port),

@@ -175,9 +175,9 @@ class JobService:
     def _unconfirmed(self, job_id: str, code: str | None, subject: str | None) -> dict[str, Any]:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
-            job = session.get(Job, job_id)
-            if job is None:  # pragma: no cover - only this process knows the id yet
-                raise NotFound("the job vanished")
+            job = self._claim_submitting(session, job_id)
+            if job.status != SUBMITTING:
+                return job_view(job)
             job.status, job.subject_id, job.updated_at = UNCONFIRMED, subject, now
             job.result = {"error": code or "SUBMIT_INTERRUPTED"}
             session.add(job)
@@ -188,9 +188,9 @@ class JobService:
     def _submitted(self, job_id: str, data: dict[str, Any], subject: str | None) -> dict[str, Any]:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
-            job = session.get(Job, job_id)
-            if job is None:  # pragma: no cover - only this process knows the id yet
-                raise NotFound("the job vanished")
+            job = self._claim_submitting(session, job_id)
+            if job.status != SUBMITTING:
+                return job_view(job)
             job.upstream_reference = str(data["reference"])
             job.subject_id = subject
             job.updated_at = now
@@ -201,6 +201,23 @@ class JobService:
             session.commit()
             session.refresh(job)
             return job_view(job)
+
+    @staticmethod
+    def _claim_submitting(session: Session, job_id: str) -> Job:
+        """The job, locked for this transaction if it is still `submitting`. Upstream's push,
+        which names the job, may have overtaken the answer to its submission and moved it on
+        (`_adopt`): then it is returned as the push left it, for the caller not to touch."""
+        session.execute(  # takes the row's write lock (PostgreSQL) or the database's (SQLite)
+            update(Job)
+            .where(col(Job.id) == job_id)
+            .where(col(Job.status) == SUBMITTING)
+            .values(status=SUBMITTING)
+            .execution_options(synchronize_session=False)
+        )
+        job = session.get(Job, job_id, populate_existing=True)
+        if job is None:  # pragma: no cover - only this process knows the id yet
+            raise NotFound("the job vanished")
+        return job
 
     # -- view --------------------------------------------------------------------------------
 
@@ -272,13 +289,19 @@ class JobService:
             return job, True
 
     def _adopt(self, session: Session, data: dict[str, Any]) -> Job | None:
-        """The unconfirmed job a push names by the reference the hub sent (its job id):
-        it now has upstream's reference, and is followed like any other."""
+        """The job without upstream's reference that a push names by the reference the hub
+        sent (its job id): unconfirmed, or still `submitting` (a hub stopped, or killed,
+        before it recorded upstream's answer; the push may also overtake that answer). It
+        now has upstream's reference, and is followed like any other."""
         portal_reference = data.get("portal_reference")
         if not isinstance(portal_reference, str) or len(portal_reference) > 40:
             return None
         job = session.get(Job, portal_reference)
-        if job is None or job.service != self.service or job.status != UNCONFIRMED:
+        if (
+            job is None
+            or job.service != self.service
+            or job.status not in (UNCONFIRMED, SUBMITTING)
+        ):
             return None
         job.upstream_reference = str(data["reference"])
         job.next_poll_at = utcnow()  # followed from now on; a final push ends it at once

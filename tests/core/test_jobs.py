@@ -324,6 +324,65 @@ async def test_a_push_names_only_an_unconfirmed_job_of_its_own_service(hub, upst
     assert row["upstream_reference"] == "REF0001" and not row["final"]
 
 
+def insert_submitting(hub: RunningHub, job_id: str) -> None:
+    """A job as a hub killed mid-submit leaves it: written, never answered by upstream."""
+    with hub.hub.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, service, client_id, status, final, created_at, poll_attempts) "
+                "VALUES (:id, 'judicial-records', 'cl_x', 'submitting', :f, :t, 0)"
+            ),
+            {"id": job_id, "t": dt.datetime.now(dt.UTC), "f": False},
+        )
+
+
+async def test_a_push_finishes_a_job_left_submitting_by_a_killed_hub(hub, upstream) -> None:
+    """Found by bench/faults.py (kill -9 under load): a hub killed between writing its job
+    and recording upstream's answer leaves the job `submitting`, which turns `unconfirmed`
+    only after HUB_JOB_SUBMIT_STALE_S (120 s). Upstream had the application and pushes the
+    result within seconds, naming the job: that push finishes it (it was refused, 404, and
+    the job waited a day to end failed while upstream had issued the certificate)."""
+    insert_submitting(hub, "job_cut")
+    pushed = {
+        "reference": "REF0042",
+        "status": "issued",
+        "certificate": fakes.CERTIFICATE,
+        "portal_reference": "job_cut",
+    }
+    accepted = await push(hub, pushed)
+    assert accepted.status_code == 200, accepted.text
+    [row] = job_rows(hub)
+    assert (row["status"], bool(row["final"]), row["upstream_reference"]) == (
+        "issued",
+        True,
+        "REF0042",
+    )
+
+
+async def test_a_push_overtaking_the_answer_to_its_submission_is_not_undone(hub, upstream) -> None:
+    """Upstream's push names a job whose submission's answer the hub has not recorded yet;
+    recording that answer (or its loss) afterwards must not take the job back."""
+    insert_submitting(hub, "job_overtaken")
+    pushed = {
+        "reference": "REF0042",
+        "status": "issued",
+        "certificate": fakes.CERTIFICATE,
+        "portal_reference": "job_overtaken",
+    }
+    assert (await push(hub, pushed)).status_code == 200
+    service = hub.hub.jobs["judicial-records"]
+    view = service._submitted("job_overtaken", {"reference": "REF0042", "status": "received"}, None)
+    assert (view["status"], view["final"]) == ("issued", True)
+    view = service._unconfirmed("job_overtaken", "UPSTREAM_TIMEOUT", None)
+    assert (view["status"], view["final"]) == ("issued", True)
+    [row] = job_rows(hub)
+    assert (row["status"], bool(row["final"]), row["upstream_reference"]) == (
+        "issued",
+        True,
+        "REF0042",
+    )
+
+
 async def test_webhook_retried_until_delivered(hub, upstream, receiver) -> None:
     key = hub.client()
     await submit(hub, key, {**APPLICATION, "callback_url": "http://agency.test/hook"})
