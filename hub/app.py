@@ -31,6 +31,7 @@ from hub.api.routes import (
 )
 from hub.audit import AuditRetention, AuditWriter, signing_key
 from hub.auth import Authenticator
+from hub.circuit_sync import CircuitSync
 from hub.config import Settings
 from hub.db import make_engine, prepare
 from hub.gateway import Gateway
@@ -62,6 +63,7 @@ class Hub:
     payments: PaymentService | None
     webhooks: WebhookSender
     worker: BackgroundWorker
+    circuits: CircuitSync | None  # circuit state shared through Redis (None: no Redis)
 
 
 #: The request headers a browser may send cross-origin when HUB_CORS_ORIGINS allows it.
@@ -142,6 +144,11 @@ def create_app(
             on_commit=metrics.on_audit_commit,
         )
         audit.start()
+        counters = (
+            RedisCounters(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else MemoryCounters()
+        )
         gateway = Gateway(
             registry=registry,
             authenticator=Authenticator(
@@ -157,11 +164,23 @@ def create_app(
             ),
             pseudonym_key=secret,
             limiter=RateLimiter(
-                RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters(),
+                counters,
                 global_per_minute=settings.rate_limit_per_minute,
                 on_refused=metrics.on_rate_limited,
                 on_error=metrics.rate_limit_errors.inc,
             ),
+        )
+        circuits = (
+            CircuitSync(
+                [loaded.circuit for loaded in registry],
+                counters.client,
+                prefix=settings.redis_prefix,
+                interval_s=settings.circuit_sync_s,
+                call_s=settings.retry_deadline_s,  # no call to upstream lasts longer
+                on_error=metrics.circuit_sync_errors.inc,
+            )
+            if isinstance(counters, RedisCounters)
+            else None
         )
         health = HealthMonitor(registry, engine, settings.health_cache_s)
         jobs = _job_services(registry, gateway, engine, settings)
@@ -215,8 +234,11 @@ def create_app(
             payments,
             webhooks,
             worker,
+            circuits,
         )
         await registry.startup()
+        if circuits is not None:
+            circuits.start()
         # Everything built so far lives as long as the process: move it out of the garbage
         # collector's generations so each collection scans only per-request objects.
         gc.collect()
@@ -228,6 +250,8 @@ def create_app(
             yield
         finally:
             await worker.aclose()
+            if circuits is not None:
+                await circuits.aclose()  # before the Redis client closes with the counters
             if gateway.limiter is not None:
                 await gateway.limiter.counters.aclose()
             await webhooks.aclose()

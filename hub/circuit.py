@@ -12,9 +12,14 @@ callers a fast 503, not a timeout each, and cannot take the other services down 
   that, a fast 503 rather than a queue that holds workers and connections while a slow
   system answers.
 
-Both are per process: each hub process judges an upstream by what it sees itself, which is
-what a process needs to protect its own workers. Circuit state is not shared through Redis
-yet (see the README).
+The breaker judges the outcomes of this process's own calls, and `enter`/`leave` never wait
+for anything: they run on every call. With `HUB_REDIS_URL` set, `hub.circuit_sync` shares
+the state with the other hub processes, off the calls' path: an open or a close this breaker
+decides is published, one decided elsewhere is adopted (`adopt_open`, `adopt_closed`), and a
+half-open trial needs the cluster's permit (`grant_trial`), so only one process tries the
+upstream again while the others keep answering 503. Without Redis, or while it is
+unreachable, the breaker works alone as above. The bulkhead is always per process: it
+protects this process's workers and connections.
 
 Libraries such as pybreaker implement a breaker on consecutive failures, synchronous and
 without a ratio over a time window, a growing cool-down or a single half-open trial among
@@ -85,10 +90,22 @@ class CircuitBreaker:
     on_change: Callable[[str, State], None] | None = None
     state: State = "closed"
     in_flight: int = 0
+    # -- sharing, kept by hub.circuit_sync.CircuitSync ---------------------------------------
+    #: The state is exchanged with the other hub processes and the last exchange worked.
+    shared: bool = False
+    #: The shared record this state came from or went out as (None: no shared record).
+    record_id: str | None = None
+    #: Opened or closed here, by this process's own calls, since it was last published.
+    judged: bool = False
+    #: Asks for an exchange now (a state to publish, a trial wanted).
+    notify: Callable[[], None] | None = None
     _outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
     _open_until: float = 0.0
     _cooldown_s: float = 0.0
     _trial_running: bool = False
+    _trial_record: str | None = None
+    _permit_until: float = 0.0
+    _demand: bool = False
 
     # -- around a call ----------------------------------------------------------------------
 
@@ -99,6 +116,7 @@ class CircuitBreaker:
         if self.state == "open":
             now = self.clock()
             if now < self._open_until:
+                self._demand = True
                 raise CircuitOpen(
                     "the upstream system failed repeatedly: calls to it are paused",
                     retry_after=max(1, math.ceil(self._open_until - now)),
@@ -106,13 +124,20 @@ class CircuitBreaker:
                 )
             self._set("half_open")
         if self.state == "half_open":
-            if self._trial_running:
+            if self._trial_running or (self.gated and self._permit_until <= self.clock()):
+                # One trial at a time: this process's, or (shared) the one process holding
+                # the cluster's permit, which may be another.
+                if not self._demand:
+                    self._demand = True
+                    if self.gated and self.notify is not None:
+                        self.notify()
                 raise CircuitOpen(
                     "the upstream system is being tried again: retry in a moment",
                     retry_after=1,
                     log_context={"cause": "circuit half-open"},
                 )
             trial = self._trial_running = True
+            self._trial_record = self.record_id
         if self.in_flight >= self.policy.max_concurrent:
             if trial:
                 self._trial_running = False
@@ -125,10 +150,13 @@ class CircuitBreaker:
 
     def leave(self, *, trial: bool, error: BaseException | None) -> None:
         """Record how an admitted call ended (`error` None: it succeeded). A call cancelled
-        by its caller says nothing of upstream and is not counted."""
+        by its caller says nothing of upstream and is not counted, nor is a trial whose
+        state another process has moved on from meanwhile."""
         self.in_flight -= 1
         if trial:
             self._trial_running = False
+            if self._trial_record != self.record_id:
+                return
         if isinstance(error, HubError) or error is None:
             self._record(failed=error is not None and is_upstream_failure(error), trial=trial)
 
@@ -141,6 +169,7 @@ class CircuitBreaker:
                 self._open(now, self._cooldown_s * 2)
             else:
                 self._close()
+            self._judged()
             return
         if self.state != "closed":
             return
@@ -153,20 +182,77 @@ class CircuitBreaker:
             failures = sum(1 for _, bad in self._outcomes if bad)
             if failures / calls >= self.policy.failure_ratio:
                 self._open(now, self.policy.cooldown_s)
+                self._judged()
 
     def _open(self, now: float, cooldown_s: float) -> None:
         self._cooldown_s = min(max(cooldown_s, self.policy.cooldown_s), self.policy.max_cooldown_s)
         self._open_until = now + self._cooldown_s
         self._outcomes.clear()
+        self._permit_until, self._demand = 0.0, False
         self._set("open")
 
     def _close(self) -> None:
         self._cooldown_s = 0.0
         self._outcomes.clear()
+        self._permit_until, self._demand = 0.0, False
         self._set("closed")
+
+    def _judged(self) -> None:
+        self.judged = True
+        if self.notify is not None:
+            self.notify()
 
     def _set(self, state: State) -> None:
         if state != self.state:
             self.state = state
             if self.on_change is not None:
                 self.on_change(self.service, state)
+
+    # -- sharing (hub.circuit_sync) ---------------------------------------------------------
+
+    @property
+    def gated(self) -> bool:
+        """Whether a half-open trial needs the cluster's permit: the state is shared, a
+        shared record holds it, and Redis answered at the last exchange."""
+        return self.shared and self.record_id is not None
+
+    def snapshot(self) -> tuple[State, float, float]:
+        """The state, the seconds left of the cool-down (open), and the cool-down."""
+        return self.state, self._open_until - self.clock(), self._cooldown_s
+
+    def adopt_open(self, remaining_s: float, cooldown_s: float) -> None:
+        """Another process opened the circuit (or its trial failed): open here too, until
+        the same moment, with its cool-down (which a failed trial here then doubles)."""
+        self._open(self.clock(), cooldown_s)
+        self._open_until = self.clock() + remaining_s
+
+    def adopt_closed(self) -> None:
+        """Another process's trial succeeded: close here too."""
+        if self.state != "closed":
+            self._close()
+
+    @property
+    def wants_trial(self) -> bool:
+        """Calls were refused while open or half-open, and no trial runs here: this process
+        has callers for a trial, so it may ask for the permit."""
+        return self.state != "closed" and self._demand and not self._trial_running
+
+    def seconds_left(self) -> float:
+        return self._open_until - self.clock()
+
+    def has_permit(self) -> bool:
+        return self._permit_until > self.clock()
+
+    def grant_trial(self, valid_s: float) -> None:
+        """This process holds the cluster's trial permit for `valid_s` seconds: the first call
+        after the cool-down is the trial. The demand that asked for it is met."""
+        self._permit_until = self.clock() + valid_s
+        self._demand = False
+
+    def permit_lapsed(self) -> bool:
+        """A permit whose time ran out with no trial started (no call came): to give back."""
+        return 0.0 < self._permit_until <= self.clock() and not self._trial_running
+
+    def drop_permit(self) -> None:
+        """Give the permit up; only calls refused from now on ask for it again."""
+        self._permit_until, self._demand = 0.0, False

@@ -67,7 +67,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         repr=False,  # may carry a password
-        description="Redis for counters shared by every hub process (rate limits).",
+        description="Redis for state shared by every hub process (rate limits, circuits).",
+    )
+    redis_prefix: str = Field(
+        "hub:", description="Prefix of the hub's keys in Redis (two deployments on one Redis)."
     )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
@@ -121,6 +124,12 @@ class Settings(BaseSettings):
     )
     circuit_max_cooldown_s: float = Field(
         300.0, gt=0, description="Circuit breaker: longest pause."
+    )
+    circuit_sync_s: float = Field(
+        0.5,
+        gt=0,
+        description="With Redis: how often each hub process exchanges circuit state with "
+        "the others (an open or a close goes out at once).",
     )
     upstream_max_response_bytes: int = Field(
         4 << 20, ge=1024, description="Upstream answers larger than this are refused unread."

@@ -81,7 +81,8 @@ class Metrics:
         self.audit_records = Counter("hub_audit_records", "Audit records committed", registry=r)
         self.circuit_state = Gauge(
             "hub_circuit_state",
-            "Each upstream's circuit in this process: 0 closed, 1 half-open, 2 open",
+            "Each upstream's circuit as this process applies it (decided here, or adopted "
+            "from another process through Redis): 0 closed, 1 half-open, 2 open",
             ["service"],
             registry=r,
         )
@@ -91,6 +92,11 @@ class Metrics:
         self.rate_limit_errors = Counter(
             "hub_rate_limit_errors",
             "Calls let through unchecked because the counter store (Redis) failed",
+            registry=r,
+        )
+        self.circuit_sync_errors = Counter(
+            "hub_circuit_sync_errors",
+            "Exchanges of circuit state with Redis that failed (circuits then work per process)",
             registry=r,
         )
         self.circuit_refusals = Counter(

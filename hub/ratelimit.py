@@ -54,15 +54,22 @@ class MemoryCounters:
 class RedisCounters:
     """Counters in Redis shared by every hub process: INCR, expiring with the window."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "hub:") -> None:
         import redis.asyncio as aioredis
 
         self._redis: Any = aioredis.Redis.from_url(
             url, socket_timeout=0.5, socket_connect_timeout=0.5
         )
+        self.prefix = prefix
+
+    @property
+    def client(self) -> Any:
+        """The Redis client: one connection pool per process, shared circuit state uses it
+        too (hub.circuit_sync); closed with these counters."""
+        return self._redis
 
     async def hit(self, key: str, window: int) -> int:
-        name = f"hub:rl:{key}:{window}"
+        name = f"{self.prefix}rl:{key}:{window}"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expire(name, WINDOW_S * 2)

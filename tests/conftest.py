@@ -45,6 +45,16 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test's keys in Redis under a prefix of its own (HUB_REDIS_PREFIX, which hub
+    processes a test starts inherit too): CI's second pass shares one Redis, and a circuit
+    one test opened must not reach the next."""
+    prefix = f"hub-test-{uuid.uuid4().hex[:12]}:"
+    monkeypatch.setenv("HUB_REDIS_PREFIX", prefix)
+    return prefix
+
+
 @pytest.fixture
 def settings(tmp_path: Any) -> Settings:
     url = database_url(tmp_path)

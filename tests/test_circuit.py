@@ -143,6 +143,7 @@ def upstream() -> respx.MockRouter:
 
 @pytest.fixture
 async def echo(settings, upstream):
+    settings.redis_url = None  # one process's breaker; test_circuit_shared.py shares them
     settings.circuit_min_calls = 4
     settings.circuit_cooldown_s = 5
     settings.adapters = {"echo": {"base_url": "http://echo.upstream", "max_concurrent": 2}}

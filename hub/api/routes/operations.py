@@ -48,6 +48,9 @@ async def ready(hub: HubDep) -> Response:
                 "detail": h.detail,
                 "latency_ms": h.latency_ms,
                 "circuit": hub.registry.get(name).circuit.state,
+                # the state is exchanged with the other hub processes through Redis, and
+                # the last exchange worked (false: this process judges the upstream alone)
+                "circuit_shared": hub.registry.get(name).circuit.shared,
             }
             for name, h in adapters.items()
         },
