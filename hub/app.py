@@ -141,6 +141,7 @@ def create_app(
             batch_max=settings.audit_batch_max,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+            witness=settings.audit_witness_path,
             on_commit=metrics.on_audit_commit,
         )
         audit.start()

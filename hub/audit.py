@@ -18,7 +18,9 @@ secret nobody can compute the hashes a forged record or a rewritten chain would 
 chain cannot show by itself is its end being cut off: the signed checkpoints do. Every
 `checkpoint_every` records, every `checkpoint_interval_s` seconds of writing and at shutdown,
 the writer signs the id and hash the chain has reached; records removed after a checkpoint,
-or a database restored to an older copy and written again, no longer match it.
+or a database restored to an older copy and written again, no longer match it. Each
+checkpoint is also witnessed outside the database (`witness`): a file on other storage and
+the process log, since one kept only in the database could be deleted with its records.
 
 Retention moves records older than the retention period to gzip-compressed JSON-lines files
 with a signed manifest (`archive`), and `verify` checks the database and those files as one
@@ -29,12 +31,16 @@ exist (immudb, Trillian) are servers to run beside the hub, against the two-comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
 import hmac
 import logging
+import math
 import os
+import re
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +49,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Text, cast, select
 from sqlalchemy.engine import Engine
 
 from hub.errors import HubUnavailable
@@ -53,6 +59,9 @@ log = logging.getLogger("hub.audit")
 
 #: The `prev_hash` of the first record ever written.
 GENESIS = "0" * 64
+
+#: The hashes an archive manifest carries for records from before the chain existed.
+UNCHAINED = "unchained"
 
 #: The columns a record's hash covers, in the order they are hashed. Adding a column to the
 #: record means adding it here at the end (records written before then hash it as null).
@@ -97,6 +106,16 @@ def canonical_time(value: dt.datetime | str) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: How a time is stored as text: by the writer on SQLite (naive UTC), and in archive files
+#: (canonical). Text in any other form (an offset, fewer digits) was not written by the hub:
+#: the same instant written as "…-23:00" would sort a day away in time-filtered searches.
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{6}Z?")
+
+
+class NotCanonical(ValueError):
+    """A stored value no writer of the hub produces: the record was altered."""
+
+
 def _canonical(row: dict[str, Any]) -> list[Any]:
     values: list[Any] = []
     for name in CHAINED:
@@ -104,10 +123,17 @@ def _canonical(row: dict[str, Any]) -> list[Any]:
         if value is None:
             values.append(None)
         elif name == "at":
+            if isinstance(value, str) and not _STORED_TIME.fullmatch(value):
+                raise NotCanonical(name)
             values.append(canonical_time(value))
         elif name in ("duration_ms", "upstream_ms"):
-            values.append(float(value))  # 3 and 3.0 must hash alike
+            number = float(value)  # 3 and 3.0 must hash alike
+            if not math.isfinite(number):  # orjson writes NaN and infinities as null
+                raise NotCanonical(name)
+            values.append(number)
         elif name in ("id", "status"):
+            if isinstance(value, float) and not value.is_integer():
+                raise NotCanonical(name)
             values.append(int(value))
         else:
             values.append(str(value))
@@ -147,7 +173,7 @@ def _chain_end(conn: Connection) -> tuple[int, str]:
         "SELECT last_id, last_hash FROM audit_archives ORDER BY last_id DESC LIMIT 1"
     ).first()
     if archived is not None:
-        return int(archived[0]), str(archived[1])
+        return int(archived[0]), GENESIS if archived[1] == UNCHAINED else str(archived[1])
     return 0, GENESIS
 
 
@@ -162,10 +188,12 @@ class AuditWriter:
         batch_max: int = 500,
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 300.0,
+        witness: Path | None = None,
         on_commit: Any = None,
     ) -> None:
         self._engine = engine
         self._key = key
+        self._witness = witness
         self._batch_max = batch_max
         self._checkpoint_every = checkpoint_every
         self._checkpoint_interval_s = checkpoint_interval_s
@@ -233,10 +261,13 @@ class AuditWriter:
                 prev = chained["hash"] = record_hash(self._key, prev, chained)
                 params.append(self._shape(chained))
             conn.exec_driver_sql(self._sql, params)  # type: ignore[arg-type]
+            signed = None
             if self._checkpoint_due(conn, last_id):
-                _write_checkpoint(conn, self._key, last_id, prev)
+                signed = _write_checkpoint(conn, self._key, last_id, prev)
                 self._checkpoint_seen = (last_id, time.monotonic())
             conn.commit()
+        if signed is not None:
+            witness(self._witness, signed)
 
     def _checkpoint_due(self, conn: Connection, last_id: int) -> bool:
         seen = self._checkpoint_seen
@@ -260,7 +291,7 @@ class AuditWriter:
 
     async def checkpoint(self) -> int | None:
         """Sign where the chain is now (at shutdown, or `hub audit checkpoint`)."""
-        return await asyncio.to_thread(checkpoint, self._engine, self._key)
+        return await asyncio.to_thread(checkpoint, self._engine, self._key, self._witness)
 
     async def aclose(self) -> None:
         """Commit what is queued, sign the chain's end, then stop."""
@@ -280,20 +311,62 @@ def _aware(value: Any) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _write_checkpoint(conn: Connection, key: bytes, record_id: int, digest: str) -> None:
+def _write_checkpoint(conn: Connection, key: bytes, record_id: int, digest: str) -> dict[str, Any]:
     at = utcnow()
+    entry = {
+        "record_id": record_id,
+        "hash": digest,
+        "at": canonical_time(at),
+        "signature": sign(key, "checkpoint", record_id, digest, canonical_time(at)),
+    }
     table = AuditCheckpoint.__table__  # type: ignore[attr-defined]
-    conn.execute(
-        table.insert().values(
-            at=at,
-            record_id=record_id,
-            hash=digest,
-            signature=sign(key, "checkpoint", record_id, digest, canonical_time(at)),
-        )
-    )
+    conn.execute(table.insert().values(**{**entry, "at": at}))
+    return entry
 
 
-def checkpoint(engine: Engine, key: bytes) -> int | None:
+def witness(path: Path | None, entry: dict[str, Any]) -> None:
+    """Put a signed checkpoint where a database-only attacker cannot reach it: appended and
+    synced to the witness file (kept beside the archives, on other storage than the
+    database), and into the process log, which production ships to central logging. A
+    checkpoint kept only in the database could be deleted with the records it vouches for.
+
+    A failure here loses only this copy: the records and the database's checkpoint are
+    committed already, so it is logged and the call goes on."""
+    log.info("audit checkpoint at record %d", entry["record_id"], extra={"checkpoint": entry})
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = orjson.dumps(entry) + b"\n"
+        # O_APPEND: several hub processes append whole lines without interleaving them.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.error("audit checkpoint not witnessed in %s: %s", path, type(exc).__name__)
+
+
+def read_witness(path: Path) -> list[dict[str, Any]]:
+    """The checkpoints a witness file holds (a torn last line, from a crash, is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in data.splitlines():
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def checkpoint(engine: Engine, key: bytes, witness_file: Path | None = None) -> int | None:
     """Sign the chain's current end unless it is signed already; the record id, or None
     when there is nothing (new) to sign."""
     with engine.connect() as conn:
@@ -303,9 +376,10 @@ def checkpoint(engine: Engine, key: bytes) -> int | None:
         if last_id == 0 or (latest is not None and int(latest) >= last_id):
             conn.rollback()
             return None
-        _write_checkpoint(conn, key, last_id, digest)
+        entry = _write_checkpoint(conn, key, last_id, digest)
         conn.commit()
-        return last_id
+    witness(witness_file, entry)
+    return last_id
 
 
 def _driver_insert(engine: Engine) -> tuple[str, Any]:
@@ -343,6 +417,8 @@ class Verification:
     records: int = 0
     archived: int = 0
     checkpoints: int = 0
+    #: Checkpoints read from the witness file (outside the database).
+    witnessed: int = 0
     #: Records written before the hub chained its audit trail (migration 0004): kept, but
     #: nothing can show whether they were altered.
     unchained: int = 0
@@ -365,13 +441,19 @@ def _walk(
     prev_hash: str,
     where: str,
     found: Verification,
+    wanted: set[int] | None = None,
 ) -> tuple[int, str, dict[int, str]]:
-    """Check a run of records against the chain; returns its end and every id's hash."""
+    """Check a run of records against the chain; returns its end and the hashes of the
+    `wanted` ids (those checkpoints name)."""
     hashes: dict[int, str] = {}
     for row in rows:
         rid = int(row["id"])
         if found.problems:
             break
+        try:
+            digest = None if row["hash"] is None else record_hash(key, prev_hash, row)
+        except (NotCanonical, ValueError, TypeError):
+            digest = None
         if rid <= prev_id:
             found.problems.append(f"record {rid}{where}: out of order after record {prev_id}")
         elif row["prev_hash"] != prev_hash:
@@ -379,70 +461,128 @@ def _walk(
                 f"record {rid}{where}: does not follow record {prev_id} "
                 "(a record between them was removed or inserted)"
             )
-        elif row["hash"] is None or not hmac.compare_digest(
-            record_hash(key, prev_hash, row), row["hash"]
-        ):
+        elif digest is None or not hmac.compare_digest(digest, row["hash"]):
             found.problems.append(
                 f"record {rid}{where}: altered or forged (its hash does not match its contents)"
             )
         prev_id, prev_hash = rid, str(row["hash"])
-        hashes[rid] = prev_hash
+        if wanted is not None and rid in wanted:
+            hashes[rid] = prev_hash
     return prev_id, prev_hash, hashes
 
 
-def verify(engine: Engine, key: bytes, archive_dir: Path | None = None) -> Verification:
+def _snapshot(conn: Connection) -> None:
+    """Read records, checkpoints and manifests as of one moment: a hub writing (or
+    archiving) while verify runs must not look like tampering."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN")  # a read transaction: one WAL snapshot throughout
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _checkpoint_signed(key: bytes, cp: dict[str, Any]) -> bool:
+    try:
+        expected = sign(
+            key, "checkpoint", int(cp["record_id"]), cp["hash"], canonical_time(cp["at"])
+        )
+        return hmac.compare_digest(expected, str(cp["signature"]))
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
+def verify(
+    engine: Engine,
+    key: bytes,
+    archive_dir: Path | None = None,
+    *,
+    witness_file: Path | None = None,
+) -> Verification:
     """Walk the whole chain: the archives (their manifests' signatures; with `archive_dir`,
-    the files themselves), then the database's records, then every signed checkpoint."""
+    the files themselves, which must then be there), the database's records, then every
+    signed checkpoint: those in the database and those in the witness file outside it."""
     found = Verification()
+    # The witness first: every line in it was appended after its records were committed,
+    # so all of them are in the snapshot taken next.
+    witnessed = read_witness(witness_file) if witness_file is not None else []
     prev_id, prev_hash = 0, GENESIS
     with engine.connect() as conn:
+        _snapshot(conn)
         manifests = AuditArchive.__table__  # type: ignore[attr-defined]
         archives = [
             SimpleNamespace(**row._mapping)
             for row in conn.execute(select(manifests).order_by(manifests.c.first_id))
         ]
-        for archive in archives:
+        saved = AuditCheckpoint.__table__  # type: ignore[attr-defined]
+        checkpoints = [
+            {**row._mapping, "at": canonical_time(row.at)}
+            for row in conn.execute(select(saved).order_by(saved.c.record_id))
+        ]
+        found.checkpoints, found.witnessed = len(checkpoints), len(witnessed)
+        for number, entry in enumerate(witnessed, 1):
+            if not _checkpoint_signed(key, entry):
+                found.problems.append(f"witness line {number}: bad signature")
+                return found
+        for archive_row in archives:
+            prev_id, prev_hash = _check_archive(
+                archive_row, key, prev_id, prev_hash, archive_dir, found
+            )
             if found.problems:
                 return found
-            prev_id, prev_hash = _check_archive(
-                archive, key, prev_id, prev_hash, archive_dir, found
-            )
-        if found.problems:
-            return found
+        archived_to = prev_id
+        last_unchained = 0
         table = AuditRecord.__table__  # type: ignore[attr-defined]
-        result = conn.execution_options(yield_per=2000).execute(select(table).order_by(table.c.id))
+        columns = [table.c[name] for name in (*CHAINED, "prev_hash", "hash")]
+        if conn.dialect.name == "sqlite":  # the stored text of `at`, not a parse of it
+            columns[1] = cast(table.c.at, Text).label("at")
+        result = conn.execution_options(yield_per=2000).execute(
+            select(*columns).order_by(table.c.id)
+        )
+        chained_before = any(a.last_hash != UNCHAINED for a in archives)
 
         def rows() -> Iterator[dict[str, Any]]:
-            chained = bool(archives)
+            nonlocal last_unchained
+            chained = chained_before
             for record in result:
                 found.records += 1
                 if record.hash is None and not chained:
                     found.unchained += 1  # written before the chain existed
+                    last_unchained = int(record.id)
                     continue
                 chained = True
                 yield _record_dict(record)
 
-        first_db_id = prev_id
-        prev_id, prev_hash, hashes = _walk(rows(), key, prev_id, prev_hash, "", found)
+        wanted = {int(cp["record_id"]) for cp in (*checkpoints, *witnessed)}
+        prev_id, prev_hash, hashes = _walk(rows(), key, prev_id, prev_hash, "", found, wanted)
         result.close()
         found.last_id = prev_id
         if found.problems:
             return found
-        for cp in conn.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.record_id)).all():  # type: ignore[arg-type]
-            found.checkpoints += 1
-            expected = sign(key, "checkpoint", cp.record_id, cp.hash, canonical_time(cp.at))
-            if not hmac.compare_digest(expected, cp.signature):
-                found.problems.append(f"checkpoint at record {cp.record_id}: bad signature")
-            elif cp.record_id <= first_db_id:
-                continue  # archived since; the archive's signature covers those records
-            elif cp.record_id > prev_id:
+        ends = {a.last_id: a.last_hash for a in archives}
+        for cp, source in sorted(
+            [(cp, "checkpoint") for cp in checkpoints]
+            + [(cp, "witnessed checkpoint") for cp in witnessed],
+            key=lambda pair: int(pair[0]["record_id"]),
+        ):
+            rid = int(cp["record_id"])
+            if source == "checkpoint" and not _checkpoint_signed(key, cp):
+                found.problems.append(f"checkpoint at record {rid}: bad signature")
+            elif rid <= archived_to:
+                if rid in ends and ends[rid] not in (cp["hash"], UNCHAINED):
+                    found.problems.append(
+                        f"{source} at record {rid}: the archive ending there does not match it"
+                    )
+            elif rid <= last_unchained:
                 found.problems.append(
-                    f"records after {prev_id} were removed: a checkpoint signed record "
-                    f"{cp.record_id}"
+                    f"record {rid}: its hash was removed, yet a {source} signed it "
+                    "(the chain was made to look older than it is)"
                 )
-            elif hashes.get(cp.record_id) != cp.hash:
+            elif rid > prev_id:
                 found.problems.append(
-                    f"checkpoint at record {cp.record_id}: the chain no longer matches it "
+                    f"records after {prev_id} were removed: a {source} signed record {rid}"
+                )
+            elif hashes.get(rid) != cp["hash"]:
+                found.problems.append(
+                    f"{source} at record {rid}: the chain no longer matches it "
                     "(records up to it were rewritten)"
                 )
             if found.problems:
@@ -473,18 +613,24 @@ def _check_archive(
     found: Verification,
 ) -> tuple[int, str]:
     where = f" (archive {archive.file})"
+    unchained = archive.last_hash == UNCHAINED
     if not hmac.compare_digest(_manifest_signature(key, archive), archive.signature):
         found.problems.append(f"archive {archive.file}: bad manifest signature")
-    elif archive.first_prev_hash != prev_hash or archive.first_id <= prev_id:
+    elif archive.first_id <= prev_id or (
+        (archive.first_prev_hash != prev_hash) if not unchained else (prev_hash != GENESIS)
+    ):
         found.problems.append(
             f"archive {archive.file}: does not follow record {prev_id} "
             "(an archive or records before it are missing)"
         )
     if found.problems:
         return prev_id, prev_hash
-    found.archived += archive.count
+    if unchained:
+        found.unchained += archive.count
+    else:
+        found.archived += archive.count
     if archive_dir is None:
-        return archive.last_id, archive.last_hash
+        return archive.last_id, prev_hash if unchained else archive.last_hash
     path = archive_dir / archive.file
     try:
         data = path.read_bytes()
@@ -495,6 +641,11 @@ def _check_archive(
         found.problems.append(f"archive {archive.file}: the file was altered")
         return prev_id, prev_hash
     rows = [orjson.loads(line) for line in gzip.decompress(data).splitlines() if line]
+    if unchained:
+        ids = [int(r["id"]) for r in rows]
+        if len(rows) != archive.count or ids != sorted(ids) or ids[-1] != archive.last_id:
+            found.problems.append(f"archive {archive.file}: does not hold its manifest's records")
+        return archive.last_id, prev_hash
     end_id, end_hash, _ = _walk(iter(rows), key, prev_id, prev_hash, where, found)
     if not found.problems and (end_id, end_hash) != (archive.last_id, archive.last_hash):
         found.problems.append(f"archive {archive.file}: ends short of its manifest")
@@ -515,20 +666,48 @@ def archive(
     """Move the records older than `before` (at most `max_records`, the oldest first) to a
     signed gzip file in `directory`, then out of the database. The file is written and
     synced before anything is deleted; a crash in between leaves a file that the next run
-    writes again, identical. Returns the manifest, or None when nothing was due."""
+    writes again, identical. Returns the manifest, or None when nothing was due.
+
+    The run is checked against the chain before it is signed (a broken run is refused and
+    logged: signing it would hide the tampering behind a valid signature). Records from
+    before the chain existed go to archives of their own, marked unchained."""
     table = AuditRecord.__table__  # type: ignore[attr-defined]
-    rows = []
+    rows: list[dict[str, Any]] = []
     with engine.connect() as conn:
+        manifests = AuditArchive.__table__  # type: ignore[attr-defined]
+        previous = conn.execute(
+            select(manifests.c.last_id, manifests.c.last_hash)
+            .order_by(manifests.c.last_id.desc())
+            .limit(1)
+        ).first()
+        columns = [table.c[name] for name in (*CHAINED, "prev_hash", "hash")]
+        if conn.dialect.name == "sqlite":
+            columns[1] = cast(table.c.at, Text).label("at")
         # The oldest records in chain order, up to the first one still within retention:
         # ids follow commit order, times follow each call's end, so a later id can carry an
-        # earlier time; an archive is always a run of consecutive records.
-        for record in conn.execute(select(table).order_by(table.c.id).limit(max_records)):
+        # earlier time; an archive is always a run of consecutive records, and either all
+        # chained or all from before the chain.
+        for record in conn.execute(select(*columns).order_by(table.c.id).limit(max_records)):
             if _aware(record.at) >= before:
                 break
-            rows.append(_record_dict(record))
+            row = _record_dict(record)
+            if rows and (row["hash"] is None) != (rows[0]["hash"] is None):
+                break
+            rows.append(row)
     if not rows:
         return None
     first, last = rows[0], rows[-1]
+    unchained = first["hash"] is None
+    if not unchained:
+        prev_id, prev_hash = 0, GENESIS
+        if previous is not None:
+            prev_id = int(previous[0])
+            prev_hash = GENESIS if previous[1] == UNCHAINED else str(previous[1])
+        checked = Verification()
+        _walk(iter(rows), key, prev_id, prev_hash, "", checked)
+        if not checked.ok:
+            log.error("audit archive refused, the chain is broken: %s", checked.problems[0])
+            return None
     lines = []
     for row in rows:
         row["at"] = canonical_time(row["at"])
@@ -542,8 +721,8 @@ def archive(
         first_id=first["id"],
         last_id=last["id"],
         count=len(rows),
-        first_prev_hash=first["prev_hash"],
-        last_hash=last["hash"],
+        first_prev_hash=UNCHAINED if unchained else first["prev_hash"],
+        last_hash=UNCHAINED if unchained else last["hash"],
         sha256=hashlib.sha256(data).hexdigest(),
         signature="",
     )
@@ -558,7 +737,7 @@ def archive(
             .where(table.c.id.between(manifest.first_id, manifest.last_id))
             .order_by(table.c.id)
         ).all()
-        if len(still) != manifest.count or still[-1][1] != manifest.last_hash:
+        if len(still) != manifest.count or still[-1][1] != (None if unchained else last["hash"]):
             conn.rollback()  # another process archived them meanwhile
             return None
         archives = AuditArchive.__table__  # type: ignore[attr-defined]
@@ -572,12 +751,24 @@ def archive(
 
 
 def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    """Write a file whole or not at all, and durably: under a name of this writer's own
+    (two archivers never share a temporary file), synced, renamed into place, and the
+    folder synced so that the rename itself survives a power cut."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 class AuditRetention:

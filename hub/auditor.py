@@ -23,6 +23,16 @@ from hub.models import AuditRecord, Client
 
 MAX_PAGE = 500
 
+#: The longest value of each text filter: the column's size (a subject filter also becomes
+#: the subject of the search's own audit record).
+FILTER_LIMITS = {
+    "client_id": 40,
+    "service": 64,
+    "operation": 64,
+    "subject_id": 64,
+    "request_id": 128,
+}
+
 
 @dataclass(frozen=True)
 class AuditQuery:
@@ -56,11 +66,13 @@ class AuditQuery:
         unknown = sorted(set(params) - known)
         if unknown:
             raise BadRequest(f"unknown query parameter {unknown[0]!r}")
-        texts = {
-            name: params[name][:128]
-            for name in ("client_id", "service", "operation", "subject_id", "request_id")
-            if params.get(name)
-        }
+        texts = {}
+        for name in ("client_id", "service", "operation", "subject_id", "request_id"):
+            value = params.get(name)
+            if value:
+                if len(value) > FILTER_LIMITS[name]:
+                    raise BadRequest(f"{name} is at most {FILTER_LIMITS[name]} characters")
+                texts[name] = value
         return cls(
             **texts,
             since=parse_time(params.get("since"), "since"),
@@ -75,15 +87,17 @@ def parse_time(value: str | None, name: str) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)  # overflows at the ends of the calendar
+    except (ValueError, OverflowError):
         raise BadRequest(f"{name} must be an ISO 8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def parse_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise BadRequest(f"{name} must be a whole number from {low} to {high}")
     return int(value)
 

@@ -49,6 +49,9 @@ KEY_PREFIX = "hub_"
 
 #: The admin API's grants (`admin:clients`, `admin:audit`): never part of `*`.
 ADMIN_SERVICE = "admin"
+#: The hub's own services, reached only by a grant that names them: the admin API, and
+#: the audit trail's access report (`audit:access-log`). `*` is every national system.
+HUB_SERVICES = frozenset({ADMIN_SERVICE, "audit"})
 
 
 def hash_key(secret: bytes, api_key: str) -> str:
@@ -79,8 +82,9 @@ class Principal:
 
     def may_call(self, service: str, operation: str) -> bool:
         """`*`, `SERVICE` and `SERVICE:OPERATION` grants. `*` is every national system,
-        never the admin API: an admin grant is always named (`admin:clients`)."""
-        if service == ADMIN_SERVICE:
+        never the hub's own services (HUB_SERVICES): those grants are always named
+        (`admin:clients`, `audit:access-log`)."""
+        if service in HUB_SERVICES:
             return bool({service, f"{service}:{operation}"} & self.allow)
         return bool({"*", service, f"{service}:{operation}"} & self.allow)
 

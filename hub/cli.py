@@ -488,28 +488,41 @@ def _audit_key(settings: Settings) -> bytes:
     "--archives",
     "archive_dir",
     default=None,
-    help="Check the archive files in this folder too (default: HUB_AUDIT_ARCHIVE_DIR if it "
-    "exists; otherwise only the archives' signed manifests).",
+    help="The folder of the archive files (default: HUB_AUDIT_ARCHIVE_DIR).",
 )
-def audit_verify(archive_dir: str | None) -> None:
-    """Walk the audit chain, its archives and its signed checkpoints; exit 1 naming the
-    first broken record if any record was altered, removed or inserted."""
+@click.option(
+    "--manifests-only",
+    is_flag=True,
+    help="Check the archives' signed manifests only, not their files (a machine without "
+    "the archive storage).",
+)
+def audit_verify(archive_dir: str | None, manifests_only: bool) -> None:
+    """Walk the audit chain, its archives and its signed checkpoints (in the database and
+    in the witness file); exit 1 naming the first broken record if any record was altered,
+    removed or inserted."""
     from hub.audit import verify
 
     settings = Settings()
-    folder = Path(archive_dir or settings.audit_archive_dir)
-    if archive_dir is not None and not folder.is_dir():
-        raise click.ClickException(f"no archive folder {archive_dir}")
+    folder = None if manifests_only else Path(archive_dir or settings.audit_archive_dir)
     with _database(settings) as engine:
-        found = verify(engine, _audit_key(settings), folder if folder.is_dir() else None)
+        found = verify(
+            engine, _audit_key(settings), folder, witness_file=settings.audit_witness_path
+        )
     click.echo(
         f"audit chain: {found.records} records in the database, {found.archived} archived, "
-        f"{found.checkpoints} signed checkpoints, last record {found.last_id}"
+        f"{found.checkpoints} signed checkpoints, {found.witnessed} witnessed in "
+        f"{settings.audit_witness_path}, last record {found.last_id}"
         + (f", {found.unchained} from before the chain" if found.unchained else "")
     )
     if not found.ok:
         click.echo(f"BROKEN: {found.problems[0]}", err=True)
         sys.exit(1)
+    if not found.witnessed:
+        click.echo(
+            "note: no witnessed checkpoint: the end of the chain is vouched for only by the "
+            "database's own checkpoints",
+            err=True,
+        )
     click.echo("intact")
 
 
@@ -520,7 +533,7 @@ def audit_checkpoint() -> None:
 
     settings = Settings()
     with _database(settings) as engine:
-        signed = checkpoint(engine, _audit_key(settings))
+        signed = checkpoint(engine, _audit_key(settings), settings.audit_witness_path)
     click.echo("nothing new to sign" if signed is None else f"signed up to record {signed}")
 
 

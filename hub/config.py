@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         description="Where archived audit records go (shared storage when several machines "
         "run the hub).",
     )
+    audit_witness_file: str | None = Field(
+        None,
+        description="Where every signed audit checkpoint is also appended, out of the "
+        "database's reach (default: checkpoints.jsonl in HUB_AUDIT_ARCHIVE_DIR).",
+    )
     audit_archive_interval_s: float = Field(
         3600.0, gt=0, description="How often a hub process looks for audit records to archive."
     )
@@ -268,6 +273,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return sources_with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
+
+    @property
+    def audit_witness_path(self) -> Path:
+        if self.audit_witness_file:
+            return Path(self.audit_witness_file)
+        return Path(self.audit_archive_dir) / "checkpoints.jsonl"
 
     @property
     def migrate_on_start(self) -> bool:

@@ -427,7 +427,7 @@ class _Trace:
             "purpose": _clip(self.caller.purpose, 64),
             "officer_id": _clip(self.caller.officer_id, 128),
             "dossier_id": _clip(self.caller.dossier_id, 128),
-            "subject_id": self.subject_id,
+            "subject_id": _clip(self.subject_id, 64),
             "status": self.status,
             "code": self.code,
             "duration_ms": round(duration_ms, 3),

@@ -173,15 +173,15 @@ def _scope_token(grant: str) -> bool:
 
 def covered(grant: str, allow: Iterable[str]) -> bool:
     """Whether `allow` grants everything `grant` names: `*` covers every national system
-    (never the admin API, as in `Principal.may_call`), `SERVICE` covers its operations,
-    `SERVICE:OPERATION` only itself."""
+    (never the hub's own admin and audit services, as in `Principal.may_call`), `SERVICE`
+    covers its operations, `SERVICE:OPERATION` only itself."""
     allow = set(allow)
     if grant in allow:
         return True
     service, colon, _ = grant.partition(":")
     if colon and service in allow:
         return True
-    return "*" in allow and service != "admin"
+    return "*" in allow and service not in ("admin", "audit")  # auth.HUB_SERVICES
 
 
 @dataclass(frozen=True, slots=True)

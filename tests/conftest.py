@@ -55,6 +55,16 @@ def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> str:
     return prefix
 
 
+@pytest.fixture(autouse=True)
+def audit_archive(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    """Each test's audit archives and checkpoint witness in its own folder
+    (HUB_AUDIT_ARCHIVE_DIR, inherited by the hub processes a test starts), never the
+    working directory's."""
+    folder = tmp_path / "audit-archive"
+    monkeypatch.setenv("HUB_AUDIT_ARCHIVE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def settings(tmp_path: Any) -> Settings:
     url = database_url(tmp_path)

@@ -12,11 +12,11 @@ from tests.test_pipeline import PID, assert_problem, call, echo, upstream  # noq
 OTHER = "001085054321"
 
 
-def new_client(echo, *, allow, purposes=("test",), agency=None, **extra) -> str:  # noqa: F811
+def new_client(echo, *, allow, purposes=("test",), agency=None, name=None, **extra) -> str:  # noqa: F811
     return create_client(
         echo.hub.engine,
         echo.settings.secret_key.get_secret_value().encode(),
-        name=f"client-{uuid.uuid4().hex[:8]}",
+        name=name or f"client-{uuid.uuid4().hex[:8]}",
         allow=allow,
         purposes=purposes,
         agency=agency,
@@ -230,3 +230,54 @@ async def test_the_access_report_is_refused_without_its_grant_or_a_valid_id(echo
     assert_problem(refused, 403, "FORBIDDEN")
     no_purpose = await echo.http.get(f"/v1/citizens/{PID}/access-log", headers=bearer(portal))
     assert_problem(no_purpose, 400, "PURPOSE_REQUIRED")
+
+
+# -- the hub's own grants are never implied -----------------------------------------------------
+
+
+async def test_star_grants_neither_the_admin_api_nor_the_access_report(echo):  # noqa: F811
+    everything = echo.client(allow=["*"])
+    report = await echo.http.get(f"/v1/citizens/{PID}/access-log", headers=echo.headers(everything))
+    assert_problem(report, 403, "FORBIDDEN")
+
+
+async def test_an_admin_of_clients_cannot_make_or_take_over_an_auditor(echo):  # noqa: F811
+    new_client(echo, allow=["admin:audit"], purposes=["audit"], name="inspectorate")
+    admin = new_client(echo, allow=["admin:clients"])
+    for allow in (["admin:audit"], ["admin"], ["audit:access-log"], ["echo", "admin:audit"]):
+        made = await echo.http.post(
+            "/admin/clients", json={"name": f"x-{len(allow)}", "allow": allow}, headers=bearer(admin)
+        )
+        assert_problem(made, 403, "FORBIDDEN")
+    for action in ("rotate-key", "revoke"):
+        taken = await echo.http.post(f"/admin/clients/inspectorate/{action}", headers=bearer(admin))
+        assert_problem(taken, 403, "FORBIDDEN")
+    # ordinary clients and its own kind it manages
+    ok = await echo.http.post(
+        "/admin/clients", json={"name": "helper", "allow": ["admin:clients", "echo"]},
+        headers=bearer(admin),
+    )  # fmt: skip
+    assert ok.status_code == 201
+    rotated = await echo.http.post("/admin/clients/helper/rotate-key", headers=bearer(admin))
+    assert rotated.status_code == 200
+    # an admin holding both may
+    both = new_client(echo, allow=["admin:clients", "admin:audit"])
+    again = await echo.http.post("/admin/clients/inspectorate/rotate-key", headers=bearer(both))
+    assert again.status_code == 200
+
+
+async def test_query_values_are_checked_before_any_query(echo):  # noqa: F811
+    auditor = new_client(echo, allow=["admin:audit"], purposes=["audit"])
+    headers = bearer(auditor, **{"x-purpose": "audit"})
+    for params in ({"after": "²"}, {"limit": "٣"}, {"since": "0001-01-01T00:00:00+01:00"},
+                   {"subject_id": "9" * 65}, {"client_id": "c" * 41}):  # fmt: skip
+        answer = await echo.http.get("/admin/audit", params=params, headers=headers)
+        assert_problem(answer, 400, "BAD_REQUEST")
+    portal = new_client(echo, allow=["audit:access-log"], purposes=["p"])
+    extreme = await echo.http.get(
+        f"/v1/citizens/{PID}/access-log",
+        params={"until": "9999-12-31T23:59:59-01:00"},
+        headers=bearer(portal, **{"x-purpose": "p"}),
+    )
+    assert_problem(extreme, 400, "BAD_REQUEST")
+    assert all(len(r["subject_id"] or "") <= 64 for r in echo.audit_rows())

@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import itertools
 import json
+from pathlib import Path
 
 import orjson
 import pytest
@@ -43,7 +44,7 @@ async def some_calls(echo, n: int = 6) -> None:  # noqa: F811
 def cli(echo, monkeypatch, tmp_path):  # noqa: F811
     monkeypatch.setenv("HUB_DATABASE_URL", echo.settings.database_url)
     monkeypatch.setenv("HUB_SECRET_KEY", echo.settings.secret_key.get_secret_value())
-    monkeypatch.setenv("HUB_AUDIT_ARCHIVE_DIR", str(tmp_path / "archive"))
+    monkeypatch.setenv("HUB_AUDIT_ARCHIVE_DIR", echo.settings.audit_archive_dir)
 
     def run(*args: str):
         return CliRunner().invoke(main, ["audit", *args])
@@ -205,7 +206,7 @@ async def test_two_hubs_writing_one_chain_keep_it_valid(echo, upstream, settings
 
 async def test_archives_past_retention_verify_with_the_database(echo, upstream, cli, tmp_path):  # noqa: F811
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
-    engine, key, folder = echo.hub.engine, key_of(echo), tmp_path / "archive"
+    engine, key, folder = echo.hub.engine, key_of(echo), Path(echo.settings.audit_archive_dir)
     await some_calls(echo)
     done = archive(engine, key, folder, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
     assert done is not None and (done.first_id, done.last_id, done.count) == (1, 6, 6)
@@ -276,4 +277,200 @@ def test_records_from_before_the_chain_are_counted_and_the_chain_starts_after(tm
     asyncio.run(write())
     found = verify(engine, key)
     assert found.ok and (found.unchained, found.records, found.last_id) == (1, 2, 2)
+    engine.dispose()
+
+
+# -- what a database-only attacker cannot hide (the witness file) ------------------------------
+
+
+def witness_of(running):
+    return running.settings.audit_witness_path
+
+
+async def test_cutting_off_the_end_with_its_checkpoints_is_caught_by_the_witness(echo, upstream):  # noqa: F811
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await some_calls(echo)
+    assert checkpoint(echo.hub.engine, key_of(echo), witness_of(echo)) == 6
+    sql(echo.hub.engine, "DELETE FROM audit_records WHERE id > 3")
+    sql(echo.hub.engine, "DELETE FROM audit_checkpoints")
+    # the database alone cannot tell ...
+    assert verify(echo.hub.engine, key_of(echo)).ok
+    # ... the witness can
+    found = verify(echo.hub.engine, key_of(echo), witness_file=witness_of(echo))
+    assert found.problems == [
+        "records after 3 were removed: a witnessed checkpoint signed record 6"
+    ]
+
+
+async def test_removing_every_hash_is_caught_by_the_witness(echo, upstream):  # noqa: F811
+    """'Downgrading' the chain to records from before it existed, to edit them freely."""
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await some_calls(echo, 4)
+    checkpoint(echo.hub.engine, key_of(echo), witness_of(echo))
+    sql(echo.hub.engine, "UPDATE audit_records SET hash = NULL, prev_hash = NULL")
+    sql(echo.hub.engine, "DELETE FROM audit_checkpoints")
+    sql(echo.hub.engine, "UPDATE audit_records SET subject_id = '001085099999' WHERE id = 2")
+    found = verify(echo.hub.engine, key_of(echo), witness_file=witness_of(echo))
+    # the hub signed record 1 as soon as it was written (and the end at each checkpoint)
+    assert found.problems[0].startswith("record 1: its hash was removed")
+
+
+async def test_the_hub_witnesses_its_checkpoints_and_a_forged_line_is_caught(echo, upstream, cli):  # noqa: F811
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await some_calls(echo, 2)  # the first record was signed at once (no checkpoint before)
+    lines = witness_of(echo).read_bytes().splitlines()
+    assert [orjson.loads(line)["record_id"] for line in lines] == [1]
+    result = cli("verify")
+    assert result.exit_code == 0 and "1 witnessed" in result.output, result.output
+    forged = orjson.loads(lines[0]) | {"record_id": 2}
+    with open(witness_of(echo), "ab") as out:
+        out.write(orjson.dumps(forged) + b"\n")
+    found = verify(echo.hub.engine, key_of(echo), witness_file=witness_of(echo))
+    assert found.problems == ["witness line 2: bad signature"]
+
+
+async def test_values_no_writer_produces_are_caught(echo, upstream):  # noqa: F811
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await call(echo, echo.client())
+    await call(echo, echo.client(), {"personal_id": "123"})  # refused: no upstream time
+    engine = echo.hub.engine
+    if engine.dialect.name == "sqlite":  # the same instant, written a day away
+        [row] = [r for r in echo.audit_rows() if r["id"] == 1]
+        at = dt.datetime.fromisoformat(str(row["at"])).replace(tzinfo=dt.UTC)
+        shifted = at.astimezone(dt.timezone(-dt.timedelta(hours=23))).isoformat(" ")
+        sql(engine, "UPDATE audit_records SET at = :t WHERE id = 1", t=shifted)
+        assert verify(engine, key_of(echo)).problems[0].startswith("record 1: altered")
+        sql(engine, "UPDATE audit_records SET at = :t WHERE id = 1", t=str(row["at"]))
+        assert verify(engine, key_of(echo)).ok
+    sql(engine, "UPDATE audit_records SET upstream_ms = :x WHERE id = 2", x=float("inf"))
+    assert verify(engine, key_of(echo)).problems[0].startswith("record 2: altered")
+
+
+async def test_verify_while_the_hub_writes_sees_one_moment(echo, upstream, monkeypatch):  # noqa: F811
+    """Records scanned, then another process commits records and a checkpoint before the
+    checkpoints are read: no false alarm."""
+    import threading
+
+    import hub.audit as audit
+    from hub.audit import AuditWriter
+
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await some_calls(echo, 3)
+    engine, key = echo.hub.engine, key_of(echo)
+    original = audit._walk
+
+    def walk_then_another_process_writes(*args, **kwargs):
+        result = original(*args, **kwargs)
+
+        async def one() -> None:
+            other = make_engine(echo.settings.database_url)
+            writer = AuditWriter(other, key=key)
+            writer.start()
+            row = {"at": dt.datetime.now(dt.UTC), "request_id": "x", "client_id": "c",
+                   "service": "echo", "operation": "get", "status": 200, "code": "OK",
+                   "duration_ms": 1.0}  # fmt: skip
+            await writer.record(row)
+            await writer.aclose()  # signs a checkpoint at the new end
+            other.dispose()
+
+        thread = threading.Thread(target=lambda: asyncio.run(one()))
+        thread.start()
+        thread.join()
+        return result
+
+    monkeypatch.setattr(audit, "_walk", walk_then_another_process_writes)
+    found = verify(engine, key)
+    monkeypatch.undo()
+    assert found.ok, found.problems
+    assert verify(engine, key).ok and verify(engine, key).last_id == 4
+
+
+# -- retention, the hard cases -----------------------------------------------------------------
+
+
+async def test_archive_refuses_to_sign_a_broken_run(echo, upstream, tmp_path):  # noqa: F811
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await some_calls(echo, 4)
+    engine, key = echo.hub.engine, key_of(echo)
+    sql(engine, "DELETE FROM audit_records WHERE id = 2")
+    assert archive(engine, key, tmp_path / "a", dt.datetime.now(dt.UTC)) is None
+    assert len(echo.audit_rows()) == 3  # nothing moved
+    assert verify(engine, key).problems[0].startswith("record 3: does not follow record 1")
+
+
+async def test_missing_archive_files_are_reported(echo, upstream, tmp_path, cli):  # noqa: F811
+    import shutil
+
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    folder = Path(echo.settings.audit_archive_dir)  # where `hub audit verify` looks
+    await some_calls(echo, 3)
+    done = archive(echo.hub.engine, key_of(echo), folder, dt.datetime.now(dt.UTC))
+    assert done is not None
+    shutil.rmtree(folder)
+    result = cli("verify")
+    assert result.exit_code == 1 and f"archive {done.file}: file missing" in result.output
+    assert cli("verify", "--manifests-only").exit_code == 0
+
+
+async def test_two_archivers_never_share_a_temporary_file(echo, upstream, tmp_path, monkeypatch):  # noqa: F811
+    import os
+
+    import hub.audit as audit
+
+    upstream.get(f"/items/{PID}").respond(json={"value": 1})
+    await some_calls(echo, 3)
+    folder = tmp_path / "a"
+    written = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        written.append(os.path.basename(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(audit.os, "replace", replace)
+    archive(echo.hub.engine, key_of(echo), folder, dt.datetime.now(dt.UTC))
+    monkeypatch.undo()
+    assert len(written) == 2 and all(str(os.getpid()) in name for name in written)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "audit-000000000001-000000000003.jsonl.gz",
+        "audit-000000000001-000000000003.jsonl.gz.manifest.json",
+    ]
+    assert verify(echo.hub.engine, key_of(echo), folder).ok
+
+
+def test_records_from_before_the_chain_are_archived_apart(tmp_path):
+    from hub.audit import AuditWriter
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    upgrade(engine, "0003")
+    for n in range(2):
+        sql(
+            engine,
+            "INSERT INTO audit_records (at, request_id, client_id, service, operation, status, "
+            "code, duration_ms) VALUES (:at, :r, 'cl_x', 'echo', 'get', 200, 'OK', 1.0)",
+            at=dt.datetime(2020, 1, 1), r=f"old-{n}",
+        )  # fmt: skip
+    upgrade(engine)
+    key = signing_key(b"k" * 32)
+
+    async def write() -> None:
+        writer = AuditWriter(engine, key=key)
+        writer.start()
+        for n in range(2):
+            row = {"at": dt.datetime(2020, 1, 2, tzinfo=dt.UTC), "request_id": f"new-{n}",
+                   "client_id": "cl_x", "service": "echo", "operation": "get", "status": 200,
+                   "code": "OK", "duration_ms": 1.0}  # fmt: skip
+            await writer.record(row)
+        await writer.aclose()
+
+    asyncio.run(write())
+    folder = tmp_path / "a"
+    old = archive(engine, key, folder, dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    assert old is not None and (old.first_id, old.last_id) == (1, 2)
+    assert old.last_hash == "unchained"
+    new = archive(engine, key, folder, dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    assert new is not None and (new.first_id, new.last_id) == (3, 4)
+    found = verify(engine, key, folder)
+    assert found.ok, found.problems
+    assert (found.unchained, found.archived, found.records) == (2, 2, 0)
     engine.dispose()

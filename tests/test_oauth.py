@@ -298,7 +298,7 @@ async def test_scope_narrows_the_token(echo, upstream):  # noqa: F811
 
 async def test_a_star_client_cannot_scope_itself_into_the_admin_api(echo):  # noqa: F811
     _, client_id, key = make_client(echo, allow=["*"])
-    for scope in ("admin", "admin:clients", "admin:audit"):
+    for scope in ("admin", "admin:clients", "admin:audit", "audit:access-log"):
         response = await echo.http.post(
             TOKEN_URL, data={**GRANT, "scope": scope}, auth=(client_id, key)
         )

@@ -2,7 +2,8 @@
 auditors.
 
 Admin credentials are ordinary clients' credentials (API key or OAuth token) granted
-`admin:clients` or `admin:audit` explicitly: `--allow '*'` never includes them. So an admin
+`admin:clients` or `admin:audit` explicitly: `--allow '*'` never includes them, and an admin
+hands out (or manages a client holding) a hub grant only if it holds that grant itself. So an admin
 credential is hashed, rotatable, revocable and rate limited like any other, and every admin
 call is audited under service `admin`, refusals too. Reading the audit trail discloses
 subjects' personal IDs: it needs an `X-Purpose` granted to the auditor's client.
@@ -11,6 +12,7 @@ subjects' personal IDs: it needs an `X-Purpose` granted to the auditor's client.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,9 +33,10 @@ from hub.api.deps import (
 )
 from hub.audit import signing_key, verify
 from hub.auditor import AuditQuery, search
-from hub.auth import Principal
-from hub.errors import BadRequest, Conflict, InvalidJson, NotFound, SchemaViolation
+from hub.auth import HUB_SERVICES, Principal
+from hub.errors import BadRequest, Conflict, Forbidden, InvalidJson, NotFound, SchemaViolation
 from hub.fields import check_field_grants
+from hub.oauth import covered
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -87,7 +90,7 @@ async def _admin(
     request: Request,
     operation: str,
     grant: str,
-    work: Callable[[], Awaitable[dict[str, Any]]],
+    work: Callable[[Principal], Awaitable[dict[str, Any]]],
     *,
     status_code: int = 200,
     personal_data: bool = False,
@@ -95,8 +98,8 @@ async def _admin(
     """Run an admin operation through the gateway: authenticated, granted, audited."""
     hub, caller = get_hub(request), caller_headers(request)
 
-    async def run(_principal: Principal) -> tuple[dict[str, Any], str | None]:
-        data = await work()
+    async def run(principal: Principal) -> tuple[dict[str, Any], str | None]:
+        data = await work(principal)
         # a search for one person's records is recorded about that person
         return data, data.pop("_subject", None)
 
@@ -104,6 +107,20 @@ async def _admin(
         caller, SERVICE, operation, run, personal_data=personal_data, grant=grant
     )
     return envelope(result, caller.request_id, status_code=status_code)
+
+
+def _may_manage(admin: Principal, grants: list[str]) -> None:
+    """An admin hands out, or takes over the key of, the hub's own grants (`admin:…`,
+    `audit:…`) only if it holds them itself: `admin:clients` alone can neither make an
+    auditor nor rotate an auditor's key and use it."""
+    for grant in grants:
+        if grant.partition(":")[0] in HUB_SERVICES and not covered(grant, admin.allow):
+            raise Forbidden(f"only a client holding {grant!r} may grant or manage it")
+
+
+async def _may_manage_client(admin: Principal, engine: Any, name: str) -> None:
+    [client] = await _known(lambda: auth.describe_clients(engine, name))
+    _may_manage(admin, list(client["allow"]))
 
 
 def _secret(request: Request) -> bytes:
@@ -114,8 +131,9 @@ def _secret(request: Request) -> bytes:
 async def create_client(request: Request) -> Response:
     hub = get_hub(request)
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         spec = _parse(ClientSpec, await read_json(request, hub.settings.max_body_bytes))
+        _may_manage(admin, spec.allow)
         if spec.fields:
             outputs = {
                 loaded.cls.name: [s.output_model for s in loaded.cls.operations.values()]
@@ -144,7 +162,7 @@ async def create_client(request: Request) -> Response:
 async def list_clients(request: Request) -> Response:
     engine = get_hub(request).engine
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         return {"clients": await asyncio.to_thread(auth.describe_clients, engine)}
 
     return await _admin(request, "list-clients", "clients", work)
@@ -171,7 +189,7 @@ async def _known(call: Callable[[], T]) -> T:
 async def show_client(request: Request) -> Response:
     engine, name = get_hub(request).engine, _name(request)
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         [client] = await _known(lambda: auth.describe_clients(engine, name))
         return client
 
@@ -186,9 +204,10 @@ async def show_client(request: Request) -> Response:
 async def rotate_key(request: Request) -> Response:
     hub, name = get_hub(request), _name(request)
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         body = await _optional_json(request, hub.settings.max_body_bytes)
         spec = _parse(RotateSpec, body)
+        await _may_manage_client(admin, hub.engine, name)
         issued = await _known(
             lambda: auth.rotate_key(
                 hub.engine,
@@ -211,9 +230,10 @@ async def rotate_key(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     hub, name = get_hub(request), _name(request)
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         body = await _optional_json(request, hub.settings.max_body_bytes)
         spec = _parse(RevokeSpec, body)
+        await _may_manage_client(admin, hub.engine, name)
         count = await _known(lambda: auth.revoke(hub.engine, name, prefix=spec.key))
         return {"revoked_keys": count, "client_revoked": spec.key is None}
 
@@ -254,7 +274,7 @@ async def _optional_json(request: Request, limit: int) -> Any:
 async def audit_search(request: Request) -> Response:
     engine = get_hub(request).engine
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         query = AuditQuery.from_params(request.query_params)
         found = await asyncio.to_thread(search, engine, query)
         return {**found, "_subject": query.subject_id}
@@ -267,18 +287,22 @@ async def audit_verify(request: Request) -> Response:
     hub = get_hub(request)
     folder = Path(hub.settings.audit_archive_dir)
 
-    async def work() -> dict[str, Any]:
+    async def work(admin: Principal) -> dict[str, Any]:
         found = await asyncio.to_thread(
-            verify,
-            hub.engine,
-            signing_key(_secret(request)),
-            folder if folder.is_dir() else None,
+            functools.partial(
+                verify,
+                hub.engine,
+                signing_key(_secret(request)),
+                folder,
+                witness_file=hub.settings.audit_witness_path,
+            )
         )
         return {
             "intact": found.ok,
             "records": found.records,
             "archived": found.archived,
             "checkpoints": found.checkpoints,
+            "witnessed": found.witnessed,
             "unchained": found.unchained,
             "last_id": found.last_id,
             "first_problem": found.problems[0] if found.problems else None,
