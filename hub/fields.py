@@ -6,18 +6,47 @@ leaves the hub (data minimisation, as the Personal Data Protection Law asks). A 
 field keeps that part of a nested object; a list is cut element by element. A service the
 client has no field grant for answers in full. The cut is made on the canonical output,
 after validation, so no adapter can forget it.
+
+Where the cut is made:
+
+- an answer from upstream, in the pipeline (`Gateway.call`), before it is returned to the
+  client and before the audit record notes its fields. The hub's own calls on a client's
+  behalf (a judicial request's submission and polls, a payment's opening, queries and
+  reconciliation) ask for the whole canonical answer (`trim=False`): the hub needs its
+  `reference`, `transaction_id` or `pay_url` whatever the client may see, and what of it
+  reaches the client goes out through one of the views below, which are cut;
+- the views the hub keeps for a client (a judicial request's job, a payment), both where a
+  route answers them and in the webhook payload, which is cut when it is queued, with the
+  owning client's grant read from the database: the outbox never holds more than the
+  client may receive (`trim_view`). A view is the hub's bookkeeping plus what upstream
+  answered. The bookkeeping keys are the hub's own, not any service's canonical fields,
+  and are always kept: a job's `id`, `service`, `status` (the hub's state of it, which
+  has states of its own: submitting, unconfirmed, failed), `final`, `submitted_at`,
+  `updated_at`, `completed_at`, `callback_url` and `error`; a payment's `id` (the
+  reference the hub sent upstream), `status`, `paid_at` and its timestamps, and what the
+  client itself sent (`amount`, `currency`, `description`, `procedure_code`,
+  `dossier_id`, `callback_url`). Every other key is upstream's, cut with the same grant
+  under its canonical name: a job's `upstream_reference` is the canonical `reference`,
+  its `certificate` and `rejection_reason` those of `status`; a payment's
+  `transaction_id` and `pay_url` those of `init`. So a client granted
+  `judicial-records:reference,status` follows its requests but never receives a
+  certificate, and one granted `judicial-records:status,certificate.number` receives the
+  certificate's number, nothing else of it.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from sqlmodel import Session
 
-__all__ = ["check_field_grants", "parse_field_grant", "trim"]
+from hub.models import Client
+
+__all__ = ["check_field_grants", "granted_fields", "parse_field_grant", "trim", "trim_view"]
 
 
 def parse_field_grant(text: str) -> tuple[str, list[str]]:
@@ -94,6 +123,42 @@ def trim(data: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     result = _cut(data, _tree(fields))
     assert isinstance(result, dict)
     return result
+
+
+def trim_view(
+    view: Mapping[str, Any],
+    fields: Sequence[str] | None,
+    *,
+    hub_keys: Collection[str],
+    renamed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A view the hub keeps for a client (a job, a payment) cut to that client's grant for
+    the service (`fields`; None: in full). Its `hub_keys` are the hub's bookkeeping, always
+    kept; every other key holds an upstream canonical field, named so or `renamed[key]`,
+    and is kept, cut, only as far as the grant names it: a key the grant does not name
+    does not go out, whatever upstream may add to its answers one day."""
+    if fields is None:
+        return dict(view)
+    tree = _tree(fields)
+    names = renamed or {}
+    kept: dict[str, Any] = {}
+    for key, value in view.items():
+        if key in hub_keys:
+            kept[key] = value
+        elif (name := names.get(key, key)) in tree:
+            kept[key] = _cut(value, tree[name])
+    return kept
+
+
+def granted_fields(session: Session, client_id: str, service: str) -> tuple[str, ...] | None:
+    """The fields the client is granted for `service`, read in the caller's transaction
+    (None: in full), for what the hub sends a client outside its own request (a webhook).
+    A client that no longer exists is granted nothing of upstream's."""
+    client = session.get(Client, client_id)
+    if client is None:
+        return ()
+    names = (client.fields or {}).get(service)
+    return None if names is None else tuple(names)
 
 
 #: The most field paths one audit record lists (a long list of records repeats the same).

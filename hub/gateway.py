@@ -35,7 +35,8 @@ from hub.errors import (
     SchemaViolation,
     Unauthenticated,
 )
-from hub.fields import paths_of, trim
+from hub.fields import paths_of
+from hub.fields import trim as cut_fields
 from hub.metrics import Metrics
 from hub.models import utcnow
 from hub.ratelimit import RateLimiter
@@ -125,6 +126,7 @@ class Gateway:
         authorize: bool = True,
         subject_id: str | None = None,
         generic: bool = False,
+        trim: bool = True,
     ) -> CallResult:
         """Run one operation for a caller; raises HubError subclasses for every refusal.
 
@@ -138,6 +140,13 @@ class Gateway:
         the data subject for the audit record when the input does not (a job's status).
         `generic` is the generic route's call: operations served by a resource route of
         their own (`@operation(route=...)`) are refused there.
+
+        The answer is cut to the fields the principal is granted for the service, and the
+        audit record lists what is left: what goes out to the client. `trim=False` is for
+        the hub's own use of the answer (a job's submission, a payment's opening): the
+        whole canonical output comes back, and the record lists no fields, since none of
+        it goes out with this call; what of it reaches the client is cut and recorded
+        where it leaves the hub (hub.fields).
         """
         started = time.perf_counter()
         admit = principal is None  # a client's own request, not the hub's work for it
@@ -169,7 +178,10 @@ class Gateway:
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
-            trace.disclosed(data)
+            if trim:
+                granted = principal.fields_for(service)
+                data = data if granted is None else cut_fields(data, granted)
+                trace.disclosed(data)
         except BaseException as exc:
             await self._fail(trace, started, exc)
             raise
@@ -194,7 +206,9 @@ class Gateway:
         authentication, grant and purpose checks, audit and metrics as an upstream call.
 
         `func(principal)` returns the data and the data subject's personal ID (for the
-        audit record) or raises a HubError. The grant checked is `service:GRANT`, where
+        audit record) or raises a HubError; the data is what goes out, already cut to the
+        principal's field grant (`hub.fields.trim_view`), and the audit record lists its
+        fields. The grant checked is `service:GRANT`, where
         `grant` is the catalogue's operation the route serves (default: `operation`, the
         name the audit record carries).
         """
@@ -327,9 +341,7 @@ class Gateway:
             raise
         finally:
             circuit.leave(trial=trial, error=error)
-        data = self._output(spec, result)
-        granted = principal.fields_for(trace.service)
-        return data if granted is None else trim(data, granted)
+        return self._output(spec, result)
 
     @staticmethod
     def _output(spec: OperationSpec, result: Any) -> dict[str, Any]:

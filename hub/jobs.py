@@ -16,6 +16,9 @@ The hub's part, the same for every such adapter:
   exponentially; a restart loses nothing because every unfinished job is a row;
 - on the final state a signed webhook goes to the client's callback URL, from the outbox
   written in the same transaction.
+
+Upstream's answers are stored whole; the job's view, answered by the routes and sent in
+the webhook, is cut to the client's field grant (hub.fields).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from hub.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from hub.fields import granted_fields, trim_view
 from hub.gateway import CallerHeaders, Gateway
 from hub.models import InboundMessage, Job, utcnow
 from hub.resilience import doubling_delay
@@ -64,10 +68,30 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def job_view(job: Job) -> dict[str, Any]:
-    """A job as its client sees it."""
+#: The keys of a job's view that are the hub's own bookkeeping, kept whatever the client's
+#: field grant; the others are upstream's canonical fields, cut with it (hub.fields).
+JOB_HUB_KEYS = frozenset(
+    {
+        "id",
+        "service",
+        "status",
+        "final",
+        "submitted_at",
+        "updated_at",
+        "completed_at",
+        "callback_url",
+        "error",
+    }
+)
+#: A job's view names upstream's `reference` so.
+JOB_RENAMED = {"upstream_reference": "reference"}
+
+
+def job_view(job: Job, fields: tuple[str, ...] | None) -> dict[str, Any]:
+    """A job as its client sees it, cut to the client's field grant for the service
+    (`fields`; None: in full)."""
     result = job.result or {}
-    return {
+    view = {
         "id": job.id,
         "service": job.service,
         "status": job.status,
@@ -79,6 +103,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "callback_url": job.callback_url,
         **{k: v for k, v in result.items() if k not in ("reference", "status")},
     }
+    return trim_view(view, fields, hub_keys=JOB_HUB_KEYS, renamed=JOB_RENAMED)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -141,9 +166,12 @@ class JobService:
         await asyncio.to_thread(self._insert, job)
         subject = body.get("personal_id") if isinstance(body.get("personal_id"), str) else None
         upstream_caller = dataclasses.replace(caller, correlation_id=job.id)
+        fields = principal.fields_for(self.service)
         try:
+            # Whole (trim=False): the hub needs upstream's reference whatever the client's
+            # field grant; the job's view it answers is cut to that grant.
             result = await self.gateway.call(
-                upstream_caller, self.service, "submit", body, principal=principal
+                upstream_caller, self.service, "submit", body, principal=principal, trim=False
             )
         except HubError as exc:
             if exc.status < 500 or isinstance(exc, _NOTHING_SUBMITTED):
@@ -153,12 +181,14 @@ class JobService:
             # will finish, rather than an error that invites a duplicate submission.
             log.warning("submit of %s unconfirmed: %s", job.id, exc.code, extra={"job_id": job.id})
             return await asyncio.shield(
-                asyncio.to_thread(self._unconfirmed, job.id, exc.code, subject)
+                asyncio.to_thread(self._unconfirmed, job.id, exc.code, subject, fields)
             )
         except BaseException:  # cancelled (the caller left) or a bug: upstream may have it
-            await asyncio.shield(asyncio.to_thread(self._unconfirmed, job.id, None, subject))
+            await asyncio.shield(
+                asyncio.to_thread(self._unconfirmed, job.id, None, subject, fields)
+            )
             raise
-        return await asyncio.to_thread(self._submitted, job.id, result.data, subject)
+        return await asyncio.to_thread(self._submitted, job.id, result.data, subject, fields)
 
     def _insert(self, job: Job) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -172,25 +202,37 @@ class JobService:
                 session.delete(job)
                 session.commit()
 
-    def _unconfirmed(self, job_id: str, code: str | None, subject: str | None) -> dict[str, Any]:
+    def _unconfirmed(
+        self,
+        job_id: str,
+        code: str | None,
+        subject: str | None,
+        fields: tuple[str, ...] | None,
+    ) -> dict[str, Any]:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
             job = self._claim_submitting(session, job_id)
             if job.status != SUBMITTING:
-                return job_view(job)
+                return job_view(job, fields)
             job.status, job.subject_id, job.updated_at = UNCONFIRMED, subject, now
             job.result = {"error": code or "SUBMIT_INTERRUPTED"}
             session.add(job)
             session.commit()
             session.refresh(job)
-            return job_view(job)
+            return job_view(job, fields)
 
-    def _submitted(self, job_id: str, data: dict[str, Any], subject: str | None) -> dict[str, Any]:
+    def _submitted(
+        self,
+        job_id: str,
+        data: dict[str, Any],
+        subject: str | None,
+        fields: tuple[str, ...] | None,
+    ) -> dict[str, Any]:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
             job = self._claim_submitting(session, job_id)
             if job.status != SUBMITTING:
-                return job_view(job)
+                return job_view(job, fields)
             job.upstream_reference = str(data["reference"])
             job.subject_id = subject
             job.updated_at = now
@@ -200,7 +242,7 @@ class JobService:
             session.add(job)
             session.commit()
             session.refresh(job)
-            return job_view(job)
+            return job_view(job, fields)
 
     @staticmethod
     def _claim_submitting(session: Session, job_id: str) -> Job:
@@ -222,11 +264,12 @@ class JobService:
     # -- view --------------------------------------------------------------------------------
 
     async def view(self, principal: Principal, job_id: str) -> tuple[dict[str, Any], str | None]:
-        """A client's own job (another client's is 404, as if it did not exist)."""
+        """A client's own job (another client's is 404, as if it did not exist), cut to its
+        field grant."""
         job = await asyncio.to_thread(self._get, job_id)
         if job is None or job.client_id != principal.client_id or job.service != self.service:
             raise NotFound("no such request")
-        return job_view(job), job.subject_id
+        return job_view(job, principal.fields_for(self.service)), job.subject_id
 
     def _get(self, job_id: str) -> Job | None:
         if len(job_id) > 40:
@@ -388,6 +431,7 @@ class JobService:
                 principal=principal,
                 authorize=False,  # the client was authorized when it submitted
                 subject_id=job.subject_id,
+                trim=False,  # stored whole; cut where it leaves the hub (view, webhook)
             )
             data = result.data
         except NotFound:
@@ -462,11 +506,14 @@ class JobService:
         if job.final:
             job.completed_at, job.next_poll_at = now, None
             if job.callback_url:
+                # Cut now, with the client's grant as it stands: the outbox row never holds
+                # more than the client may receive.
+                fields = granted_fields(session, job.client_id, self.service)
                 enqueue(
                     session,
                     client_id=job.client_id,
                     url=job.callback_url,
                     event=f"{self.service}.request.completed",
-                    data=job_view(job),
+                    data=job_view(job, fields),
                 )
         return True

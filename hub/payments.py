@@ -12,6 +12,9 @@
   webhook commit together.
 - no callback: pending payments are queried upstream in the background with back-off.
 - reconciliation: upstream's daily list against the hub's payments (`hub payments reconcile`).
+
+Upstream's answers reach the hub whole; the payment's view, answered by the routes and sent
+in the webhook, and the receipt are cut to the client's field grant (hub.fields).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from hub.errors import (
     ReplayedMessage,
     SchemaViolation,
 )
+from hub.fields import granted_fields, trim_view
 from hub.gateway import CallerHeaders, CallResult, Gateway
 from hub.models import InboundMessage, Payment, utcnow
 from hub.resilience import doubling_delay
@@ -80,9 +84,30 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if aware is None else aware.isoformat()
 
 
-def payment_view(payment: Payment) -> dict[str, Any]:
-    """A payment as its client sees it."""
-    return {
+#: The keys of a payment's view that are the hub's own bookkeeping, or what the client
+#: itself sent, kept whatever its field grant; the others (`transaction_id`, `pay_url`)
+#: are upstream's canonical fields, cut with it (hub.fields).
+PAYMENT_HUB_KEYS = frozenset(
+    {
+        "id",
+        "status",
+        "amount",
+        "currency",
+        "description",
+        "procedure_code",
+        "dossier_id",
+        "callback_url",
+        "created_at",
+        "updated_at",
+        "paid_at",
+    }
+)
+
+
+def payment_view(payment: Payment, fields: tuple[str, ...] | None) -> dict[str, Any]:
+    """A payment as its client sees it, cut to the client's field grant for the service
+    (`fields`; None: in full)."""
+    view = {
         "id": payment.id,
         "status": payment.status,
         "amount": payment.amount,
@@ -97,6 +122,7 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "updated_at": _iso(payment.updated_at),
         "paid_at": _iso(payment.paid_at),
     }
+    return trim_view(view, fields, hub_keys=PAYMENT_HUB_KEYS)
 
 
 @dataclass
@@ -183,8 +209,9 @@ class PaymentService:
         )
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         payment = await asyncio.to_thread(self._reserve, principal.client_id, key, digest, request)
+        fields = principal.fields_for(SERVICE)
         if payment.status != "initiating":
-            return payment_view(payment), False
+            return payment_view(payment, fields), False
         order = {
             "reference": payment.id,
             "amount": request.amount,
@@ -197,13 +224,15 @@ class PaymentService:
             "return_url": request.return_url,
         }
         try:
+            # Whole (trim=False): the hub keeps the transaction id and the pay URL whatever
+            # the client's field grant; the payment's view it answers is cut to that grant.
             result = await self.gateway.call(
-                caller, SERVICE, "init", order, principal=principal, authorize=False
+                caller, SERVICE, "init", order, principal=principal, authorize=False, trim=False
             )
         except HubError as exc:
             await asyncio.to_thread(self._init_failed, payment.id, exc.code)
             raise
-        return await asyncio.to_thread(self._initiated, payment.id, result.data), True
+        return await asyncio.to_thread(self._initiated, payment.id, result.data, fields), True
 
     def _reserve(self, client_id: str, key: str, digest: str, request: PaymentRequest) -> Payment:
         for _ in range(2):  # a concurrent first use of the key may win the insert
@@ -251,7 +280,9 @@ class PaymentService:
                 session.add(payment)
                 session.commit()
 
-    def _initiated(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _initiated(
+        self, payment_id: str, data: dict[str, Any], fields: tuple[str, ...] | None
+    ) -> dict[str, Any]:
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
             payment = session.get(Payment, payment_id)
@@ -267,20 +298,22 @@ class PaymentService:
                 session.add(payment)
                 session.commit()
                 session.refresh(payment)
-            return payment_view(payment)
+            return payment_view(payment, fields)
 
     # -- view ---------------------------------------------------------------------------------
 
     async def view(self, principal: Principal, payment_id: str) -> dict[str, Any]:
+        """A client's own payment (another client's is 404), cut to its field grant."""
         payment = await asyncio.to_thread(self._get, payment_id)
         if payment is None or payment.client_id != principal.client_id:
             raise NotFound("no such payment")
-        return payment_view(payment)
+        return payment_view(payment, principal.fields_for(SERVICE))
 
     async def receipt(
         self, caller: CallerHeaders, principal: Principal, payment_id: str
     ) -> CallResult:
-        """The platform's receipt of one of this client's paid payments."""
+        """The platform's receipt of one of this client's paid payments: upstream's answer
+        goes to the client as it is, so the pipeline cuts it to the client's field grant."""
 
         async def reference() -> dict[str, str]:  # after the grant and purpose checks
             payment = await asyncio.to_thread(self._get, payment_id)
@@ -399,12 +432,15 @@ class PaymentService:
         if status == "paid":
             payment.paid_at = now
         if payment.callback_url:
+            # Cut now, with the client's grant as it stands: the outbox row never holds
+            # more than the client may receive.
+            fields = granted_fields(session, payment.client_id, SERVICE)
             enqueue(
                 session,
                 client_id=payment.client_id,
                 url=payment.callback_url,
                 event=f"payment.{status}",
-                data=payment_view(payment),
+                data=payment_view(payment, fields),
             )
         return True
 
@@ -451,6 +487,7 @@ class PaymentService:
                 {"reference": payment.id},
                 principal=principal,
                 authorize=False,
+                trim=False,
             )
             data = result.data
         except NotFound:
@@ -517,6 +554,7 @@ class PaymentService:
             {"date": day.isoformat()},
             principal=principal,
             authorize=False,
+            trim=False,
         )
         upstream = {entry["reference"]: entry for entry in result.data["entries"]}
         ours = await asyncio.to_thread(self._payments_of, day)

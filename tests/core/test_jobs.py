@@ -371,9 +371,11 @@ async def test_a_push_overtaking_the_answer_to_its_submission_is_not_undone(hub,
     }
     assert (await push(hub, pushed)).status_code == 200
     service = hub.hub.jobs["judicial-records"]
-    view = service._submitted("job_overtaken", {"reference": "REF0042", "status": "received"}, None)
+    view = service._submitted(
+        "job_overtaken", {"reference": "REF0042", "status": "received"}, None, None
+    )
     assert (view["status"], view["final"]) == ("issued", True)
-    view = service._unconfirmed("job_overtaken", "UPSTREAM_TIMEOUT", None)
+    view = service._unconfirmed("job_overtaken", "UPSTREAM_TIMEOUT", None, None)
     assert (view["status"], view["final"]) == ("issued", True)
     [row] = job_rows(hub)
     assert (row["status"], bool(row["final"]), row["upstream_reference"]) == (
