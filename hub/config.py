@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         le=1,
         description="Circuit breaker: the share of upstream failures that opens it.",
     )
+    circuit_consecutive_failures: int = Field(
+        5,
+        ge=0,
+        description="Circuit breaker: this many upstream failures in a row open it at once, "
+        "whatever the window says (0: only the ratio).",
+    )
     circuit_cooldown_s: float = Field(
         5.0, gt=0, description="Circuit breaker: the first pause; doubled on each new failure."
     )
