@@ -146,7 +146,7 @@ def create_app(
         )
         audit.start()
         counters = (
-            RedisCounters(settings.redis_url, settings.redis_prefix)
+            RedisCounters(settings.redis_url, settings.redis_prefix, settings.redis_timeout_s)
             if settings.redis_url
             else MemoryCounters()
         )

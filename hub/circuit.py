@@ -5,9 +5,13 @@ callers a fast 503, not a timeout each, and cannot take the other services down 
   `window_s` seconds. When at least `min_calls` calls ended there and `failure_ratio` of
   them failed because of upstream (unavailable, timed out, 5xx: not a refusal of our request,
   not "no such subject"), it opens: calls get 503 `UPSTREAM_UNAVAILABLE` with `Retry-After`
-  at once, without reaching upstream. After the cool-down it half-opens and lets one trial
-  call through: success closes it; failure opens it again for twice the cool-down (up to
-  `max_cooldown_s`), as ESBs suspend an endpoint for longer each time it fails again.
+  at once, without reaching upstream. It also opens, whatever the window says, when the
+  last `consecutive_failures` calls all failed because of upstream: under steady traffic
+  the successes from before an outage dilute the ratio for half the window, while a run of
+  failures says at once that the upstream went down. After the cool-down it half-opens and
+  lets one trial call through: success closes it; failure opens it again for twice the
+  cool-down (up to `max_cooldown_s`), as ESBs suspend an endpoint for longer each time it
+  fails again.
 - Bulkhead. At most `max_concurrent` calls to one upstream at a time in this process; past
   that, a fast 503 rather than a queue that holds workers and connections while a slow
   system answers.
@@ -21,8 +25,8 @@ upstream again while the others keep answering 503. Without Redis, or while it i
 unreachable, the breaker works alone as above. The bulkhead is always per process: it
 protects this process's workers and connections.
 
-Libraries such as pybreaker implement a breaker on consecutive failures, synchronous and
-without a ratio over a time window, a growing cool-down or a single half-open trial among
+Libraries such as pybreaker implement a breaker on consecutive failures alone, synchronous
+and without a ratio over a time window, a growing cool-down or a single half-open trial among
 concurrent asyncio calls; those are the behaviours asked of the hub, hence this module.
 """
 
@@ -75,6 +79,8 @@ class CircuitPolicy:
     window_s: float = 30.0
     min_calls: int = 10
     failure_ratio: float = 0.5
+    #: This many upstream failures in a row open the circuit at once (0: only the ratio).
+    consecutive_failures: int = 5
     cooldown_s: float = 5.0
     max_cooldown_s: float = 300.0
     max_concurrent: int = 100
@@ -100,6 +106,7 @@ class CircuitBreaker:
     #: Asks for an exchange now (a state to publish, a trial wanted).
     notify: Callable[[], None] | None = None
     _outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+    _streak: int = 0  # upstream failures in a row, closed
     _open_until: float = 0.0
     _cooldown_s: float = 0.0
     _trial_running: bool = False
@@ -177,23 +184,32 @@ class CircuitBreaker:
         horizon = now - self.policy.window_s
         while self._outcomes and self._outcomes[0][0] < horizon:
             self._outcomes.popleft()
-        calls = len(self._outcomes)
-        if failed and calls >= self.policy.min_calls:
+        if not failed:
+            self._streak = 0
+            return
+        self._streak += 1
+        if 0 < self.policy.consecutive_failures <= self._streak:
+            opens = True
+        else:
+            calls = len(self._outcomes)
             failures = sum(1 for _, bad in self._outcomes if bad)
-            if failures / calls >= self.policy.failure_ratio:
-                self._open(now, self.policy.cooldown_s)
-                self._judged()
+            opens = calls >= self.policy.min_calls and failures / calls >= self.policy.failure_ratio
+        if opens:
+            self._open(now, self.policy.cooldown_s)
+            self._judged()
 
     def _open(self, now: float, cooldown_s: float) -> None:
         self._cooldown_s = min(max(cooldown_s, self.policy.cooldown_s), self.policy.max_cooldown_s)
         self._open_until = now + self._cooldown_s
         self._outcomes.clear()
+        self._streak = 0
         self._permit_until, self._demand = 0.0, False
         self._set("open")
 
     def _close(self) -> None:
         self._cooldown_s = 0.0
         self._outcomes.clear()
+        self._streak = 0
         self._permit_until, self._demand = 0.0, False
         self._set("closed")
 

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(
         "hub:", description="Prefix of the hub's keys in Redis (two deployments on one Redis)."
     )
+    redis_timeout_s: float = Field(
+        0.25,
+        gt=0,
+        description="Redis: longest wait to connect, and for each answer; no retries. While "
+        "Redis fails, rate limits are counted in process memory and Redis is tried again "
+        "after a back-off (1 s, doubling to 30 s).",
+    )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
     )
@@ -118,6 +125,12 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="Circuit breaker: the share of upstream failures that opens it.",
+    )
+    circuit_consecutive_failures: int = Field(
+        5,
+        ge=0,
+        description="Circuit breaker: this many upstream failures in a row open it at once, "
+        "whatever the window says (0: only the ratio).",
     )
     circuit_cooldown_s: float = Field(
         5.0, gt=0, description="Circuit breaker: the first pause; doubled on each new failure."

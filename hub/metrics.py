@@ -91,7 +91,8 @@ class Metrics:
         )
         self.rate_limit_errors = Counter(
             "hub_rate_limit_errors",
-            "Calls let through unchecked because the counter store (Redis) failed",
+            "Rate-limit counts Redis failed (rate limits are then counted in process memory "
+            "for a back-off)",
             registry=r,
         )
         self.circuit_sync_errors = Counter(

@@ -7,6 +7,16 @@ Redis, so a limit holds across processes and machines; without it, each process 
 its own memory (a laptop, one process). If Redis cannot be reached, calls are let through
 and the failure is logged and counted: the limit protects upstream systems, and refusing
 every call because the counter is down would be the outage it exists to prevent.
+
+Nor may a Redis that does not answer slow the calls down. The client waits at most
+`HUB_REDIS_TIMEOUT_S` (0.25 s) to connect or for an answer, and never retries blindly; and
+a small breaker stands in front of it: after a failure the limiter leaves Redis alone for a
+back-off (1 s, doubling after each failed try up to 30 s) and counts in this process's
+memory meanwhile, so a client's limit still holds within each process. Then one call tries
+Redis again; the first answer closes the breaker. The outage is logged once, when it starts,
+and each failed try is counted (`hub_rate_limit_errors`): a call waits on an unreachable
+Redis at most once a back-off, for at most the timeout. Counts made in memory during an
+outage are not carried over to Redis.
 """
 
 from __future__ import annotations
@@ -54,11 +64,19 @@ class MemoryCounters:
 class RedisCounters:
     """Counters in Redis shared by every hub process: INCR, expiring with the window."""
 
-    def __init__(self, url: str, prefix: str = "hub:") -> None:
+    def __init__(self, url: str, prefix: str = "hub:", timeout_s: float = 0.25) -> None:
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
+        # Short timeouts and no retries, whatever redis-py's defaults: a command that fails
+        # fails within `timeout_s`, and the callers (the rate limiter's breaker, the circuit
+        # sync's next exchange) decide when to try again.
         self._redis: Any = aioredis.Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
         )
         self.prefix = prefix
 
@@ -81,7 +99,8 @@ class RedisCounters:
 
 
 class RateLimiter:
-    """Checks a client's call against its limit and the hub's."""
+    """Checks a client's call against its limit and the hub's, with a breaker in front of
+    the shared counters: while they fail, calls are counted in this process's memory."""
 
     def __init__(
         self,
@@ -91,9 +110,20 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
         on_refused: Callable[[str], None] | None = None,
         on_error: Callable[[], None] | None = None,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counters, self.global_per_minute = counters, global_per_minute
         self.clock, self.on_refused, self.on_error = clock, on_refused, on_error
+        self.backoff_s, self.max_backoff_s, self.monotonic = backoff_s, max_backoff_s, monotonic
+        #: Where calls are counted while `counters` fail.
+        self.local = MemoryCounters()
+        #: The breaker is open: `counters` failed and have not answered since.
+        self.failing = False
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._probing = False
 
     async def check(self, client_id: str, per_minute: int | None) -> None:
         """Count the call; raise RateLimited (with Retry-After) when over a limit."""
@@ -102,25 +132,67 @@ class RateLimiter:
         now = self.clock()
         window = int(now // WINDOW_S)
         retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))
+        probe = False
+        if self.failing:
+            if self._probing or self.monotonic() < self._retry_at:
+                # Redis is left alone for the back-off: no call waits on it.
+                await self._count(self.local, client_id, per_minute, window, retry_after)
+                return
+            probe = self._probing = True  # one call tries Redis again, the others count here
         try:
-            if per_minute is not None and await self.counters.hit(client_id, window) > per_minute:
-                self._refused(client_id)
-                raise RateLimited(
-                    f"this client may make {per_minute} calls a minute",
-                    retry_after=retry_after,
-                )
-            if (
-                self.global_per_minute is not None
-                and await self.counters.hit("*", window) > self.global_per_minute
-            ):
-                self._refused(client_id)
-                raise RateLimited("the hub is at its call limit", retry_after=retry_after)
+            await self._count(self.counters, client_id, per_minute, window, retry_after)
         except RateLimited:
+            self._answered()
             raise
-        except Exception as exc:  # the counter store is down: let the call through
-            log.warning("rate limit not checked: %s", type(exc).__name__)
-            if self.on_error is not None:
-                self.on_error()
+        except Exception as exc:  # the counter store is down: count here, let the call through
+            self._failed(exc, probe=probe)
+            await self._count(self.local, client_id, per_minute, window, retry_after)
+        else:
+            self._answered()
+        finally:
+            if probe:
+                self._probing = False
+
+    async def _count(
+        self,
+        counters: Counters,
+        client_id: str,
+        per_minute: int | None,
+        window: int,
+        retry_after: int,
+    ) -> None:
+        if per_minute is not None and await counters.hit(client_id, window) > per_minute:
+            self._refused(client_id)
+            raise RateLimited(
+                f"this client may make {per_minute} calls a minute", retry_after=retry_after
+            )
+        if (
+            self.global_per_minute is not None
+            and await counters.hit("*", window) > self.global_per_minute
+        ):
+            self._refused(client_id)
+            raise RateLimited("the hub is at its call limit", retry_after=retry_after)
+
+    def _failed(self, exc: Exception, *, probe: bool) -> None:
+        if self.on_error is not None:
+            self.on_error()
+        if not self.failing:
+            self.failing, self._backoff = True, self.backoff_s
+            log.warning(
+                "rate limits counted in process memory: Redis failed (%s); it is tried again "
+                "after a back-off",
+                type(exc).__name__,
+            )
+        elif probe:
+            self._backoff = min(self._backoff * 2, self.max_backoff_s)
+        else:  # a call that was already waiting when the breaker opened
+            return
+        self._retry_at = self.monotonic() + self._backoff
+
+    def _answered(self) -> None:
+        if self.failing:
+            self.failing, self._backoff = False, 0.0
+            log.info("rate limits counted in Redis again")
 
     def _refused(self, client_id: str) -> None:
         if self.on_refused is not None:

@@ -208,6 +208,7 @@ class AdapterRegistry:
                 window_s=settings.circuit_window_s,
                 min_calls=settings.circuit_min_calls,
                 failure_ratio=settings.circuit_failure_ratio,
+                consecutive_failures=settings.circuit_consecutive_failures,
                 cooldown_s=settings.circuit_cooldown_s,
                 max_cooldown_s=settings.circuit_max_cooldown_s,
                 max_concurrent=config.max_concurrent or settings.upstream_max_concurrent,

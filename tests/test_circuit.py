@@ -73,6 +73,56 @@ def test_only_upstream_trouble_counts():
     assert failing.state == "open"
 
 
+def test_failures_in_a_row_open_it_whatever_the_window_says():
+    circuit, clock, changes = breaker(min_calls=10, consecutive_failures=5)
+    for _ in range(20):  # steady traffic, all well
+        outcome(circuit)
+        clock.now += 0.5
+    for _ in range(4):  # the upstream goes down: 4 of 24 failed, far from half
+        outcome(circuit, UpstreamUnavailable())
+    assert circuit.state == "closed"
+    outcome(circuit, UpstreamTimeout())  # the 5th in a row
+    assert circuit.state == "open" and changes == ["open"]
+    with pytest.raises(CircuitOpen) as refused:
+        circuit.enter()
+    assert refused.value.retry_after == 5
+
+
+def test_a_call_upstream_answered_breaks_the_run():
+    circuit, _, _ = breaker(min_calls=100, consecutive_failures=3)
+    for answered in (None, NotFound(), UpstreamRejected(), UpstreamBadResponse()):
+        outcome(circuit, UpstreamError())
+        outcome(circuit, UpstreamError())
+        outcome(circuit, answered)  # upstream is up: the run starts again
+    assert circuit.state == "closed"
+    outcome(circuit, UpstreamError())
+    outcome(circuit, UpstreamError())
+    trial = circuit.enter()
+    circuit.leave(trial=trial, error=asyncio.CancelledError())  # says nothing either way
+    outcome(circuit, UpstreamError())
+    assert circuit.state == "open"  # 2 before the cancelled call, 1 after
+
+
+def test_the_run_starts_again_after_a_trial_and_can_be_turned_off():
+    circuit, clock, changes = breaker(min_calls=100, consecutive_failures=2)
+    for _ in range(2):
+        outcome(circuit, UpstreamError())
+    clock.now += 5
+    outcome(circuit)  # the trial succeeds: closed afresh
+    outcome(circuit, UpstreamError())
+    assert circuit.state == "closed"  # one in a row, not the two before the pause
+    outcome(circuit, UpstreamError())
+    clock.now += 5
+    outcome(circuit, UpstreamError())  # a failed trial doubles the pause, as before
+    assert changes == ["open", "half_open", "closed", "open", "half_open", "open"]
+    off, _, _ = breaker(min_calls=10, consecutive_failures=0)
+    for _ in range(9):
+        outcome(off, UpstreamError())
+    assert off.state == "closed"  # only the ratio, from min_calls on
+    outcome(off, UpstreamError())
+    assert off.state == "open"
+
+
 def test_old_outcomes_leave_the_window():
     circuit, clock, _ = breaker(window_s=30)
     for _ in range(3):
