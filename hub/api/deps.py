@@ -56,10 +56,17 @@ async def read_bytes(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def read_json(request: Request, limit: int) -> Any:
+_REQUIRED = object()
+
+
+async def read_json(request: Request, limit: int, *, if_empty: Any = _REQUIRED) -> Any:
     """The request's JSON body, refusing more than `limit` bytes before reading them all,
-    and JSON nested deeper or with more elements than the hub's settings allow."""
+    and JSON nested deeper or with more elements than the hub's settings allow. With
+    `if_empty`, a body that is empty or blank stands for that value (routes whose body
+    holds only options)."""
     body = await read_bytes(request, limit)
+    if if_empty is not _REQUIRED and not body.strip():
+        return if_empty
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

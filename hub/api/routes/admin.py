@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
@@ -27,14 +26,13 @@ from hub.api.deps import (
     caller_headers,
     envelope,
     get_hub,
-    read_bytes,
     read_json,
     string_path_param,
 )
 from hub.audit import signing_key, verify
 from hub.auditor import AuditQuery, search
 from hub.auth import HUB_SERVICES, Principal
-from hub.errors import BadRequest, Conflict, Forbidden, InvalidJson, NotFound, SchemaViolation
+from hub.errors import BadRequest, Conflict, Forbidden, NotFound, SchemaViolation
 from hub.fields import check_field_grants
 from hub.oauth import covered
 
@@ -205,7 +203,7 @@ async def rotate_key(request: Request) -> Response:
     hub, name = get_hub(request), _name(request)
 
     async def work(admin: Principal) -> dict[str, Any]:
-        body = await _optional_json(request, hub.settings.max_body_bytes)
+        body = await read_json(request, hub.settings.max_body_bytes, if_empty={})
         spec = _parse(RotateSpec, body)
         await _may_manage_client(admin, hub.engine, name)
         issued = await _known(
@@ -231,24 +229,13 @@ async def revoke(request: Request) -> Response:
     hub, name = get_hub(request), _name(request)
 
     async def work(admin: Principal) -> dict[str, Any]:
-        body = await _optional_json(request, hub.settings.max_body_bytes)
+        body = await read_json(request, hub.settings.max_body_bytes, if_empty={})
         spec = _parse(RevokeSpec, body)
         await _may_manage_client(admin, hub.engine, name)
         count = await _known(lambda: auth.revoke(hub.engine, name, prefix=spec.key))
         return {"revoked_keys": count, "client_revoked": spec.key is None}
 
     return await _admin(request, "revoke", "clients", work)
-
-
-async def _optional_json(request: Request, limit: int) -> Any:
-    """The JSON body, or {} when there is none (these routes take only options)."""
-    body = await read_bytes(request, limit)
-    if not body.strip():
-        return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidJson("the request body is not valid JSON") from None
 
 
 @router.get(
