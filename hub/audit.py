@@ -430,6 +430,17 @@ class Verification:
         return not self.problems
 
 
+def _chained_columns(conn: Connection) -> list[Any]:
+    """The columns a record's hash covers, plus its links, as stored: on SQLite `at` is read
+    as its stored text, not a parse of it (text in a form the writer never uses is an
+    alteration the parse would hide)."""
+    table = AuditRecord.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in (*CHAINED, "prev_hash", "hash")]
+    if conn.dialect.name == "sqlite":
+        columns[CHAINED.index("at")] = cast(table.c.at, Text).label("at")
+    return columns
+
+
 def _record_dict(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in (*CHAINED, "prev_hash", "hash")}
 
@@ -531,11 +542,8 @@ def verify(
         archived_to = prev_id
         last_unchained = 0
         table = AuditRecord.__table__  # type: ignore[attr-defined]
-        columns = [table.c[name] for name in (*CHAINED, "prev_hash", "hash")]
-        if conn.dialect.name == "sqlite":  # the stored text of `at`, not a parse of it
-            columns[1] = cast(table.c.at, Text).label("at")
         result = conn.execution_options(yield_per=2000).execute(
-            select(*columns).order_by(table.c.id)
+            select(*_chained_columns(conn)).order_by(table.c.id)
         )
         chained_before = any(a.last_hash != UNCHAINED for a in archives)
 
@@ -680,14 +688,12 @@ def archive(
             .order_by(manifests.c.last_id.desc())
             .limit(1)
         ).first()
-        columns = [table.c[name] for name in (*CHAINED, "prev_hash", "hash")]
-        if conn.dialect.name == "sqlite":
-            columns[1] = cast(table.c.at, Text).label("at")
         # The oldest records in chain order, up to the first one still within retention:
         # ids follow commit order, times follow each call's end, so a later id can carry an
         # earlier time; an archive is always a run of consecutive records, and either all
         # chained or all from before the chain.
-        for record in conn.execute(select(*columns).order_by(table.c.id).limit(max_records)):
+        oldest = select(*_chained_columns(conn)).order_by(table.c.id).limit(max_records)
+        for record in conn.execute(oldest):
             if _aware(record.at) >= before:
                 break
             row = _record_dict(record)
