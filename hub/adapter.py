@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
 from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from hub.config import sources_with_secret_files
+from hub.config import SecretFileSettings
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
 
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 
-class AdapterConfig(BaseSettings):
+class AdapterConfig(SecretFileSettings):
     """Base of an adapter's configuration; subclasses set `env_prefix` (`HUB_<NAME>_`).
 
     Secrets are `SecretStr` fields: they never appear in logs, reprs or the catalogue. Each
@@ -88,17 +88,6 @@ class AdapterConfig(BaseSettings):
     max_concurrent: int | None = Field(
         None, ge=1, description="Overrides HUB_UPSTREAM_MAX_CONCURRENT (the bulkhead)"
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return sources_with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     def default_secrets(self) -> list[str]:
         """The variables of `SecretStr` settings still holding their declared default (the

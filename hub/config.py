@@ -52,7 +52,23 @@ def sources_with_secret_files(
     return init_settings, env_settings, dotenv_settings, files
 
 
-class Settings(BaseSettings):
+class SecretFileSettings(BaseSettings):
+    """Base of the hub's settings classes (its own and every adapter's): values come from
+    the arguments, the environment, then the secrets directory (sources_with_secret_files)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return sources_with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
+
+
+class Settings(SecretFileSettings):
     """Hub settings. Every field is settable as `HUB_<FIELD>` (e.g. `HUB_DATABASE_URL`)."""
 
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=None, extra="ignore")
@@ -275,17 +291,6 @@ class Settings(BaseSettings):
     enabled_adapters: list[str] | None = Field(
         None, description="Only load these adapters (default: every installed one)."
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return sources_with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     @property
     def audit_witness_path(self) -> Path:
