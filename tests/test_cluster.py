@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -22,7 +23,15 @@ import pytest
 from sqlalchemy import text
 
 from hub.db import make_engine
-from tests.test_servers import HUB, env, free_port, start, stop, wait_until_up  # noqa: F401
+from tests.test_servers import (  # noqa: F401
+    HUB,
+    create_client,
+    env,
+    free_port,
+    start,
+    stop,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.server
 
@@ -100,10 +109,9 @@ def test_two_hub_processes_share_the_work_and_the_audit_chain(env):  # noqa: F81
         wait_until_up(mocks[1], f"http://127.0.0.1:{judicial_port}/_mock/health")
         for proc, url in zip(hubs, urls, strict=True):
             wait_until_up(proc, f"{url}/health")
-        created = subprocess_json(
-            [*HUB, "clients", "create", "district-office", "--allow", "population",
-             "--allow", "judicial-records", "--purpose", "hs-1"],
-            hub_env,
+        created = create_client(
+            hub_env, "district-office",
+            "--allow", "population", "--allow", "judicial-records", "--purpose", "hs-1",
         )  # fmt: skip
         headers = {"authorization": f"Bearer {created['api_key']}", "x-purpose": "hs-1"}
 
@@ -184,17 +192,8 @@ def test_two_hub_processes_share_the_work_and_the_audit_chain(env):  # noqa: F81
     expected = {rid: ["request", "submit"] if rid.startswith("submit") else ["lookup"] for rid in sent}
     assert {rid: sorted(counted.get(rid, [])) for rid in sent} == expected
     assert writers and writers >= 2
-    verified = subprocess_run([*HUB, "audit", "verify"], hub_env)
-    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
+    verified = subprocess.run(
+        [*HUB, "audit", "verify"], env=hub_env, capture_output=True, text=True
+    )
+    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stderr
 
-
-def subprocess_run(args: list[str], environ: dict[str, str]):
-    import subprocess
-
-    return subprocess.run(args, env=environ, capture_output=True, text=True)
-
-
-def subprocess_json(args: list[str], environ: dict[str, str]) -> dict:
-    result = subprocess_run(args, environ)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)

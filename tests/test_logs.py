@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from hub.logs import (
 )
 from tests.conftest import database_url, reset_database
 from tests.test_pipeline import PID, call, echo, upstream  # noqa: F401 - fixtures
-from tests.test_servers import HUB, free_port, start, stop, wait_until_up
+from tests.test_servers import HUB, create_client, free_port, start, stop, wait_until_up
 
 NAME = "Nguyễn Văn Bình"
 
@@ -235,15 +234,7 @@ def test_hub_serve_writes_only_json_lines(tmp_path: Path):
     hub = start([*HUB, "serve", "--port", str(port), "--log-level", "info"], env)
     try:
         wait_until_up(hub, f"http://127.0.0.1:{port}/health")
-        key = json.loads(
-            subprocess.run(
-                [*HUB, "clients", "create", "x", "--allow", "*", "--purpose", "p"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )["api_key"]
+        key = create_client(env, "x", "--allow", "*", "--purpose", "p")["api_key"]
         response = httpx.get(
             f"http://127.0.0.1:{port}/v1/citizens/{PID}",
             headers={"authorization": f"Bearer {key}", "x-purpose": "p", "x-request-id": "j-1"},

@@ -59,6 +59,15 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def create_client(env: dict[str, str], name: str, *options: str) -> dict[str, str]:
+    """`hub clients create NAME OPTIONS…`, as a user runs it: the id and key it prints."""
+    created = subprocess.run(
+        [*HUB, "clients", "create", name, *options], env=env, capture_output=True, text=True
+    )
+    assert created.returncode == 0, created.stderr
+    return json.loads(created.stdout)  # type: ignore[no-any-return]
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -94,23 +103,7 @@ def servers(env: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         wait_until_up(mock, f"http://127.0.0.1:{mock_port}/_mock/health")
         wait_until_up(hub, f"http://127.0.0.1:{hub_port}/health")
-        created = subprocess.run(
-            [
-                *HUB,
-                "clients",
-                "create",
-                "agency-app",
-                "--allow",
-                "population",
-                "--purpose",
-                "hs-1.004227",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        issued = json.loads(created.stdout)
+        issued = create_client(env, "agency-app", "--allow", "population", "--purpose", "hs-1.004227")
         yield {
             "hub": f"http://127.0.0.1:{hub_port}",
             "mock": f"http://127.0.0.1:{mock_port}",
@@ -199,15 +192,7 @@ def test_upstream_down_is_503(env):
     hub = start([*HUB, "serve", "--port", str(hub_port), "--log-level", "warning"], env)
     try:
         wait_until_up(hub, f"http://127.0.0.1:{hub_port}/health")
-        key = json.loads(
-            subprocess.run(
-                [*HUB, "clients", "create", "x", "--allow", "*", "--purpose", "p"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )["api_key"]
+        key = create_client(env, "x", "--allow", "*", "--purpose", "p")["api_key"]
         response = httpx.get(
             f"http://127.0.0.1:{hub_port}/v1/citizens/001085012345",
             headers={"authorization": f"Bearer {key}", "x-purpose": "p"},
@@ -376,23 +361,8 @@ def test_a_judicial_request_pending_across_a_hub_restart_finishes(env, stop_by):
     try:
         wait_until_up(mock, f"http://127.0.0.1:{mock_port}/_mock/health")
         wait_until_up(hub, f"{hub_url}/health")
-        issued = json.loads(
-            subprocess.run(
-                [
-                    *HUB,
-                    "clients",
-                    "create",
-                    "justice-office",
-                    "--allow",
-                    "judicial-records",
-                    "--purpose",
-                    "lltp",
-                ],
-                env=hub_env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+        issued = create_client(
+            hub_env, "justice-office", "--allow", "judicial-records", "--purpose", "lltp"
         )
         headers = {"authorization": f"Bearer {issued['api_key']}", "x-purpose": "lltp"}
         applicant = httpx.get(f"http://127.0.0.1:{mock_port}/_mock/records?limit=1").json()

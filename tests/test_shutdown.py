@@ -23,7 +23,7 @@ import pytest
 
 from hub.worker import BackgroundWorker
 from tests.conftest import database_url, reset_database
-from tests.test_servers import HUB, free_port, start, stop, wait_until_up
+from tests.test_servers import HUB, create_client, free_port, start, stop, wait_until_up
 
 TCP_TABLE = Path("/proc/net/tcp")
 SLOW_MS = 3000
@@ -139,15 +139,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_audits_them(tmp_path: Path):
     try:
         wait_until_up(mock, f"http://127.0.0.1:{mock_port}/_mock/health")
         wait_until_up(hub, f"http://127.0.0.1:{hub_port}/health")
-        key = json.loads(
-            subprocess.run(
-                [*HUB, "clients", "create", "agency", "--allow", "population", "--purpose", "p"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )["api_key"]
+        key = create_client(env, "agency", "--allow", "population", "--purpose", "p")["api_key"]
         citizen = httpx.get(f"http://127.0.0.1:{mock_port}/_mock/records?limit=1").json()
         citizen = citizen["records"][0]
 
