@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from hub import __version__
 from hub.adapter import Adapter
 from hub.api import problems
+from hub.api.direct import DirectRoutes, HubApp
 from hub.api.middleware import RequestIdMiddleware
 from hub.api.routes import (
     admin,
@@ -260,7 +261,7 @@ def create_app(
             await registry.aclose()
             engine.dispose()
 
-    app = FastAPI(
+    app = HubApp(
         title="LGSP Hub",
         version=__version__,
         description="One authenticated, audited REST API in front of the national systems.",
@@ -277,13 +278,20 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(operations.router)
-    app.include_router(catalogue.router)
-    app.include_router(citizens.router)
-    app.include_router(civil_status.router)
-    app.include_router(judicial.router)
-    app.include_router(enterprises.router)
-    app.include_router(payments.router)
-    app.include_router(admin.router)
-    app.include_router(oauth.router)
+    routers = [
+        operations.router,
+        catalogue.router,
+        citizens.router,
+        civil_status.router,
+        judicial.router,
+        enterprises.router,
+        payments.router,
+        admin.router,
+        oauth.router,
+    ]
+    own_routes = list(app.routes)  # the docs and the OpenAPI document, before ours join
+    for router in routers:
+        app.include_router(router)
+    if not settings.cors_origins:  # with CORS on, every answer goes through its middleware
+        app.direct = DirectRoutes([*own_routes, *(r for router in routers for r in router.routes)])
     return app

@@ -29,6 +29,20 @@ def request_id_of(scope: Scope) -> str:
     return rid
 
 
+def assign_request_id(scope: Scope) -> str:
+    """The caller's `X-Request-ID` if well-formed, else a new one; kept in the scope's state."""
+    rid = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SAFE_REQUEST_ID.match(candidate):
+                rid = candidate
+            break
+    rid = rid or uuid.uuid4().hex
+    scope.setdefault("state", {})["request_id"] = rid
+    return rid
+
+
 class RequestIdMiddleware:
     """Echo a well-formed `X-Request-ID` or make one; add it and security headers to answers.
 
@@ -44,15 +58,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _SAFE_REQUEST_ID.match(candidate):
-                    rid = candidate
-                break
-        rid = rid or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        rid = assign_request_id(scope)
         header = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Message) -> None:

@@ -37,11 +37,15 @@ async def _hub_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    return http_error_response(exc, request_id_of(request.scope))
+
+
+def http_error_response(exc: StarletteHTTPException, request_id: str) -> Response:
     error_cls = error_for_status(exc.status_code)
     error = error_cls()
     if error_cls is HubError:  # a status we have no class for: keep it, generic body
         error.status = exc.status_code  # type: ignore[misc]
-    response = problem_response(error, request_id_of(request.scope))
+    response = problem_response(error, request_id)
     for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
         response.headers[name] = value
     return response
@@ -53,12 +57,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return problem_response(error, request_id_of(request.scope))
 
 
+def unexpected_response(request_id: str) -> Response:
+    """The 500 answer to an exception nothing else handled; call it in the `except` block.
+    The log formatter writes the exception's type and frames, never its message."""
+    log.exception("unexpected error request_id=%s", request_id, extra={"request_id": request_id})
+    return problem_response(HubError(), request_id)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     rid = request_id_of(request.scope)
-    # Out of RequestIdMiddleware already (this handler wraps it): the id is given here. The
-    # log formatter writes the exception's type and frames, never its message.
-    log.exception("unexpected error request_id=%s", rid, extra={"request_id": rid})
-    response = problem_response(HubError(), rid)
+    # Out of RequestIdMiddleware already (this handler wraps it): the id is given here.
+    response = unexpected_response(rid)
     # This handler runs outside the middleware stack, so its headers are set here.
     response.headers["x-request-id"] = rid
     for name, value in SECURITY_HEADERS:
