@@ -243,11 +243,8 @@ async def test_an_http_exception_is_the_same_problem_either_way(
     assert first.headers.get("allow") == (headers or {}).get("Allow")
 
 
-# BUG (hub/api/direct.py, DirectRoutes): a Mount, or a Route without methods (an ASGI app as
-# endpoint), matches every method, but DirectRoutes keeps it with no methods, so it never
-# counts as a second match. GET /things/a below: FastAPI answers from the mount ("mounted"),
-# the direct path serves the route ("route"). The hub's own app mounts nothing today.
-@pytest.mark.xfail(strict=True, reason="DirectRoutes ignores mounts and method-less routes")
+# A Mount, or a Route without methods (an ASGI app as endpoint), matches every method: it
+# counts as a second match, so GET /things/a is FastAPI's to answer (from the mount).
 async def test_a_mount_that_also_matches_leaves_the_path_to_fastapi() -> None:
     async def mounted(scope: Any, receive: Any, send: Any) -> None:
         await Response(b"mounted")(scope, receive, send)

@@ -54,7 +54,7 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 class _Route:
     prefix: str  # the path's literal start, checked before the regex
     regex: re.Pattern[str]
-    methods: frozenset[str]
+    methods: frozenset[str] | None  # None: every method (a Mount, a plain ASGI route)
     convertors: dict[str, Convertor[Any]]
     endpoint: Endpoint | None  # None: FastAPI must serve it
 
@@ -80,6 +80,11 @@ def direct_endpoint(route: BaseRoute) -> Endpoint | None:
     return endpoint  # type: ignore[no-any-return]
 
 
+def _methods(route: BaseRoute) -> frozenset[str] | None:
+    methods = getattr(route, "methods", None)
+    return None if methods is None else frozenset(methods)
+
+
 class DirectRoutes:
     """The routing table of the direct path: every route of the app, in any order (a path
     that more than one route matches is left to FastAPI, so order never decides here)."""
@@ -95,7 +100,7 @@ class DirectRoutes:
                 _Route(
                     prefix=path.split("{", 1)[0],
                     regex=regex,
-                    methods=frozenset(getattr(route, "methods", None) or ()),
+                    methods=_methods(route),
                     convertors=getattr(route, "param_convertors", {}),
                     endpoint=direct_endpoint(route),
                 )
@@ -112,7 +117,9 @@ class DirectRoutes:
             return None
         found: tuple[_Route, re.Match[str]] | None = None
         for route in self._routes:
-            if not path.startswith(route.prefix) or method not in route.methods:
+            if not path.startswith(route.prefix):
+                continue
+            if route.methods is not None and method not in route.methods:
                 continue
             match = route.regex.match(path)
             if match is None:
@@ -124,8 +131,7 @@ class DirectRoutes:
             return None
         route, match = found
         params = {
-            name: route.convertors[name].convert(value)
-            for name, value in match.groupdict().items()
+            name: route.convertors[name].convert(value) for name, value in match.groupdict().items()
         }
         return found[0].endpoint, params  # type: ignore[return-value]
 
@@ -175,10 +181,10 @@ class HubApp(FastAPI):
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
             )
             await send({"type": "http.response.body", "body": body})
+            if response.background is not None:  # as Starlette: after the answer went out
+                await response.background()
         finally:
             REQUEST_ID.reset(token)
-        if response.background is not None:
-            await response.background()
 
 
 def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
