@@ -140,7 +140,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--transport", choices=["aiohttp", "httpx"], default="aiohttp")
+    parser.add_argument("--transport", choices=["http1", "aiohttp", "httpx"], default="http1")
     parser.add_argument("--hub-workers", type=int, default=1)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--mock-port", type=int, default=18101)

@@ -120,10 +120,11 @@ class Settings(SecretFileSettings):
     retry_deadline_s: float = Field(15.0, gt=0, description="Total time budget for one call.")
     retry_initial_backoff_s: float = Field(0.05, ge=0)
     retry_max_backoff_s: float = Field(1.0, ge=0)
-    http_transport: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp",
-        description="Upstream HTTP transport under httpx.AsyncClient; aiohttp measured ~3x "
-        "faster than httpx's own pool here (README, Benchmark).",
+    http_transport: Literal["http1", "aiohttp", "httpx"] = Field(
+        "http1",
+        description="Upstream HTTP client: the hub's lean HTTP/1.1 client (hub/http1.py), "
+        "aiohttp's, or httpx's own pool; measured in that order from fastest (README, "
+        "Benchmark).",
     )
     upstream_max_connections: int = Field(256, ge=1)
     upstream_max_concurrent: int = Field(

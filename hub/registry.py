@@ -23,6 +23,7 @@ from hub.adapter import Adapter, AdapterConfig, OperationSpec
 from hub.circuit import CircuitBreaker, CircuitPolicy
 from hub.config import Settings
 from hub.errors import UnknownOperation, UnknownService
+from hub.http1 import Http1Backend
 from hub.mapping import Mapping, MappingError, load_mapping
 from hub.upstream import AiohttpBackend, HttpxBackend, UpstreamClient
 
@@ -113,9 +114,14 @@ def build_http_client(
     settings: Settings, config: AdapterConfig, transport: httpx.AsyncBaseTransport | None
 ) -> UpstreamClient:
     """The adapter's upstream client: one pooled, keep-alive client per upstream."""
-    backend: AiohttpBackend | HttpxBackend
+    backend: Http1Backend | AiohttpBackend | HttpxBackend
     if transport is not None:
         backend = HttpxBackend(transport, max_response_bytes=settings.upstream_max_response_bytes)
+    elif settings.http_transport == "http1":
+        backend = Http1Backend(
+            max_connections=settings.upstream_max_connections,
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
     elif settings.http_transport == "aiohttp":
         backend = AiohttpBackend(
             max_connections=settings.upstream_max_connections,
