@@ -161,6 +161,8 @@ def granted_fields(session: Session, client_id: str, service: str) -> tuple[str,
     return None if names is None else tuple(names)
 
 
+_CONTAINERS = (dict, list)  # a tuple: `dict | list` builds a union object at every check
+
 #: The most field paths one audit record lists (a long list of records repeats the same).
 MAX_AUDITED_PATHS = 200
 
@@ -171,17 +173,27 @@ def paths_of(data: Any) -> list[str]:
     empty values were not disclosed, so they are not listed."""
     found: set[str] = set()
 
+    # Scalars are handled in their container's loop, not by a call each: this runs on every
+    # answer, and a citizen record has some sixty fields.
     def walk(value: Any, prefix: str) -> None:
-        if len(found) >= MAX_AUDITED_PATHS:
-            return
         if isinstance(value, dict):
             for key, item in value.items():
-                walk(item, f"{prefix}.{key}" if prefix else str(key))
-        elif isinstance(value, list):
+                if len(found) >= MAX_AUDITED_PATHS:
+                    return
+                path = f"{prefix}.{key}" if prefix else str(key)
+                if isinstance(item, _CONTAINERS):
+                    walk(item, path)
+                elif item is not None and item != "" and path:
+                    found.add(path)
+        else:
             for item in value:
-                walk(item, prefix)
-        elif value is not None and value != "" and prefix:
-            found.add(prefix)
+                if len(found) >= MAX_AUDITED_PATHS:
+                    return
+                if isinstance(item, _CONTAINERS):
+                    walk(item, prefix)
+                elif item is not None and item != "" and prefix:
+                    found.add(prefix)
 
-    walk(data, "")
+    if isinstance(data, _CONTAINERS):
+        walk(data, "")
     return sorted(found)

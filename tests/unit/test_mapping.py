@@ -6,7 +6,7 @@ import pytest
 from lxml import etree
 from pydantic import BaseModel
 
-from hub.mapping import MappingError, MappingValueError, load_mapping
+from hub.mapping import MappingError, MappingValueError, _date_transform, load_mapping
 from hub.registry import resolve_mapping
 
 
@@ -129,15 +129,19 @@ operations:
       at: {path: t, transform: "date:yyyyMMddHHmmss@+07:00"}
       local: {path: t, transform: "date:yyyyMMddHHmmss"}
 """
-    mapped = load_mapping("j.yaml", text, models={"get": Stamped}).operation("get").apply(
-        {"t": "20261201091530"}
+    mapped = (
+        load_mapping("j.yaml", text, models={"get": Stamped})
+        .operation("get")
+        .apply({"t": "20261201091530"})
     )
     assert mapped["at"] == dt.datetime(2026, 12, 1, 2, 15, 30, tzinfo=dt.UTC)
     assert mapped["at"].utcoffset() == dt.timedelta(hours=7)
     assert mapped["local"].tzinfo is None
 
 
-@pytest.mark.parametrize("transform", ["date:yyyyMMdd@+07:00", "date:yyyyMMddHHmmss@7", "date:yyyyMMddHHmmss@+7:00"])
+@pytest.mark.parametrize(
+    "transform", ["date:yyyyMMdd@+07:00", "date:yyyyMMddHHmmss@7", "date:yyyyMMddHHmmss@+7:00"]
+)
 def test_a_bad_offset_stops_start_up(transform):
     text = f"""\
 format: json
@@ -196,3 +200,26 @@ def test_the_first_of_repeated_elements_wins_and_comments_are_ignored():
     result = mapping.operation("get").apply(etree.fromstring(xml))
     assert result["pid"] == "first"
     assert result["place"] == {"code": "001", "name": "Hà Nội"}
+
+
+@pytest.mark.parametrize(
+    ("transform", "text", "expected"),
+    [
+        ("date:yyyyMMdd", "19920423", dt.date(1992, 4, 23)),
+        ("date:yyyy-MM-dd", "2001-02-03", dt.date(2001, 2, 3)),
+        ("date:yyyyMMddHHmmss", "20261201091530", dt.datetime(2026, 12, 1, 9, 15, 30)),
+        ("date:dd/MM/yyyy", "03/02/2001", dt.date(2001, 2, 3)),  # strptime's way
+    ],
+)
+def test_date_transforms_read_their_pattern(transform: str, text: str, expected: object) -> None:
+    assert _date_transform(transform.removeprefix("date:"))(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1992042", "199204230", "19921323", "19920230", " 19920423", "１９９２0423", "1992-04-23"],
+)
+def test_fixed_width_dates_refuse_what_does_not_fit_the_pattern(text: str) -> None:
+    """yyyyMMdd is read at fixed width, ASCII digits only, and must be a real date."""
+    with pytest.raises(MappingValueError, match="not a date in the form yyyyMMdd"):
+        _date_transform("yyyyMMdd")(text)
