@@ -82,10 +82,14 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._fail(httpx.RemoteProtocolError("malformed HTTP response from upstream"))
-        except ResponseTooLarge as exc:  # raised by on_body
-            self._fail(exc)
+        except httptools.HttpParserError as exc:
+            # httptools raises what a callback raised (on_headers_complete's or on_body's
+            # ResponseTooLarge) as an HttpParserCallbackError with it as the __context__.
+            cause = exc.__context__
+            if isinstance(cause, ResponseTooLarge):
+                self._fail(cause)
+            else:
+                self._fail(httpx.RemoteProtocolError("malformed HTTP response from upstream"))
 
     def eof_received(self) -> bool | None:
         return False  # close the transport; connection_lost follows
