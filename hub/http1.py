@@ -24,6 +24,7 @@ redirects, cookies, proxies, compression (no Accept-Encoding is sent), HTTP/2, E
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import time
 from collections import deque
@@ -179,6 +180,18 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _readable(transport: asyncio.Transport) -> bool:
+    """Whether an idle connection's socket holds something: the server's FIN (it closed the
+    connection) or bytes it had no reason to send. The loop may not have handed these to the
+    protocol yet, which would otherwise get the next request written to a dead connection."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()  # not select.select: it refuses descriptors above 1023
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class _Pool:
     """Keep-alive connections to one origin, at most `limit` open at once."""
 
@@ -205,7 +218,7 @@ class _Pool:
                 assert conn.transport is not None
                 if conn.closed or conn.transport.is_closing():
                     continue
-                if now - conn.idle_since > self.keepalive_s:
+                if now - conn.idle_since > self.keepalive_s or _readable(conn.transport):
                     conn.close()
                     continue
                 return conn
