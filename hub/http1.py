@@ -295,12 +295,14 @@ class Http1Backend:
             pool = self._pools[key] = _Pool(
                 parts.hostname, port, context, self._max_connections, self._keepalive_s
             )
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.netloc.rpartition("@")[2]  # never user:password in a Host header
-        line = f" {target} HTTP/1.1\r\nhost: {host}\r\n".encode("ascii")
+        # httpx's forms, as the other backends send them: the path and query percent-encoded
+        # (a space or a non-ASCII character in a path would break the request line), the host
+        # IDNA-encoded, never user:password in the Host header.
+        parsed = httpx.URL(url)
+        line = b" %s HTTP/1.1\r\nhost: %s\r\n" % (parsed.raw_path, parsed.netloc)
         if len(self._targets) >= 1024:
             self._targets.clear()
-        found = self._targets[url] = (pool, line, httpx.URL(url))
+        found = self._targets[url] = (pool, line, parsed)
         return found
 
     async def send(
