@@ -135,10 +135,11 @@ class _Connection(asyncio.Protocol):
             self._exchange = None
             exchange.done.set_result(False)
             return
+        if exchange.status in (204, 304):  # no body; a 304's Content-Length is the resource's
+            return
         if exchange.length is not None and exchange.length > self._max_body:
             raise ResponseTooLarge(exchange.length)
-        if exchange.status not in (204, 304):
-            exchange.until_close = exchange.length is None and not self._chunked
+        exchange.until_close = exchange.length is None and not self._chunked
 
     def on_body(self, body: bytes) -> None:
         exchange = self._exchange
