@@ -213,13 +213,18 @@ class _Pool:
         except TimeoutError:
             raise httpx.PoolTimeout("no free upstream connection", request=request) from None
         try:
-            now = time.monotonic()
+            # The deque is in release order: the oldest first. Those idle too long are closed
+            # here, not only when reached from the recent end, which steady traffic never
+            # passes: after a burst they would stay open until upstream closed them.
+            expired = time.monotonic() - self.keepalive_s
+            while self.idle and self.idle[0].idle_since < expired:
+                self.idle.popleft().close()
             while self.idle:
                 conn = self.idle.pop()  # the most recently used: least likely to be stale
                 assert conn.transport is not None
                 if conn.closed or conn.transport.is_closing():
                     continue
-                if now - conn.idle_since > self.keepalive_s or _readable(conn.transport):
+                if _readable(conn.transport):
                     conn.close()
                     continue
                 return conn
