@@ -327,6 +327,20 @@ def _xml_getter(path: str, namespaces: dict[str, str]) -> Getter:
         found = select(node)
         return found[0] if found else None
 
+    up, _, rest = path.rpartition("../")
+    if up.replace("../", "") == "" and _SIMPLE_XPATH.match(rest):
+        # `../p:A`: the parent's child, without evaluating an XPath (~10x the cost).
+        levels = path.count("../")
+        child = _xml_getter(rest, namespaces).first
+
+        def first_up(node: Any) -> Any:
+            for _ in range(levels):
+                node = node.getparent()
+                if node is None:
+                    return None
+            return child(node)
+
+        return Getter(first=first_up, all=select)
     return Getter(first=first, all=select)
 
 
@@ -338,8 +352,20 @@ def _child_path_getter(tags: list[str]) -> Getter:
     if len(tags) == 1:
         tag = tags[0]
         return Getter(first=lambda node: next(node.iterchildren(tag), None), all=find_all)
-    # Several steps: ElementPath, so `first` is the first of what `all` finds.
-    return Getter(first=methodcaller("find", element_path), all=find_all)
+    # Several steps: the first child at each step, in C; when that dead-ends, ElementPath
+    # (a later A may hold the B the first one lacks), so `first` is the first of what
+    # `all` finds either way.
+    find = methodcaller("find", element_path)
+
+    def first(node: Any) -> Any:
+        found = node
+        for tag in tags:
+            found = next(found.iterchildren(tag), None)
+            if found is None:
+                return find(node)
+        return found
+
+    return Getter(first=first, all=find_all)
 
 
 def _xml_text(node: Any) -> Any:

@@ -223,3 +223,43 @@ def test_fixed_width_dates_refuse_what_does_not_fit_the_pattern(text: str) -> No
     """yyyyMMdd is read at fixed width, ASCII digits only, and must be a real date."""
     with pytest.raises(MappingValueError, match="not a date in the form yyyyMMdd"):
         _date_transform("yyyyMMdd")(text)
+
+
+class Paths(BaseModel):
+    inner: str | None = None
+    later: str | None = None
+    outer: str | None = None
+    twice_up: str | None = None
+
+
+PATHS_MAPPING = """\
+format: xml
+namespaces: {p: "urn:p"}
+operations:
+  get:
+    root: p:Rec/p:In
+    fields:
+      inner: p:A/p:B
+      later: p:C/p:D
+      outer: ../p:Book
+      twice_up: ../../p:Top
+"""
+
+
+def test_path_steps_read_as_xpath_would():
+    """Multi-step paths take the first match in document order (a later A may hold the B the
+    first lacks), and `../` climbs to the parent, as the XPath they stand for."""
+    mapping = load_mapping("t.yaml", PATHS_MAPPING, models={"get": Paths})
+    xml = b"""<R xmlns="urn:p"><Top>t</Top><Rec><Book>b1</Book><In><A><B>first</B></A><A><B>x</B></A>
+    <C/><C><D>from the second C</D></C></In></Rec></R>"""
+    result = mapping.operation("get").apply(etree.fromstring(xml))
+    assert result == {
+        "inner": "first",
+        "later": "from the second C",
+        "outer": "b1",
+        "twice_up": "t",
+    }
+    for name, path in [("inner", "p:A/p:B"), ("later", "p:C/p:D"), ("outer", "../p:Book")]:
+        node = etree.fromstring(xml).find("{urn:p}Rec/{urn:p}In")
+        expected = node.xpath(path + "/text()", namespaces={"p": "urn:p"})[0]
+        assert result[name] == expected.strip()
