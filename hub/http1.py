@@ -207,11 +207,14 @@ class _Pool:
     async def acquire(
         self, timeout: httpx.Timeout, max_body: int, request: httpx.Request
     ) -> _Connection:
-        try:
-            async with asyncio.timeout(timeout.pool):
-                await self.slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free upstream connection", request=request) from None
+        if not self.slots.locked():
+            await self.slots.acquire()  # a free slot: taken at once, no timer to set up
+        else:
+            try:
+                async with asyncio.timeout(timeout.pool):
+                    await self.slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no free upstream connection", request=request) from None
         try:
             # The deque is in release order: the oldest first. Those idle too long are closed
             # here, not only when reached from the recent end, which steady traffic never
