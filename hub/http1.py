@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httptools
 import httpx
 
-from hub.upstream import ResponseTooLarge
+from hub.upstream import ResponseTooLarge, read_response
 
 __all__ = ["Http1Backend"]
 
@@ -346,9 +346,7 @@ class Http1Backend:
             raise
         finally:
             pool.release(conn, reuse=reuse)
-        return httpx.Response(
-            exchange.status, headers=exchange.headers, content=bytes(exchange.body), request=request
-        )
+        return read_response(exchange.status, exchange.headers, bytes(exchange.body), request)
 
     @staticmethod
     async def _wait(

@@ -51,6 +51,25 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+def read_response(status: int, headers: Any, body: bytes, request: httpx.Request) -> httpx.Response:
+    """An httpx.Response already read, as `httpx.Response(status, content=body)` is, for a
+    fraction of its cost (measured ~5 us against ~32 us; one per upstream call): given a
+    stream, httpx skips encoding the content and copying it through its decoders, and the
+    body is set where `read()` would put it. The internals touched (`_content` and the two
+    flags) are those of the httpx versions pyproject.toml admits; tests/test_http1.py checks
+    the result behaves as the plain constructor's. A body with a Content-Encoding goes the
+    constructor's way, which decodes it."""
+    response = httpx.Response(
+        status, headers=headers, stream=httpx.ByteStream(body), request=request
+    )
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        # A compressed answer (the hub asks for none): httpx's constructor decodes it.
+        return httpx.Response(status, headers=headers, content=body, request=request)
+    response._content = body
+    response.is_stream_consumed = response.is_closed = True
+    return response
+
+
 class ResponseTooLarge(UpstreamBadResponse):
     """Upstream's answer passed the size cap; refused before it was all read."""
 
@@ -158,9 +177,7 @@ class HttpxBackend:
                     raise ResponseTooLarge(len(body))
         finally:
             await response.aclose()
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=bytes(body), request=request
-        )
+        return read_response(response.status_code, response.headers, bytes(body), request)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -214,9 +231,7 @@ class AiohttpBackend:
                 method, url, data=content, headers=headers, timeout=limits, allow_redirects=False
             ) as response:
                 body = await self._read_capped(response)
-                return httpx.Response(
-                    response.status, headers=response.raw_headers, content=body, request=request
-                )
+                return read_response(response.status, response.raw_headers, body, request)
         except aiohttp.ConnectionTimeoutError as exc:  # before the read-timeout clause
             raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

@@ -453,3 +453,34 @@ async def test_the_default_settings_build_http1_clients(monkeypatch):
         finally:
             await client.aclose()
     assert server.requests[0].startswith(b"GET /v1/citizens?id=001 HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", b"13")],
+        [(b"content-type", b"text/xml"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")],
+        [(b"content-encoding", b"gzip"), (b"content-type", b"application/json")],
+    ],
+)
+async def test_read_response_behaves_as_httpx_constructor(headers: list[Any]) -> None:
+    """The cheap already-read response the backends hand adapters answers every question
+    as `httpx.Response(content=...)` does, a compressed body decoded included."""
+    import gzip
+
+    from hub.upstream import read_response
+
+    text = b'{"a": "\xc3\xa1"}'
+    gzipped = any(name == b"content-encoding" for name, _ in headers)
+    body = gzip.compress(text) if gzipped else text
+    request = httpx.Request("POST", "http://upstream.test/ws?x=1")
+    lean = read_response(200, headers, body, request)
+    plain = httpx.Response(200, headers=headers, content=body, request=request)
+    assert lean.content == plain.content == text
+    assert lean.text == plain.text and lean.json() == plain.json() == {"a": "á"}
+    assert lean.headers.get_list("set-cookie") == plain.headers.get_list("set-cookie")
+    assert lean.headers["content-type"] == plain.headers["content-type"]
+    assert lean.is_closed and lean.is_stream_consumed and lean.request is request
+    assert lean.is_success and lean.encoding == plain.encoding
+    assert await lean.aread() == text
+    lean.raise_for_status()
