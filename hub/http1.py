@@ -2,9 +2,11 @@
 
 Why not a library: the hub's upstream calls are small request/response exchanges with a
 handful of known national systems, and the client's CPU per call bounds the hub's
-throughput (one Python process, bench/ and README). Measured here per call: httpx's own
-pool ~1 ms, aiohttp ~280 us (its request and response objects, tracing hooks, payload
-writers, stream readers, timers per read). This client keeps to what those exchanges need
+throughput (one Python process, bench/ and README). Measured here (README, Benchmark): a
+bare proxy spends 135-175 us more CPU per call with aiohttp as its client than with this one
+(aiohttp's request and response objects, tracing hooks, payload writers, stream readers,
+timers per read), and httpx's own pool is slower still. This client keeps to what those
+exchanges need
 and leaves the protocol work to C: httptools (llhttp, Node.js's parser, which uvicorn
 already brings) parses the answer, including chunked bodies, and asyncio's transports move
 the bytes. `HUB_HTTP_TRANSPORT=aiohttp` or `httpx` selects the libraries instead.

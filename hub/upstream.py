@@ -1,15 +1,15 @@
-"""The HTTP client the core hands each adapter: httpx's API and types, aiohttp's speed.
+"""The HTTP client the core hands each adapter: httpx's API and types, a faster pool beneath.
 
 Adapters call `self.http.get/post/put/delete/request(...)` with httpx's arguments (`params`,
 `content`, `json`, `data`, `headers`, `timeout`) and get `httpx.Response` objects back; failures
 raise httpx's exceptions, which the core translates in one place. Underneath is one of:
 
-- `AiohttpBackend` (production): one pooled aiohttp session per upstream. Measured here
-  (bench/, README) an httpx.AsyncClient costs ~320 us of CPU per call on top of the transport
-  (URL merging, cookie jar, auth and redirect machinery, stream wrappers), more than the whole
-  rest of the hub's pipeline; its own pool is slower still under concurrency. aiohttp's client
-  does the same HTTP/1.1 keep-alive work for a fraction, so we keep httpx's *types* as the
-  adapter-facing API and let aiohttp move the bytes.
+- `Http1Backend` (hub/http1.py, the default): the hub's lean HTTP/1.1 keep-alive client.
+- `AiohttpBackend` (`HUB_HTTP_TRANSPORT=aiohttp`): one pooled aiohttp session per upstream.
+  Measured here (bench/, README) an httpx.AsyncClient costs ~320 us of CPU per call on top of
+  the transport (URL merging, cookie jar, auth and redirect machinery, stream wrappers), more
+  than the whole rest of the hub's pipeline; its own pool is slower still under concurrency.
+  So we keep httpx's *types* as the adapter-facing API and let a lighter client move the bytes.
 - `HttpxBackend`: any httpx transport, so tests route upstream calls to respx routers or
   in-process ASGI mocks (`create_app(transports=…)`), and a deployment can opt for
   `HUB_HTTP_TRANSPORT=httpx`.
