@@ -293,5 +293,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
     if not settings.cors_origins:  # with CORS on, every answer goes through its middleware
-        app.direct = DirectRoutes([*own_routes, *(r for router in routers for r in router.routes)])
+        app.serve_directly(
+            DirectRoutes([*own_routes, *(r for router in routers for r in router.routes)])
+        )
     return app

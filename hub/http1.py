@@ -26,6 +26,7 @@ redirects, cookies, proxies, compression (no Accept-Encoding is sent), HTTP/2, E
 from __future__ import annotations
 
 import asyncio
+import re
 import select
 import ssl
 import time
@@ -40,6 +41,16 @@ import httpx
 from hub.upstream import ResponseTooLarge, read_response
 
 __all__ = ["Http1Backend"]
+
+#: The most an upstream's response headers may take, and how many there may be (aiohttp caps a
+#: header line at 8 KB, h11 the headers at ~100 KB): a hostile or broken upstream must not
+#: grow the process's memory without end.
+MAX_HEAD_BYTES = 64 << 10
+MAX_HEADERS = 100
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but tab
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 Headers = Mapping[str, str]
 RawHeaders = list[tuple[bytes, bytes]]
@@ -72,6 +83,8 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = False
         self._chunked = False
+        self._head_bytes = 0  # bytes fed while the answer's headers are incomplete
+        self._headers = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -83,16 +96,23 @@ class _Connection(asyncio.Protocol):
         if self._exchange is None:  # nothing was asked: a server must not speak now
             self.close()
             return
+        exchange = self._exchange
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             # httptools raises what a callback raised (on_headers_complete's or on_body's
             # ResponseTooLarge) as an HttpParserCallbackError with it as the __context__.
             cause = exc.__context__
-            if isinstance(cause, ResponseTooLarge):
+            if isinstance(cause, ResponseTooLarge | httpx.RemoteProtocolError):
                 self._fail(cause)
             else:
                 self._fail(httpx.RemoteProtocolError("malformed HTTP response from upstream"))
+            return
+        if exchange is self._exchange and exchange.status == 0:  # headers still incomplete
+            # httptools holds an unfinished header in memory: bound what it may grow to.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(httpx.RemoteProtocolError("upstream's response headers are too large"))
 
     def eof_received(self) -> bool | None:
         return False  # close the transport; connection_lost follows
@@ -102,7 +122,7 @@ class _Connection(asyncio.Protocol):
         exchange = self._exchange
         if exchange is None or exchange.done.done():
             return
-        if exchange.status and exchange.until_close:  # the body ends where the stream does
+        if exchange.status and exchange.until_close and exc is None:  # the body ends at EOF
             exchange.done.set_result(False)
         else:
             self._exchange = None
@@ -115,10 +135,17 @@ class _Connection(asyncio.Protocol):
     # An exchange already settled (a HEAD answer, a failure) is None here: the connection is
     # closing and what else arrives is dropped.
 
+    def on_message_begin(self) -> None:
+        if self._exchange is None:  # an answer nobody asked for: this connection is done
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         exchange = self._exchange
-        if exchange is None:
+        if exchange is None or exchange.status:  # a chunked body's trailer: not a header
             return
+        self._headers += 1
+        if self._headers > MAX_HEADERS:
+            raise httpx.RemoteProtocolError("upstream's response has too many headers")
         exchange.headers.append((name, value))
         lowered = name.lower()
         if lowered == b"content-length" and value.strip().isdigit():
@@ -157,17 +184,23 @@ class _Connection(asyncio.Protocol):
             return
         if exchange.status < 200:  # the interim answer is over; keep reading
             exchange.headers, exchange.status, exchange.length = [], 0, None
-            self._chunked = False
+            self._chunked, self._head_bytes, self._headers = False, 0, 0
             return
         self._exchange = None
         if not exchange.done.done():
-            exchange.done.set_result(self._parser.should_keep_alive() and not self._head_only)
+            # Reused only if the request went out whole: a server may answer early (a 401,
+            # a 413) while part of the body still waits to be written, and the next request
+            # would follow that rest.
+            assert self.transport is not None
+            reuse = self._parser.should_keep_alive() and not self._head_only
+            exchange.done.set_result(reuse and not self.transport.get_write_buffer_size())
 
     # -- use ----------------------------------------------------------------------------
 
     def send(self, data: bytes, exchange: _Exchange, *, head_only: bool) -> None:
         assert self.transport is not None
         self._exchange, self._head_only, self._chunked = exchange, head_only, False
+        self._head_bytes = self._headers = 0
         self.last_data = time.monotonic()
         self.transport.write(data)
 
@@ -204,6 +237,7 @@ class _Pool:
         self.host, self.port, self.tls = host, port, tls
         self.keepalive_s = keepalive_s
         self.idle: deque[_Connection] = deque()
+        self.closed = False
         self.slots = asyncio.Semaphore(limit)
 
     async def acquire(
@@ -259,7 +293,7 @@ class _Pool:
         return conn
 
     def release(self, conn: _Connection, *, reuse: bool) -> None:
-        if reuse and not conn.closed:
+        if reuse and not conn.closed and not self.closed:
             conn.idle_since = time.monotonic()
             self.idle.append(conn)
         else:
@@ -267,6 +301,7 @@ class _Pool:
         self.slots.release()
 
     def close(self) -> None:
+        self.closed = True  # a request still in flight closes its connection when done
         while self.idle:
             self.idle.pop().close()
 
@@ -297,6 +332,9 @@ class Http1Backend:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise httpx.UnsupportedProtocol(f"cannot send to {parts.scheme or 'a relative'} URL")
+        if parts.username is not None or parts.password is not None:
+            # httpx and aiohttp would send them as Basic auth: say so rather than drop them.
+            raise httpx.UnsupportedProtocol("credentials in the URL: send an Authorization header")
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else 80)
         key = (parts.scheme, parts.hostname, port)
@@ -329,7 +367,9 @@ class Http1Backend:
         request = httpx.Request(method, parsed)
         head = [method.encode("ascii"), line]
         for name, value in headers.items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            # A token for a name, no control character in a value, and never the framing
+            # the client sets itself (a second Host or Content-Length invites smuggling).
+            if not _TOKEN.fullmatch(name) or _CONTROL.search(value) or name.lower() in _FRAMING:
                 raise httpx.LocalProtocolError(f"invalid header {name!r}", request=request)
             head.append(f"{name}: {value}\r\n".encode("latin-1"))
         if content is not None or method in ("POST", "PUT", "PATCH"):
@@ -348,7 +388,13 @@ class Http1Backend:
             raise
         finally:
             pool.release(conn, reuse=reuse)
-        return read_response(exchange.status, exchange.headers, bytes(exchange.body), request)
+        return read_response(
+            exchange.status,
+            exchange.headers,
+            bytes(exchange.body),
+            request,
+            max_bytes=self._max_body,
+        )
 
     @staticmethod
     async def _wait(

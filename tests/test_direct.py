@@ -233,7 +233,7 @@ async def test_an_http_exception_is_the_same_problem_either_way(
     problems.install(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/things/{name}", refuse, methods=["GET"])
-    app.direct = DirectRoutes(app.routes)
+    app.serve_directly(DirectRoutes(app.routes))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         first, second = await _both(app, http, "GET", "/things/a", headers={"x-request-id": "r-1"})
@@ -255,5 +255,35 @@ async def test_a_mount_that_also_matches_leaves_the_path_to_fastapi() -> None:
     app = HubApp()
     app.mount("/things", mounted)
     app.add_api_route("/things/{name}", route, methods=["GET"])
-    app.direct = DirectRoutes(app.routes)
+    app.serve_directly(DirectRoutes(app.routes))
     assert app.direct.find("GET", "/things/a") is None
+
+
+async def test_middleware_added_after_the_app_was_built_turns_the_direct_path_off() -> None:
+    """A middleware (or handler, or route) added later would not wrap the endpoints served
+    directly: the direct path steps aside and FastAPI serves everything."""
+
+    async def plain(request: Request) -> Response:
+        return Response(b"plain")
+
+    class Stamp:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            async def stamped(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), (b"x-stamp", b"1")]
+                await send(message)
+
+            await self.app(scope, receive, stamped)
+
+    app = HubApp()
+    app.add_api_route("/things/{name}", plain, methods=["GET"])
+    app.serve_directly(DirectRoutes(app.routes))
+    app.add_middleware(Stamp)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/things/a")
+    assert response.content == b"plain" and response.headers["x-stamp"] == "1"
+    assert app.direct is None

@@ -89,6 +89,16 @@ async def raw_server(*answers: Answer) -> AsyncIterator[RawServer]:
         await server.wait_closed()
 
 
+async def endless_header(writer: asyncio.StreamWriter) -> None:
+    """A header value that never ends, sent faster than the read timeout."""
+    writer.write(b"HTTP/1.1 200 OK\r\nx-long: ")
+    with contextlib.suppress(ConnectionError):
+        for _ in range(200):  # 200 KB in all; the client should stop it past 64 KB
+            writer.write(b"a" * 1024)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
+
 def pieces(*parts: bytes, gap: float = 0.02) -> Answer:
     """An answer written in several pieces, `gap` seconds apart."""
 
@@ -360,6 +370,17 @@ TOO_LARGE = b"HTTP/1.1 200 OK\r\ncontent-length: 1001\r\n\r\n"  # over the cap; 
         pytest.param(TRUNCATED, httpx.RemoteProtocolError, id="truncated"),
         pytest.param(TOO_LARGE, ResponseTooLarge, id="declared-too-large"),
         pytest.param(chunks_forever, ResponseTooLarge, id="chunked-too-large"),
+        pytest.param(endless_header, httpx.RemoteProtocolError, id="endless-header"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\n" + b"x-h: 1\r\n" * 101 + b"content-length: 2\r\n\r\nok",
+            httpx.RemoteProtocolError,
+            id="too-many-headers",
+        ),
+        pytest.param(
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\n",
+            httpx.RemoteProtocolError,
+            id="upgrade",
+        ),
     ],
 )
 async def test_a_failure_raises_and_its_connection_is_not_reused(backends, answer, error):
@@ -381,6 +402,11 @@ async def test_a_failure_raises_and_its_connection_is_not_reused(backends, answe
         {"x-a": "1\r"},
         {"x-evil: 1\r\nx-a": "1"},
         {"x-a\n": "1"},
+        {"x a": "1"},  # not a token
+        {"x-a": "1\x00"},  # a control character
+        {"Host": "evil.example"},  # framing the client sets itself
+        {"content-length": "0"},
+        {"Transfer-Encoding": "chunked"},
     ],
 )
 async def test_cr_or_lf_in_a_header_is_refused_before_anything_is_sent(backends, headers):
@@ -474,7 +500,7 @@ async def test_read_response_behaves_as_httpx_constructor(headers: list[Any]) ->
     gzipped = any(name == b"content-encoding" for name, _ in headers)
     body = gzip.compress(text) if gzipped else text
     request = httpx.Request("POST", "http://upstream.test/ws?x=1")
-    lean = read_response(200, headers, body, request)
+    lean = read_response(200, headers, body, request, max_bytes=1 << 20)
     plain = httpx.Response(200, headers=headers, content=body, request=request)
     assert lean.content == plain.content == text
     assert lean.text == plain.text and lean.json() == plain.json() == {"a": "á"}
@@ -484,3 +510,61 @@ async def test_read_response_behaves_as_httpx_constructor(headers: list[Any]) ->
     assert lean.is_success and lean.encoding == plain.encoding
     assert await lean.aread() == text
     lean.raise_for_status()
+
+
+async def test_bytes_after_a_complete_answer_spoil_the_connection(backends):
+    """An answer followed by the start of another nobody asked for: the first is served, the
+    connection is not reused (its parser is mid-message)."""
+    spoiled = OK + b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\npart"
+    async with raw_server(spoiled, OK) as server:
+        backend = backends(max_connections=1)
+        assert (await send(backend, server.url)).content == b"ok"
+        assert (await send(backend, server.url)).content == b"ok"
+    assert server.connections == 2
+
+
+async def test_a_chunked_trailer_is_not_a_header(backends):
+    answer = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/plain\r\n\r\n"
+        b"2\r\nok\r\n0\r\ncontent-encoding: gzip\r\ncontent-type: evil\r\n\r\n"
+    )
+    async with raw_server(answer) as server:
+        response = await send(backends(), server.url)
+    assert response.content == b"ok"
+    assert response.headers.get_list("content-type") == ["text/plain"]
+    assert "content-encoding" not in response.headers
+
+
+async def test_a_reset_while_reading_until_close_is_an_error(backends):
+    async def reset(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npartial")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        writer.transport.abort()  # RST, not FIN: the body did not end, it was cut
+
+    async with raw_server(reset) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await send(backends(), server.url)
+
+
+async def test_credentials_in_the_url_are_refused_not_dropped(backends):
+    with pytest.raises(httpx.UnsupportedProtocol, match="credentials"):
+        await send(backends(), "http://user:secret@127.0.0.1:9/ws")
+
+
+async def test_a_compressed_answer_is_inflated_within_the_cap(backends):
+    import gzip
+
+    small = gzip.compress(b"ok" * 100)
+    bomb = gzip.compress(b"0" * 50_000)  # ~100 bytes on the wire, 50 KB inflated
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s"
+        % (len(body), body)
+        for body in (small, bomb)
+    ]
+    async with raw_server(*answers) as server:
+        backend = backends(max_response_bytes=1000)
+        assert (await send(backend, server.url)).content == b"ok" * 100
+        with pytest.raises(ResponseTooLarge):
+            await send(backend, server.url)

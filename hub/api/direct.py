@@ -140,9 +140,22 @@ class HubApp(FastAPI):
     """FastAPI, with the direct path in front for the endpoints that allow it."""
 
     direct: DirectRoutes | None = None
+    _direct_for: tuple[int, int, int] = (0, 0, 0)
+
+    def serve_directly(self, routes: DirectRoutes) -> None:
+        """Turn the direct path on for the app as it is now. Middleware, exception handlers
+        or routes added later would not wrap the endpoints it serves: it then turns itself
+        off, and FastAPI serves everything."""
+        self.direct, self._direct_for = routes, self._shape()
+
+    def _shape(self) -> tuple[int, int, int]:
+        return len(self.user_middleware), len(self.exception_handlers), len(self.router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         direct = self.direct
+        if direct is not None and self._shape() != self._direct_for:
+            direct = self.direct = None
+            log.warning("the app changed after it was built: the direct path is off")
         if direct is not None and scope["type"] == "http" and not scope.get("root_path"):
             found = direct.find(scope["method"], scope["path"])
             if found is not None:
@@ -172,11 +185,12 @@ class HubApp(FastAPI):
                 response = problems.http_error_response(exc, rid)
             except Exception:
                 response = problems.unexpected_response(rid)
-            headers = [*response.raw_headers, (b"x-request-id", rid.encode()), *SECURITY_HEADERS]
+            ours = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
             body = getattr(response, "body", None)
-            if body is None:  # a streaming answer: let it write itself, with our headers
-                await response(scope, receive, _with_headers(send, headers))
+            if body is None:  # a streaming answer: let it write itself, adding our headers
+                await response(scope, receive, _with_headers(send, ours))
                 return
+            headers = [*response.raw_headers, *ours]
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
             )
@@ -190,7 +204,7 @@ class HubApp(FastAPI):
 def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
     async def sender(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = headers
+            message["headers"] = [*message.get("headers", []), *headers]
         await send(message)
 
     return sender
