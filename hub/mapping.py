@@ -198,9 +198,10 @@ _DATETIME_ORDER = ["yyyy", "MM", "dd", "HH", "mm", "ss"]
 
 def _fixed_width(pattern: str) -> re.Pattern[str] | None:
     """A regex reading a pattern whose fields come in datetime()'s order (year, month, day,
-    hour, minute, second, a prefix of them) at fixed width, with literal separators:
-    `yyyyMMdd`, `yyyy-MM-dd'T'HH:mm:ss` and the like. None for other patterns (strptime
-    reads those). Stricter than strptime, which also takes one-digit months and days."""
+    hour, minute, second, a prefix of them) at fixed width, with separators that are not
+    letters: `yyyyMMdd`, `yyyy-MM-dd`, `yyyyMMddHHmmss` and the like. None for other
+    patterns, such as `dd/MM/yyyy` or a quoted `'T'` (strptime reads those). Stricter than
+    strptime, which also takes one-digit months and days."""
     tokens = re.split("(yyyy|MM|dd|HH|hh|mm|ss)", pattern)
     fields = [t.replace("hh", "HH") for t in tokens[1::2]]
     if fields != _DATETIME_ORDER[: len(fields)] or len(fields) < 3:

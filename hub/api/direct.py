@@ -35,10 +35,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from hub.api import problems
-from hub.api.middleware import SECURITY_HEADERS, assign_request_id
+from hub.api.middleware import adding_headers, answer_headers, assign_request_id
 from hub.errors import HubError
 from hub.logs import REQUEST_ID
 
@@ -127,13 +127,15 @@ class DirectRoutes:
             if found is not None:
                 return None  # more than one route would do: FastAPI's rules decide
             found = (route, match)
-        if found is None or found[0].endpoint is None:
+        if found is None:
             return None
         route, match = found
+        if route.endpoint is None:
+            return None
         params = {
             name: route.convertors[name].convert(value) for name, value in match.groupdict().items()
         }
-        return found[0].endpoint, params  # type: ignore[return-value]
+        return route.endpoint, params
 
 
 class HubApp(FastAPI):
@@ -185,10 +187,10 @@ class HubApp(FastAPI):
                 response = problems.http_error_response(exc, rid)
             except Exception:
                 response = problems.unexpected_response(rid)
-            ours = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
+            ours = answer_headers(rid)
             body = getattr(response, "body", None)
             if body is None:  # a streaming answer: let it write itself, adding our headers
-                await response(scope, receive, _with_headers(send, ours))
+                await response(scope, receive, adding_headers(send, ours))
                 return
             headers = [*response.raw_headers, *ours]
             await send(
@@ -199,12 +201,3 @@ class HubApp(FastAPI):
                 await response.background()
         finally:
             REQUEST_ID.reset(token)
-
-
-def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
-    async def sender(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *headers]
-        await send(message)
-
-    return sender

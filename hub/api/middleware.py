@@ -20,12 +20,17 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+def new_request_id() -> str:
+    """32 hex digits, as uuid4().hex, without the UUID object."""
+    return os.urandom(16).hex()
+
+
 def request_id_of(scope: Scope) -> str:
     """The request id set by RequestIdMiddleware (or a new one outside it)."""
     state: dict[str, Any] = scope.setdefault("state", {})
     rid = state.get("request_id")
     if rid is None:
-        rid = state["request_id"] = os.urandom(16).hex()
+        rid = state["request_id"] = new_request_id()
     return rid
 
 
@@ -38,9 +43,25 @@ def assign_request_id(scope: Scope) -> str:
             if _SAFE_REQUEST_ID.match(candidate):
                 rid = candidate
             break
-    rid = rid or os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, without the UUID object
+    rid = rid or new_request_id()
     scope.setdefault("state", {})["request_id"] = rid
     return rid
+
+
+def answer_headers(request_id: str) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries: its request id and the security headers."""
+    return [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+
+
+def adding_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """`send`, with `headers` added to the answer's start message."""
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *headers]
+        await send(message)
+
+    return sender
 
 
 class RequestIdMiddleware:
@@ -59,15 +80,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         rid = assign_request_id(scope)
-        header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header, *SECURITY_HEADERS]
-            await send(message)
-
         token = REQUEST_ID.set(rid)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, adding_headers(send, answer_headers(rid)))
         finally:
             REQUEST_ID.reset(token)

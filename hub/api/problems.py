@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from hub.api.middleware import SECURITY_HEADERS, request_id_of
+from hub.api.middleware import answer_headers, request_id_of
 from hub.errors import HubError, SchemaViolation, error_for_status
 
 log = logging.getLogger("hub.api")
@@ -69,8 +69,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     # Out of RequestIdMiddleware already (this handler wraps it): the id is given here.
     response = unexpected_response(rid)
     # This handler runs outside the middleware stack, so its headers are set here.
-    response.headers["x-request-id"] = rid
-    for name, value in SECURITY_HEADERS:
+    for name, value in answer_headers(rid):
         response.headers[name.decode()] = value.decode()
     return response
 
