@@ -5,13 +5,18 @@ citizen look-up (a rotating set of real mock subjects) for a fixed time at each 
 
 - direct: the SOAP request straight to the mock (envelope + auth header built per call, as
   any client of the national system must);
+- floor: the same `GET` through a bare forwarding proxy on the hub's server and HTTP client
+  (bench/floor.py): what any Python service in front of the mock costs here, nothing more;
 - hub: `GET /v1/citizens/{id}` through the hub (auth, policy, validation, SOAP call, mapping,
   audit record committed to the database, metrics).
 
-and prints requests/s, p50 and p99 for both, and the ratio hub/direct.
+and prints requests/s, p50 and p99 for each, the ratios hub/direct and floor/direct, and
+the CPU each process spent per call (the load generator's, the mock's, the proxy's), since
+all of them share the machine's cores.
 
     python bench/run.py                         # concurrency 1 and 32, 10 s each
     python bench/run.py --duration 5 --concurrency 1 8 32 --transport httpx
+    python bench/run.py --modes direct hub      # without the floor
 
 The load generator is one Python process (aiohttp on uvloop) in both modes, so both pay it
 alike. Every process shares the machine's cores: the figures are relative to the direct
@@ -24,14 +29,17 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import aiohttp
-from common import HUB, PY, create_client, fetch_ids, pct, process  # bench/common.py
+from common import HUB, PY, Server, create_client, fetch_ids, pct, process  # bench/common.py
 
 try:
     from uvloop import run
@@ -47,6 +55,8 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    #: CPU seconds per call of each process involved: the load generator, the mock, the proxy
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -79,6 +89,8 @@ def soap_request(personal_id: str, url: str) -> tuple[bytes, dict[str, str]]:
 async def drive(
     mode: str, url: str, ids: list[str], concurrency: int, duration: float, api_key: str | None
 ) -> Result:
+    """`concurrency` callers, each sending its next call as soon as the last one answered,
+    for `duration` seconds after a short warm-up. Modes "hub" and "floor" send the same GET."""
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -117,21 +129,116 @@ async def drive(
     return Result(mode, concurrency, len(latencies), errors, seconds, latencies)
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process and its children so far (Linux /proc; 0 where
+    there is none): uvicorn's workers are children of the process the bench started."""
+    if pid is None:
+        return 0.0
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / tick
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                total += sum(cpu_seconds(int(child)) for child in children.read().split())
+    except OSError:
+        pass
+    return total
+
+
+def measure(
+    mode: str,
+    url: str,
+    ids: list[str],
+    c: int,
+    duration: float,
+    api_key: str | None,
+    processes: dict[str, Server | None],
+) -> Result:
+    """One measurement, with the CPU each process spent per call (warm-up included, so
+    slightly over)."""
+    pids = {name: (s.proc.pid if s and s.proc else None) for name, s in processes.items()}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    own = os.times()
+    result = run(drive(mode, url, ids, c, duration, api_key))
+    own_after = os.times()
+    calls = max(1, result.requests)
+    result.cpu_us["loadgen"] = (
+        (own_after.user + own_after.system - own.user - own.system) / calls * 1e6
+    )
+    for name, pid in pids.items():
+        result.cpu_us[name] = (cpu_seconds(pid) - before[name]) / calls * 1e6
+    return result
+
+
 def report(results: list[Result]) -> list[dict[str, float]]:
-    print(f"\n{'mode':<8}{'conc':>6}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(
+        f"\n{'mode':<8}{'conc':>6}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
+        f"   CPU us/call: {'loadgen':>8}{'mock':>7}{'proxy':>7}"
+    )
     for r in results:
+        proxy = r.cpu_us.get(r.mode, 0.0) if r.mode != "direct" else 0.0
         print(
-            f"{r.mode:<8}{r.concurrency:>6}{r.rps:>10.0f}{r.pct(0.5):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}"
+            f"{r.mode:<8}{r.concurrency:>6}{r.rps:>10.0f}{r.pct(0.5):>10.2f}{r.pct(0.99):>10.2f}"
+            f"{r.errors:>8}{'':>15}{r.cpu_us.get('loadgen', 0):>8.0f}"
+            f"{r.cpu_us.get('mock', 0):>7.0f}{proxy:>7.0f}"
         )
     rows = []
-    print(f"\n{'conc':>6}{'hub/direct req/s':>18}{'hub p50 / direct p50':>22}{'hub p99 ms':>12}")
+    print(
+        f"\n{'conc':>6}{'hub/direct req/s':>18}{'floor/direct':>14}{'hub/floor':>11}"
+        f"{'hub p50 / direct p50':>22}{'hub p99 ms':>12}"
+    )
     for c in sorted({r.concurrency for r in results}):
-        direct = next(r for r in results if r.mode == "direct" and r.concurrency == c)
-        hub = next(r for r in results if r.mode == "hub" and r.concurrency == c)
+        found = {r.mode: r for r in results if r.concurrency == c}
+        direct, hub, floor = found.get("direct"), found.get("hub"), found.get("floor")
+        if direct is None or hub is None:
+            continue
         ratio = hub.rps / direct.rps
         rows.append({"concurrency": c, "ratio": ratio, "hub_p99_ms": hub.pct(0.99)})
-        print(f"{c:>6}{ratio:>17.0%}{hub.pct(0.5) / direct.pct(0.5):>21.1f}x{hub.pct(0.99):>12.2f}")
+        floor_ratio = f"{floor.rps / direct.rps:.0%}" if floor else "-"
+        hub_floor = f"{hub.rps / floor.rps:.0%}" if floor else "-"
+        print(
+            f"{c:>6}{ratio:>17.0%}{floor_ratio:>14}{hub_floor:>11}"
+            f"{hub.pct(0.5) / direct.pct(0.5):>21.1f}x{hub.pct(0.99):>12.2f}"
+        )
     return rows
+
+
+def as_json(results: list[Result]) -> dict[str, Any]:
+    """The measurements and the ratios to the direct call, as `--json` prints them."""
+    by = {(r.mode, r.concurrency): r for r in results}
+    ratios = []
+    for c in sorted({r.concurrency for r in results}):
+        direct = by.get(("direct", c))
+        if direct is None or not direct.rps:
+            continue
+        ratios.append(
+            {
+                "concurrency": c,
+                **{
+                    f"{mode}/direct": round(by[(mode, c)].rps / direct.rps, 3)
+                    for mode in ("floor", "hub")
+                    if (mode, c) in by
+                },
+            }
+        )
+    return {
+        "results": [
+            {
+                "mode": r.mode,
+                "concurrency": r.concurrency,
+                "requests": r.requests,
+                "errors": r.errors,
+                "rps": round(r.rps, 1),
+                "p50_ms": round(r.pct(0.5), 3),
+                "p99_ms": round(r.pct(0.99), 3),
+                "cpu_us_per_call": {k: round(v, 1) for k, v in r.cpu_us.items()},
+            }
+            for r in results
+        ],
+        "ratios": ratios,
+    }
 
 
 def main() -> None:
@@ -145,11 +252,21 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--mock-port", type=int, default=18101)
     parser.add_argument("--hub-port", type=int, default=18000)
+    parser.add_argument("--floor-port", type=int, default=18001)
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["direct", "floor", "hub"],
+        default=["direct", "floor", "hub"],
+        help="what to time (direct is the baseline of the ratios)",
+    )
     parser.add_argument("--subjects", type=int, default=500)
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
     args = parser.parse_args()
 
     mock = f"http://127.0.0.1:{args.mock_port}"
     hub = f"http://127.0.0.1:{args.hub_port}"
+    floor = f"http://127.0.0.1:{args.floor_port}"
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
@@ -170,22 +287,38 @@ def main() -> None:
             "--workers",
             str(args.hub_workers),
         ]
+        floor_cmd = [
+            PY,
+            str(Path(__file__).with_name("floor.py")),
+            "--port",
+            str(args.floor_port),
+            "--upstream",
+            mock,
+        ]
         with (
-            process(mock_cmd, env, f"{mock}/_mock/health"),
-            process(serve_cmd, env, f"{hub}/health"),
+            process(mock_cmd, env, f"{mock}/_mock/health") as mock_server,
+            process(serve_cmd, env, f"{hub}/health") as hub_server,
+            process(floor_cmd, env, f"{floor}/health") as floor_server,
         ):
             ids = fetch_ids(mock, args.subjects)
-            print(
-                f"cores: {os.cpu_count()}  transport: {args.transport}  "
-                f"hub workers: {args.hub_workers}  "
-                f"duration: {args.duration}s  subjects: {len(ids)}"
-            )
+            if not args.json:
+                print(
+                    f"cores: {os.cpu_count()}  transport: {args.transport}  "
+                    f"hub workers: {args.hub_workers}  "
+                    f"duration: {args.duration}s  subjects: {len(ids)}"
+                )
+            processes = {"mock": mock_server, "hub": hub_server, "floor": floor_server}
+            urls = {"direct": f"{mock}/dancu/ws", "floor": floor, "hub": hub}
             results: list[Result] = []
             for c in args.concurrency:
-                results.append(
-                    run(drive("direct", f"{mock}/dancu/ws", ids, c, args.duration, None))
-                )
-                results.append(run(drive("hub", hub, ids, c, args.duration, api_key)))
+                for mode in ("direct", "floor", "hub"):
+                    if mode in args.modes:
+                        results.append(
+                            measure(mode, urls[mode], ids, c, args.duration, api_key, processes)
+                        )
+            if args.json:
+                print(json.dumps(as_json(results), indent=2))
+                return
             rows = report(results)
     if any(r.errors for r in results):
         print("\nWARNING: some calls failed; the figures are not comparable")
