@@ -274,7 +274,13 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=list(CORS_REQUEST_HEADERS),
-            expose_headers=["x-request-id", "retry-after", "location", "idempotent-replayed"],
+            expose_headers=[
+                "x-request-id",
+                "retry-after",
+                "location",
+                "idempotent-replayed",
+                "www-authenticate",
+            ],
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)

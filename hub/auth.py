@@ -337,7 +337,10 @@ class Authenticator:
                 and len(token) <= MAX_TOKEN_CHARS
             ):
                 return await self._authenticate_token(token)
-            raise Unauthenticated("send Authorization: Bearer <API key or access token>")
+            raise Unauthenticated(
+                "send Authorization: Bearer <API key or access token>",
+                invalid_token=scheme.lower() == "bearer",
+            )
         digest = hash_key(self._secret, token)
         now = time.monotonic()
         cached = self._valid.get(digest)
@@ -345,14 +348,14 @@ class Authenticator:
             return cached[1]
         refused_until = self._refused.get(digest)
         if refused_until is not None and refused_until > now:
-            raise Unauthenticated("the API key is not valid")
+            raise Unauthenticated("the API key is not valid", invalid_token=True)
         try:
             found = await asyncio.to_thread(self._lookup, digest)
         except SQLAlchemyError as exc:
             raise HubUnavailable(log_context={"cause": type(exc).__name__}) from None
         if found is None:
             _remember(self._refused, self.MAX_REFUSED, digest, now + self._ttl)
-            raise Unauthenticated("the API key is not valid")
+            raise Unauthenticated("the API key is not valid", invalid_token=True)
         principal, valid_for = found
         until = now + min(self._ttl, valid_for)
         _remember(self._valid, self.MAX_CACHED, digest, (until, principal))
@@ -430,13 +433,13 @@ class Authenticator:
             return cached[1]
         refused_until = self._refused.get(digest)
         if refused_until is not None and refused_until > now:
-            raise Unauthenticated("the access token is not valid")
+            raise Unauthenticated("the access token is not valid", invalid_token=True)
         claims = self.tokens.verify(token)  # no database read for a forged or stale token
         found = await self._to_thread(self._lookup_token_key, claims)
         lifetime = claims.expires_at - time.time()
         if found is None:
             _remember(self._refused, self.MAX_REFUSED, digest, now + min(self._ttl, lifetime))
-            raise Unauthenticated("the access token is not valid")
+            raise Unauthenticated("the access token is not valid", invalid_token=True)
         principal, valid_for = found
         until = now + min(self._ttl, valid_for, lifetime)
         _remember(self._valid, self.MAX_CACHED, digest, (until, principal))

@@ -63,6 +63,12 @@ class HubError(Exception):
         self.log_context = log_context or {}
         super().__init__(self.detail)
 
+    def response_headers(self) -> dict[str, str]:
+        """The headers the answer carries besides the body (Retry-After; a 401's challenge)."""
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(self.retry_after)}
+
     def problem(self, request_id: str | None) -> dict[str, Any]:
         """The RFC 9457 body for this error."""
         body: dict[str, Any] = {
@@ -113,7 +119,22 @@ class DossierRequired(BadRequest):
 
 
 class Unauthenticated(HubError):
+    """401 with the Bearer challenge RFC 6750 (section 3) asks for: `error="invalid_token"`
+    when a credential was sent and refused, no error code when none was sent."""
+
     status, code, title = 401, "UNAUTHENTICATED", "Missing or invalid credential"
+    #: The realm named in the challenge (the token endpoint's Basic challenge names it too).
+    REALM = "lgsp-hub"
+
+    def __init__(self, detail: str | None = None, *, invalid_token: bool = False) -> None:
+        super().__init__(detail)
+        self.invalid_token = invalid_token
+
+    def response_headers(self) -> dict[str, str]:
+        challenge = f'Bearer realm="{self.REALM}"'
+        if self.invalid_token:
+            challenge += ', error="invalid_token"'
+        return {**super().response_headers(), "www-authenticate": challenge}
 
 
 class InvalidSignature(HubError):

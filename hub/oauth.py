@@ -78,6 +78,12 @@ class InvalidClient(OAuthError):
         #: The client tried HTTP Basic: the answer must carry `WWW-Authenticate: Basic`.
         self.basic = basic
 
+    def response_headers(self) -> dict[str, str]:
+        headers = super().response_headers()
+        if self.basic:  # RFC 6749 section 5.2: the scheme the client authenticated with
+            headers["www-authenticate"] = 'Basic realm="lgsp-hub", charset="UTF-8"'
+        return headers
+
 
 class UnsupportedGrantType(OAuthError):
     status, code, title = 400, "UNSUPPORTED_GRANT_TYPE", "Unsupported grant type"
@@ -258,7 +264,7 @@ class AccessTokens:
                 options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
             )
         except jwt.PyJWTError:
-            raise Unauthenticated(_REFUSED) from None
+            raise Unauthenticated(_REFUSED, invalid_token=True) from None
         header, claims = decoded["header"], decoded["payload"]
         sub, key_id, scope = claims.get("sub"), claims.get("key"), claims.get("scope", "")
         if (
@@ -269,5 +275,5 @@ class AccessTokens:
             or type(key_id) is not int
             or not isinstance(scope, str)
         ):
-            raise Unauthenticated(_REFUSED)
+            raise Unauthenticated(_REFUSED, invalid_token=True)
         return TokenClaims(sub, key_id, tuple(scope.split()), float(claims["exp"]))

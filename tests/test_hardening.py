@@ -161,6 +161,33 @@ async def test_an_anonymous_caller_gets_401_whatever_the_body(echo):  # noqa: F8
     assert_problem(response, 401, "UNAUTHENTICATED")
 
 
+async def test_every_401_carries_the_bearer_challenge(echo, upstream):  # noqa: F811
+    """RFC 7235/6750: a 401 names the scheme to use; `error="invalid_token"` only when a
+    credential was sent and refused. On the direct path (the call routes) and through
+    FastAPI (the admin API) alike."""
+    upstream.get(f"/items/{PID}").respond(200, json={"value": 1})
+    anonymous = [
+        await echo.http.post("/v1/services/echo/get", json={"personal_id": PID}),
+        await echo.http.get("/admin/clients"),
+        await echo.http.post("/v1/services/echo/get", headers={"authorization": "Basic eDp5"}),
+    ]
+    for response in anonymous:
+        assert_problem(response, 401, "UNAUTHENTICATED")
+        assert response.headers["www-authenticate"] == 'Bearer realm="lgsp-hub"'
+    refused = [
+        await call(echo, "hub_made-up-key"),
+        await call(echo, "not-a-key-at-all"),
+        await echo.http.get("/admin/clients", headers={"authorization": "Bearer hub_nope"}),
+    ]
+    for response in refused:
+        assert_problem(response, 401, "UNAUTHENTICATED")
+        assert response.headers["www-authenticate"] == (
+            'Bearer realm="lgsp-hub", error="invalid_token"'
+        )
+    ok = await call(echo, echo.client())
+    assert ok.status_code == 200 and "www-authenticate" not in ok.headers
+
+
 async def test_405_names_the_allowed_methods(echo):  # noqa: F811
     response = await echo.http.put("/v1/services/echo/get")
     assert_problem(response, 405, "METHOD_NOT_ALLOWED")

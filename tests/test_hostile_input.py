@@ -616,6 +616,15 @@ async def test_cors_origins_are_opt_in(settings):
         assert preflight.headers["x-content-type-options"] == "nosniff"  # still hardened
         get = await hub.http.get("/health", headers={"origin": "https://portal.example"})
         assert get.headers["access-control-allow-origin"] == "https://portal.example"
+        # a page's script can read why it was refused, and the request id to quote
+        anonymous = await hub.http.post(
+            "/v1/services/echo/get", headers={"origin": "https://portal.example"}
+        )
+        assert anonymous.status_code == 401
+        exposed = anonymous.headers["access-control-expose-headers"].lower()
+        assert {"www-authenticate", "x-request-id", "retry-after"} <= set(
+            exposed.replace(" ", "").split(",")
+        )
         other = {**PREFLIGHT, "origin": "https://evil.example"}
         refused = await hub.http.options("/v1/services/echo/get", headers=other)
         assert "access-control-allow-origin" not in refused.headers

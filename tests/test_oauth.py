@@ -184,8 +184,10 @@ async def test_revoking_the_key_or_the_client_stops_its_tokens(echo, upstream): 
     token = (await get_token(echo, client_id, key))["access_token"]
     assert (await call(echo, token)).status_code == 200
     revoke(echo.hub.engine, name, prefix=key[:10])
-    body = assert_problem(await call(echo, token), 401, "UNAUTHENTICATED")
+    refused = await call(echo, token)
+    body = assert_problem(refused, 401, "UNAUTHENTICATED")
     assert body["detail"] == REFUSED
+    assert refused.headers["www-authenticate"] == 'Bearer realm="lgsp-hub", error="invalid_token"'
     assert_oauth_error(
         await echo.http.post(TOKEN_URL, data=GRANT, auth=(client_id, key)), 401, "invalid_client"
     )

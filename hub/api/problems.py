@@ -19,14 +19,11 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_response(exc: HubError, request_id: str) -> Response:
-    headers: dict[str, str] = {}
-    if exc.retry_after is not None:
-        headers["retry-after"] = str(exc.retry_after)
     return Response(
         orjson.dumps(exc.problem(request_id)),
         status_code=exc.status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers=exc.response_headers(),
     )
 
 

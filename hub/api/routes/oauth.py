@@ -98,8 +98,6 @@ async def token(request: Request) -> Response:
     except OAuthError as exc:
         if isinstance(exc, InvalidClient):
             hub.metrics.auth_failures.inc()
-            if exc.basic:
-                headers["www-authenticate"] = 'Basic realm="lgsp-hub", charset="UTF-8"'
         log.info("token refused request_id=%s code=%s", rid, exc.code)
         response = problem_response(exc, rid)
         response.headers.update(headers)
