@@ -47,4 +47,4 @@ def test_benchmark_times_direct_floor_and_hub_with_no_failed_call(tmp_path: Path
     assert results["floor"]["cpu_us_per_call"]["floor"] > 0
     (ratios,) = report["ratios"]
     assert ratios["concurrency"] == 2
-    assert 0 < ratios["hub/direct"] and 0 < ratios["floor/direct"]
+    assert ratios["hub/direct"] > 0 and ratios["floor/direct"] > 0
