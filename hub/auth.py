@@ -418,7 +418,10 @@ class Authenticator:
         scope = tuple(sorted(principal.allow))
         if request.scope is not None:
             if not all(covered(grant, principal.allow) for grant in request.scope):
-                raise InvalidScope("the scope asks for more than this client is granted")
+                raise InvalidScope(
+                    "the scope asks for more than this client is granted",
+                    client_id=principal.client_id,
+                )
             scope = request.scope
         issued = self.tokens.issue(principal.client_id, key_id, scope, valid_for=valid_for)
         return principal, issued

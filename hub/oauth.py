@@ -93,6 +93,11 @@ class UnsupportedGrantType(OAuthError):
 class InvalidScope(OAuthError):
     status, code, title, error = 400, "INVALID_SCOPE", "Invalid scope", "invalid_scope"
 
+    def __init__(self, detail: str | None = None, *, client_id: str | None = None) -> None:
+        super().__init__(detail)
+        #: The client that asked, known by then (its credentials were good): for the audit.
+        self.client_id = client_id
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRequest:

@@ -69,7 +69,11 @@ async def test_token_by_basic_then_a_call_is_audited_under_the_client(echo, upst
     answer = await call(echo, body["access_token"])
     assert answer.status_code == 200, answer.text
     assert answer.json()["data"] == {"personal_id": PID, "value": 7}
-    [row] = echo.audit_rows()
+    issued, row = echo.audit_rows()
+    # the token's issuance is on the trail too, under the client, before the call it served
+    assert (issued["service"], issued["operation"], issued["code"]) == ("oauth", "token", "OK")
+    assert issued["client_id"] == client_id and issued["subject_id"] is None
+    assert issued["request_id"] == response.headers["x-request-id"]
     assert row["client_id"] == client_id and row["code"] == "OK"
     # the catalogue takes a token too
     listed = await echo.http.get("/v1/services", headers=echo.headers(body["access_token"]))
@@ -262,7 +266,12 @@ async def test_bad_tokens_are_401_with_one_fixed_detail(echo, upstream):  # noqa
         assert body["detail"] == (malformed if case == "too long" else REFUSED), case
         assert forged not in response.text, case
     assert route.call_count == 1
-    assert echo.audit_rows()[1:] == []  # refusals before authentication are not audited
+    # the two tokens issued and the one call: refusals before authentication are not audited
+    assert [(r["service"], r["code"]) for r in echo.audit_rows()] == [
+        ("oauth", "OK"),
+        ("oauth", "OK"),
+        ("echo", "OK"),
+    ]
 
 
 async def test_an_expired_token_by_the_clock(echo, upstream, monkeypatch):  # noqa: F811
@@ -296,6 +305,13 @@ async def test_scope_narrows_the_token(echo, upstream):  # noqa: F811
             TOKEN_URL, data={**GRANT, "scope": scope}, auth=(client_id, key)
         )
         assert_oauth_error(response, 400, "invalid_scope")
+    tokens = [r for r in echo.audit_rows() if r["service"] == "oauth"]
+    assert [(r["client_id"], r["status"], r["code"]) for r in tokens] == [
+        (client_id, 200, "OK"),
+        # a known client asking for more than it holds is audited; a scope that does not
+        # parse ("echo\tget") is refused before the client is checked, so is not
+        *[(client_id, 400, "INVALID_SCOPE")] * 3,
+    ]
 
 
 async def test_a_star_client_cannot_scope_itself_into_the_admin_api(echo):  # noqa: F811
@@ -364,6 +380,25 @@ async def test_token_requests_count_against_the_rate_limit(echo, upstream):  # n
     assert_problem(await call(echo, token), 429, "RATE_LIMITED")
     response = await echo.http.post(TOKEN_URL, data=GRANT, auth=(client_id, key))
     assert_problem(response, 429, "RATE_LIMITED")
+    tokens = [r["code"] for r in echo.audit_rows() if r["service"] == "oauth"]
+    assert tokens == ["OK", "RATE_LIMITED"]
+
+
+async def test_no_token_leaves_unless_its_issuance_is_audited(echo):  # noqa: F811
+    _, client_id, key = make_client(echo)
+    echo.hub.audit._sql = "INSERT INTO no_such_table VALUES (1)"
+    response = await echo.http.post(TOKEN_URL, data=GRANT, auth=(client_id, key))
+    body = assert_problem(response, 503, "AUDIT_UNAVAILABLE")
+    assert "access_token" not in response.text and "access_token" not in body
+
+
+async def test_an_unknown_client_is_refused_without_an_audit_record(echo):  # noqa: F811
+    """As a call without a valid key: it is logged and counted (auth failures), not
+    audited, so nobody can fill the audit trail without a credential."""
+    _, client_id, _ = make_client(echo)
+    response = await echo.http.post(TOKEN_URL, data=GRANT, auth=(client_id, "hub_made-up"))
+    assert_oauth_error(response, 401, "invalid_client")
+    assert echo.audit_rows() == []
 
 
 async def test_no_secret_or_token_in_answers_or_logs(echo, upstream, caplog):  # noqa: F811

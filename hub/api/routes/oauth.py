@@ -4,6 +4,7 @@ traded for a short-lived access token (hub.oauth)."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import APIRouter, Request
@@ -12,7 +13,12 @@ from starlette.responses import Response
 from hub.api.deps import get_hub, read_bytes
 from hub.api.middleware import request_id_of
 from hub.api.problems import problem_response
-from hub.oauth import InvalidClient, OAuthError, parse_token_request
+from hub.errors import HubError
+from hub.gateway import CallerHeaders
+from hub.oauth import InvalidClient, InvalidScope, OAuthError, parse_token_request
+
+if TYPE_CHECKING:
+    from hub.app import Hub
 
 router = APIRouter(tags=["oauth"])
 log = logging.getLogger("hub.oauth")
@@ -99,11 +105,22 @@ async def token(request: Request) -> Response:
         if isinstance(exc, InvalidClient):
             hub.metrics.auth_failures.inc()
         log.info("token refused request_id=%s code=%s", rid, exc.code)
+        if isinstance(exc, InvalidScope) and exc.client_id is not None:
+            # A known client refused: audited like any refused call. An unknown one is not
+            # (as a call without a valid key is not): the log and the metric count it.
+            await _audit(hub, rid, exc.client_id, exc)
         response = problem_response(exc, rid)
         response.headers.update(headers)
         return response
-    # Counted like a call, once the client is known: its own limit and the hub's.
-    await gateway.admit(principal)
+    try:
+        # Counted like a call, once the client is known: its own limit and the hub's.
+        await gateway.admit(principal)
+    except HubError as exc:
+        await _audit(hub, rid, principal.client_id, exc)
+        raise
+    # A credential handed out is on the audit trail, committed before the answer (503
+    # AUDIT_UNAVAILABLE otherwise, and the token never leaves).
+    await _audit(hub, rid, principal.client_id, None)
     log.info(
         "token issued request_id=%s client=%s expires_in=%s",
         rid,
@@ -111,3 +128,17 @@ async def token(request: Request) -> Response:
         issued.expires_in,
     )
     return Response(orjson.dumps(issued.body()), media_type="application/json", headers=headers)
+
+
+#: The audit trail's service and operation for the token endpoint.
+AUDIT_SERVICE, AUDIT_OPERATION = "oauth", "token"
+
+
+async def _audit(hub: Hub, request_id: str, client_id: str, error: HubError | None) -> None:
+    await hub.gateway.record_event(
+        CallerHeaders(request_id=request_id, authorization=None),
+        client_id,
+        AUDIT_SERVICE,
+        AUDIT_OPERATION,
+        error=error,
+    )
