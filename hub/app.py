@@ -43,7 +43,7 @@ from hub.payments import PaymentService
 from hub.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from hub.registry import AdapterRegistry, classes_from, discover
 from hub.resilience import RetryPolicy
-from hub.webhooks import WebhookSender
+from hub.webhooks import WebhookSender, audit_by
 from hub.worker import BackgroundWorker
 
 log = logging.getLogger("hub")
@@ -209,6 +209,7 @@ def create_app(
             timeout_s=settings.webhook_timeout_s,
             transport=webhook_transport,
             public_only=settings.callbacks_public_only,
+            audit=audit_by(gateway),
         )
         steps = [(f"poll {name}", job.poll_once) for name, job in jobs.items()]
         if payments is not None:

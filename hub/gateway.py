@@ -249,12 +249,17 @@ class Gateway:
         *,
         subject_id: str | None = None,
         error: HubError | None = None,
+        disclosed: Any = None,
     ) -> None:
-        """Audit something that reached the hub without a client's call (an upstream push,
-        a payment callback), on behalf of the client whose request it concerns."""
+        """Audit something that happened without a client's call (an upstream push, a
+        payment callback, a webhook sent), on behalf of the client whose request it
+        concerns. `disclosed`: the data that goes to the client with it, whose fields the
+        record lists."""
         principal = Principal(client_id, "", frozenset(), frozenset())
         trace = _Trace(principal, caller, service, operation)
         trace.known, trace.subject_id = True, subject_id
+        if disclosed is not None:
+            trace.disclosed(disclosed)
         if error is not None:
             trace.fail(error)
         await self._finish(trace, time.perf_counter())

@@ -515,5 +515,8 @@ class JobService:
                     url=job.callback_url,
                     event=f"{self.service}.request.completed",
                     data=job_view(job, fields),
+                    service=self.service,
+                    subject_id=job.subject_id,
+                    purpose=job.purpose,
                 )
         return True

@@ -215,6 +215,11 @@ class WebhookDelivery(SQLModel, table=True):
     client_id: str = Field(index=True, max_length=40)
     url: str = Field(max_length=500)
     event: str = Field(max_length=64)
+    #: The service whose data it carries, the person it concerns and the purpose the client
+    #: stated, for the audit record each attempt writes (None in rows from before 0005).
+    service: str | None = Field(default=None, max_length=64)
+    subject_id: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=64)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     created_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)

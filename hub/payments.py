@@ -441,6 +441,7 @@ class PaymentService:
                 url=payment.callback_url,
                 event=f"payment.{status}",
                 data=payment_view(payment, fields),
+                service=SERVICE,  # no subject: the hub keeps no payer's ID
             )
         return True
 

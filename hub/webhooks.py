@@ -30,7 +30,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +40,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from hub.errors import BadRequest
+from hub.errors import BadRequest, HubError
+from hub.gateway import CallerHeaders, Gateway
 from hub.models import WebhookDelivery, utcnow
 from hub.resilience import doubling_delay
 
@@ -132,9 +133,19 @@ def _is_ip(host: str) -> bool:
 
 
 def enqueue(
-    session: Session, *, client_id: str, url: str, event: str, data: Mapping[str, Any]
+    session: Session,
+    *,
+    client_id: str,
+    url: str,
+    event: str,
+    data: Mapping[str, Any],
+    service: str,
+    subject_id: str | None = None,
+    purpose: str | None = None,
 ) -> WebhookDelivery:
-    """Add a delivery to the session (committed with the caller's state change)."""
+    """Add a delivery to the session (committed with the caller's state change). `service`,
+    `subject_id` (the person the data is about, if any) and `purpose` (the one the client
+    stated when it asked) go into the audit record that each attempt to send it writes."""
     delivery_id = "wh_" + secrets.token_hex(10)
     body = {"id": delivery_id, "event": event, "created_at": utcnow().isoformat(), "data": data}
     row = WebhookDelivery(
@@ -142,6 +153,9 @@ def enqueue(
         client_id=client_id,
         url=url,
         event=event,
+        service=service,
+        subject_id=subject_id,
+        purpose=purpose,
         payload=orjson.dumps(body).decode(),
         next_attempt_at=utcnow(),
     )
@@ -149,8 +163,37 @@ def enqueue(
     return row
 
 
+#: Writes the audit record of one delivery attempt before it is sent (raises HubError when
+#: the trail cannot be written, and then nothing is sent).
+AuditHook = Callable[[WebhookDelivery], Awaitable[None]]
+
+
+def audit_by(gateway: Gateway) -> AuditHook:
+    """The audit hook that writes a delivery attempt's record through the gateway's trail."""
+
+    async def record(row: WebhookDelivery) -> None:
+        data = orjson.loads(row.payload).get("data")
+        await gateway.record_event(
+            CallerHeaders(request_id=row.id, authorization=None, purpose=row.purpose),
+            row.client_id,
+            row.service or "-",
+            "webhook",
+            subject_id=row.subject_id,
+            disclosed=data,
+        )
+
+    return record
+
+
 class WebhookSender:
-    """Delivers due webhooks; one `run_once()` per worker tick."""
+    """Delivers due webhooks; one `run_once()` per worker tick.
+
+    A webhook hands a client data as an answer does, so each attempt is audited as one:
+    the record (operation `webhook`, the delivery id as its request id, the fields the
+    body carries, the person it concerns) is committed before the body leaves. When the
+    audit trail cannot be written nothing is sent; the delivery waits, without the attempt
+    counting against it, and goes once the trail is back.
+    """
 
     def __init__(
         self,
@@ -164,11 +207,13 @@ class WebhookSender:
         transport: httpx.AsyncBaseTransport | None = None,
         batch: int = 20,
         public_only: bool = False,
+        audit: AuditHook | None = None,
     ) -> None:
         self._engine, self._secret = engine, server_secret
         self.max_attempts, self.initial_backoff_s = max_attempts, initial_backoff_s
         self.max_backoff_s, self.batch = max_backoff_s, batch
         self.timeout_s, self.public_only = timeout_s, public_only
+        self._audit = audit
         # follow_redirects stays off: a redirect could bounce a signed body anywhere.
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout_s, follow_redirects=False
@@ -197,9 +242,7 @@ class WebhookSender:
             ).all()
             leased = []
             for delivery_id in due:
-                if lease(
-                    session, WebhookDelivery, delivery_id, now, seconds=LEASE_S, still=is_due
-                ):
+                if lease(session, WebhookDelivery, delivery_id, now, seconds=LEASE_S, still=is_due):
                     row = session.get(WebhookDelivery, delivery_id)
                     if row is not None:
                         leased.append(row)
@@ -210,6 +253,18 @@ class WebhookSender:
         return leased
 
     async def _send(self, row: WebhookDelivery) -> None:
+        if self._audit is not None:
+            try:
+                await self._audit(row)
+            except HubError as exc:
+                log.warning(
+                    "webhook %s held back: its audit record cannot be written (%s)",
+                    row.id,
+                    exc.code,
+                    extra={"webhook_id": row.id},
+                )
+                await asyncio.to_thread(self._hold, row.id)
+                return
         body = row.payload.encode()
         headers = {
             "content-type": "application/json",
@@ -261,6 +316,18 @@ class WebhookSender:
                 )
             else:
                 row.next_attempt_at = now + dt.timedelta(seconds=self.backoff(row.attempts))
+            session.add(row)
+            session.commit()
+
+    def _hold(self, delivery_id: str) -> None:
+        """Give a delivery back, due again after the first back-off step, its attempts as
+        they were: the hub's own trouble is not the receiver's failure."""
+        with Session(self._engine) as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is None:
+                return
+            row.lease_until = None
+            row.next_attempt_at = utcnow() + dt.timedelta(seconds=self.initial_backoff_s)
             session.add(row)
             session.commit()
 

@@ -229,6 +229,18 @@ async def test_a_judicial_request_is_cut_to_the_grant_in_its_view_and_webhook(
     assert "certificate.convictions.offence" in disclosed["full"]
     assert all(fields is None for fields in audited_fields(hub, "submit"))
 
+    # Each webhook is audited as the answer it is: under its client, with its delivery id as
+    # the request id, the person it concerns and the fields it carried.
+    delivery = {json.loads(raw)["data"]["id"]: h["x-hub-delivery"] for h, raw in receiver.received}
+    for name, job_id in jobs.items():
+        [row] = [r for r in hub.audit_rows() if r["request_id"] == delivery[job_id]]
+        assert (row["service"], row["operation"]) == ("judicial-records", "webhook")
+        assert (row["status"], row["code"]) == (200, "OK")
+        assert row["client_id"] == clients[name]
+        assert row["subject_id"] == convicted["personal_id"]
+        assert row["purpose"] == "test"  # the one stated with the request
+        assert json.loads(row["fields"]) == paths_of(sent[job_id])
+
 
 async def test_a_read_is_audited_with_the_fields_it_returned(stack) -> None:  # noqa: F811
     hub, judicial, _ = stack

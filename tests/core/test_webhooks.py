@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from hub.audit import AuditUnavailable
 from hub.config import Settings
 from hub.db import create_schema, make_engine
 from hub.models import WebhookDelivery, utcnow
@@ -67,7 +68,14 @@ async def sender(engine: Any) -> AsyncIterator[tuple[WebhookSender, Receiver]]:
 
 def queue(engine: Any, url: str, *, client: str = "cl_a", leased_for_s: float | None = None) -> str:
     with Session(engine) as session:
-        row = enqueue(session, client_id=client, url=url, event="payment.paid", data={"id": "x"})
+        row = enqueue(
+            session,
+            client_id=client,
+            url=url,
+            event="payment.paid",
+            data={"id": "x"},
+            service="payment",
+        )
         if leased_for_s is not None:  # held by another hub process
             row.lease_until = utcnow() + dt.timedelta(seconds=leased_for_s)
         session.commit()
@@ -106,6 +114,55 @@ async def test_a_url_the_client_refuses_counts_as_an_attempt_and_ends(engine, se
         await webhooks.run_once()
     row = rows(engine)[bad]
     assert row.attempts == 3 and row.gave_up_at is not None and row.next_attempt_at is None
+
+
+async def test_nothing_is_sent_unless_its_audit_record_is_written(engine):
+    """A webhook discloses data as an answer does: its record is written first. While the
+    trail is down the delivery waits, the attempt not counted; then it goes, audited."""
+    receiver = Receiver()
+    audited: list[str] = []
+    down = True
+
+    async def audit(row: WebhookDelivery) -> None:
+        if down:
+            raise AuditUnavailable()
+        audited.append(row.id)
+
+    webhooks = WebhookSender(
+        engine,
+        b"secret",
+        max_attempts=1,  # one counted failure would end it: the held attempts must not count
+        initial_backoff_s=1,
+        max_backoff_s=10,
+        timeout_s=0.2,
+        transport=httpx.ASGITransport(app=receiver),
+        audit=audit,
+    )
+    try:
+        held = queue(engine, "http://agency.test/hook")
+        for _ in range(2):
+            assert await webhooks.run_once() == 1
+            row = rows(engine)[held]
+            assert receiver.paths == [] and audited == []
+            assert (row.attempts, row.delivered_at, row.gave_up_at) == (0, None, None)
+            assert row.lease_until is None and row.next_attempt_at is not None
+            assert await webhooks.run_once() == 0  # not due again before the back-off
+            make_due(engine, held)
+        down = False
+        assert await webhooks.run_once() == 1
+        assert receiver.paths == ["/hook"] and audited == [held]
+        row = rows(engine)[held]
+        assert row.attempts == 1 and row.delivered_at is not None
+    finally:
+        await webhooks.aclose()
+
+
+def make_due(engine: Any, delivery_id: str) -> None:
+    with Session(engine) as session:
+        row = session.get(WebhookDelivery, delivery_id)
+        row.next_attempt_at = utcnow() - dt.timedelta(seconds=1)
+        session.add(row)
+        session.commit()
 
 
 async def test_rows_another_process_holds_do_not_fill_the_batch(engine, sender):
