@@ -52,18 +52,22 @@ def engine(settings: Settings) -> Any:
 @pytest.fixture
 async def sender(engine: Any) -> AsyncIterator[tuple[WebhookSender, Receiver]]:
     receiver = Receiver()
-    sender = WebhookSender(
-        engine,
-        b"secret",
-        max_attempts=3,
-        initial_backoff_s=1,
-        max_backoff_s=10,
-        timeout_s=0.2,
-        transport=httpx.ASGITransport(app=receiver),
-        batch=5,
-    )
+    sender = make_sender(engine, receiver, batch=5)
     yield sender, receiver
     await sender.aclose()
+
+
+def make_sender(engine: Any, receiver: Receiver, **options: Any) -> WebhookSender:
+    """A sender to `receiver`: three attempts, 1 s back-off doubling to 10 s, a 0.2 s
+    deadline, unless `options` say otherwise."""
+    settings: dict[str, Any] = {
+        "max_attempts": 3,
+        "initial_backoff_s": 1,
+        "max_backoff_s": 10,
+        "timeout_s": 0.2,
+        "transport": httpx.ASGITransport(app=receiver),
+    }
+    return WebhookSender(engine, b"secret", **(settings | options))
 
 
 def queue(engine: Any, url: str, *, client: str = "cl_a", leased_for_s: float | None = None) -> str:
@@ -128,16 +132,8 @@ async def test_nothing_is_sent_unless_its_audit_record_is_written(engine):
             raise AuditUnavailable()
         audited.append(row.id)
 
-    webhooks = WebhookSender(
-        engine,
-        b"secret",
-        max_attempts=1,  # one counted failure would end it: the held attempts must not count
-        initial_backoff_s=1,
-        max_backoff_s=10,
-        timeout_s=0.2,
-        transport=httpx.ASGITransport(app=receiver),
-        audit=audit,
-    )
+    # one counted failure would end it: the held attempts must not count
+    webhooks = make_sender(engine, receiver, max_attempts=1, audit=audit)
     try:
         held = queue(engine, "http://agency.test/hook")
         for _ in range(2):
@@ -228,16 +224,7 @@ async def test_delivery_refuses_a_name_that_resolves_inside_the_network(engine):
     """A name passes the check at submission; at delivery it resolves to loopback (no
     network needed: `localhost.` and a name in /etc/hosts resolve locally)."""
     receiver = Receiver()
-    webhooks = WebhookSender(
-        engine,
-        b"secret",
-        max_attempts=3,
-        initial_backoff_s=1,
-        max_backoff_s=10,
-        timeout_s=2,
-        transport=httpx.ASGITransport(app=receiver),
-        public_only=True,
-    )
+    webhooks = make_sender(engine, receiver, timeout_s=2, public_only=True)
     try:
         import socket
 
