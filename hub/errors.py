@@ -38,6 +38,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+#: The realm the hub's 401 challenges name (Bearer on the API, Basic at the token endpoint).
+REALM = "lgsp-hub"
+
 
 class HubError(Exception):
     """Base of every error the hub answers with; carries its HTTP status and stable code."""
@@ -123,15 +126,13 @@ class Unauthenticated(HubError):
     when a credential was sent and refused, no error code when none was sent."""
 
     status, code, title = 401, "UNAUTHENTICATED", "Missing or invalid credential"
-    #: The realm named in the challenge (the token endpoint's Basic challenge names it too).
-    REALM = "lgsp-hub"
 
     def __init__(self, detail: str | None = None, *, invalid_token: bool = False) -> None:
         super().__init__(detail)
         self.invalid_token = invalid_token
 
     def response_headers(self) -> dict[str, str]:
-        challenge = f'Bearer realm="{self.REALM}"'
+        challenge = f'Bearer realm="{REALM}"'
         if self.invalid_token:
             challenge += ', error="invalid_token"'
         return {**super().response_headers(), "www-authenticate": challenge}

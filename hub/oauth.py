@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
-from hub.errors import HubError, Unauthenticated
+from hub.errors import REALM, HubError, Unauthenticated
 
 ISSUER = AUDIENCE = "lgsp-hub"
 ALGORITHM = "HS256"
@@ -81,7 +81,7 @@ class InvalidClient(OAuthError):
     def response_headers(self) -> dict[str, str]:
         headers = super().response_headers()
         if self.basic:  # RFC 6749 section 5.2: the scheme the client authenticated with
-            headers["www-authenticate"] = 'Basic realm="lgsp-hub", charset="UTF-8"'
+            headers["www-authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
         return headers
 
 
