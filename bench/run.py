@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -192,17 +193,27 @@ def report(results: list[Result]) -> list[dict[str, float]]:
     for c in sorted({r.concurrency for r in results}):
         found = {r.mode: r for r in results if r.concurrency == c}
         direct, hub, floor = found.get("direct"), found.get("hub"), found.get("floor")
-        if direct is None or hub is None:
+        if direct is None or (hub is None and floor is None):
+            continue
+        floor_ratio = f"{floor.rps / direct.rps:.0%}" if floor else "-"
+        if hub is None:  # the floor alone (--modes direct floor)
+            print(f"{c:>6}{'-':>17}{floor_ratio:>14}{'-':>11}{'-':>22}{'-':>12}")
             continue
         ratio = hub.rps / direct.rps
         rows.append({"concurrency": c, "ratio": ratio, "hub_p99_ms": hub.pct(0.99)})
-        floor_ratio = f"{floor.rps / direct.rps:.0%}" if floor else "-"
         hub_floor = f"{hub.rps / floor.rps:.0%}" if floor else "-"
         print(
             f"{c:>6}{ratio:>17.0%}{floor_ratio:>14}{hub_floor:>11}"
             f"{hub.pct(0.5) / direct.pct(0.5):>21.1f}x{hub.pct(0.99):>12.2f}"
         )
     return rows
+
+
+def wanted(
+    mode: str, modes: list[str], args: list[str], env: dict[str, str], health_url: str
+) -> contextlib.AbstractContextManager[Server | None]:
+    """The proxy server of `mode` for the run, or None when that mode is not timed."""
+    return process(args, env, health_url) if mode in modes else contextlib.nullcontext()
 
 
 def as_json(results: list[Result]) -> dict[str, Any]:
@@ -297,8 +308,8 @@ def main() -> None:
         ]
         with (
             process(mock_cmd, env, f"{mock}/_mock/health") as mock_server,
-            process(serve_cmd, env, f"{hub}/health") as hub_server,
-            process(floor_cmd, env, f"{floor}/health") as floor_server,
+            wanted("hub", args.modes, serve_cmd, env, f"{hub}/health") as hub_server,
+            wanted("floor", args.modes, floor_cmd, env, f"{floor}/health") as floor_server,
         ):
             ids = fetch_ids(mock, args.subjects)
             if not args.json:
