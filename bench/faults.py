@@ -161,7 +161,7 @@ class Cluster:
         """Rows of a read-only query on the hub's database."""
         from sqlalchemy import text
 
-        from hub.db import make_engine
+        from hub.core.db import make_engine
 
         engine = make_engine(self.database_url)
         try:

@@ -5,7 +5,7 @@
 A bare ASGI app on the hub's own server set-up (uvicorn, uvloop, httptools, one worker) that
 answers `GET /v1/citizens/{id}` by sending the population mock the same SOAP request the
 hub's adapter sends (envelope from a template, the C06-style auth header) through the hub's
-own HTTP client (hub/http1.py), and returning the upstream's XML as it came. Nothing else:
+own HTTP client (hub/core/http1.py), and returning the upstream's XML as it came. Nothing else:
 no authentication, policy, validation, mapping, audit, metrics or error handling.
 
 bench/run.py times it beside the direct call and the hub in the same run. What it costs is
@@ -27,7 +27,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import soap_request  # the same request as the direct mode sends
 
-from hub.http1 import Http1Backend
+from hub.core.http1 import Http1Backend
 
 PREFIX = "/v1/citizens/"
 

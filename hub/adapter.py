@@ -43,7 +43,7 @@ from typing import Any, ClassVar, TypeVar, get_type_hints
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from hub.config import SecretFileSettings
+from hub.core.config import SecretFileSettings
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
 

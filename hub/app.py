@@ -7,7 +7,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
@@ -30,41 +29,24 @@ from hub.api.routes import (
     operations,
     payments,
 )
-from hub.audit import AuditRetention, AuditWriter, signing_key
-from hub.auth import Authenticator
-from hub.circuit_sync import CircuitSync
-from hub.config import Settings
-from hub.db import make_engine, prepare
-from hub.gateway import Gateway
-from hub.health import HealthMonitor
-from hub.jobs import JobService
-from hub.metrics import Metrics
-from hub.payments import PaymentService
-from hub.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from hub.registry import AdapterRegistry, classes_from, discover
-from hub.resilience import RetryPolicy
-from hub.webhooks import WebhookSender, audit_by
-from hub.worker import BackgroundWorker
+from hub.audit.trail import AuditRetention, AuditWriter, signing_key
+from hub.capabilities.jobs import JobService
+from hub.capabilities.payments import PaymentService
+from hub.capabilities.webhooks import WebhookSender, audit_by
+from hub.core.config import Settings
+from hub.core.db import make_engine, prepare
+from hub.core.gateway import Gateway
+from hub.core.health import HealthMonitor
+from hub.core.metrics import Metrics
+from hub.core.registry import AdapterRegistry, classes_from, discover
+from hub.core.state import Hub
+from hub.core.worker import BackgroundWorker
+from hub.resilience.circuit_sync import CircuitSync
+from hub.resilience.retry import RetryPolicy
+from hub.security.auth import Authenticator
+from hub.security.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 
 log = logging.getLogger("hub")
-
-
-@dataclass
-class Hub:
-    """Everything one app holds; reached from routes as `request.app.state.hub`."""
-
-    settings: Settings
-    engine: Engine
-    registry: AdapterRegistry
-    gateway: Gateway
-    audit: AuditWriter
-    metrics: Metrics
-    health: HealthMonitor
-    jobs: dict[str, JobService]
-    payments: PaymentService | None
-    webhooks: WebhookSender
-    worker: BackgroundWorker
-    circuits: CircuitSync | None  # circuit state shared through Redis (None: no Redis)
 
 
 #: The request headers a browser may send cross-origin when HUB_CORS_ORIGINS allows it.

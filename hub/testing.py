@@ -41,11 +41,11 @@ from pydantic import BaseModel, SecretStr
 
 from hub.adapter import Adapter, Health, OperationSpec
 from hub.app import Hub, create_app
-from hub.auth import Principal
-from hub.config import Settings
+from hub.core.config import Settings
+from hub.core.gateway import CallerHeaders
+from hub.core.registry import LoadedAdapter
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamError, UpstreamTimeout
-from hub.gateway import CallerHeaders
-from hub.registry import LoadedAdapter
+from hub.security.auth import Principal
 from hub.soap import safe_parser
 
 __all__ = [
@@ -201,7 +201,7 @@ async def hub_client(
     error translation and the audit, as an agency's application sees them. The database is
     a temporary SQLite file; `config` overrides the adapter's settings.
     """
-    from hub.auth import create_client
+    from hub.security.auth import create_client
 
     base_url = f"http://{adapter.name}.mock"
     async with contextlib.AsyncExitStack() as stack:

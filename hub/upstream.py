@@ -4,7 +4,7 @@ Adapters call `self.http.get/post/put/delete/request(...)` with httpx's argument
 `content`, `json`, `data`, `headers`, `timeout`) and get `httpx.Response` objects back; failures
 raise httpx's exceptions, which the core translates in one place. Underneath is one of:
 
-- `Http1Backend` (hub/http1.py, the default): the hub's lean HTTP/1.1 keep-alive client.
+- `Http1Backend` (hub/core/http1.py, the default): the hub's lean HTTP/1.1 keep-alive client.
 - `AiohttpBackend` (`HUB_HTTP_TRANSPORT=aiohttp`): one pooled aiohttp session per upstream.
   Measured here (bench/, README) an httpx.AsyncClient costs ~320 us of CPU per call on top of
   the transport (URL merging, cookie jar, auth and redirect machinery, stream wrappers), more

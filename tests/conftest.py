@@ -20,9 +20,9 @@ from sqlalchemy import text
 
 from hub.adapter import Adapter
 from hub.app import Hub, create_app
-from hub.auth import create_client
-from hub.config import Settings
-from hub.db import make_engine
+from hub.core.config import Settings
+from hub.core.db import make_engine
+from hub.security.auth import create_client
 
 
 def database_url(tmp_path: Any) -> str:
@@ -35,7 +35,7 @@ def reset_database(url: str) -> None:
         return
     from sqlmodel import SQLModel
 
-    from hub.db import create_schema
+    from hub.core.db import create_schema
 
     engine = make_engine(url)
     create_schema(engine)
@@ -143,8 +143,8 @@ async def call_operation(
     The answer is rendered as the HTTP layer renders it."""
     from hub.api.deps import envelope
     from hub.api.problems import problem_response
+    from hub.core.gateway import CallerHeaders
     from hub.errors import HubError
-    from hub.gateway import CallerHeaders
 
     lowered = {k.lower(): v for k, v in headers.items()}
     caller = CallerHeaders(

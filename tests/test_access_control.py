@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from hub.auth import create_client
+from hub.security.auth import create_client
 from tests.test_pipeline import PID, assert_problem, call, echo, upstream  # noqa: F401
 
 OTHER = "001085054321"

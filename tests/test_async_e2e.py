@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.config import Settings
-from hub.webhooks import verify, webhook_secret
+from hub.capabilities.webhooks import verify, webhook_secret
+from hub.core.config import Settings
 from tests.conftest import RunningHub, running_hub
 from tests.core.fakes import WebhookReceiver
 

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from hub.audit import GENESIS, archive, checkpoint, signing_key, verify
+from hub.audit.trail import GENESIS, archive, checkpoint, signing_key, verify
 from hub.cli import main
-from hub.db import make_engine, upgrade
+from hub.core.db import make_engine, upgrade
 from tests.conftest import running_hub
 from tests.test_pipeline import PID, EchoAdapter, assert_problem, call, echo, upstream  # noqa: F401
 
@@ -129,7 +129,7 @@ async def test_verify_names_the_first_broken_record(echo, upstream, cli, how):  
 async def test_a_rewritten_chain_does_not_match_its_signed_checkpoint(echo, upstream):  # noqa: F811
     """Someone with write access to the database (but not the server secret) who rewrites a
     record and every hash after it with a key of their own is still caught."""
-    from hub.audit import record_hash
+    from hub.audit.trail import record_hash
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo)
@@ -231,7 +231,7 @@ async def test_archives_past_retention_verify_with_the_database(echo, upstream, 
 
 
 async def test_the_hub_archives_by_itself(echo, upstream, tmp_path):  # noqa: F811
-    from hub.audit import AuditRetention
+    from hub.audit.trail import AuditRetention
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo, 4)
@@ -256,7 +256,7 @@ def test_records_from_before_the_chain_are_counted_and_the_chain_starts_after(tm
     )
     upgrade(engine)
     key = signing_key(b"k" * 32)
-    from hub.audit import AuditWriter
+    from hub.audit.trail import AuditWriter
 
     async def write() -> None:
         writer = AuditWriter(engine, key=key)
@@ -351,8 +351,8 @@ async def test_verify_while_the_hub_writes_sees_one_moment(echo, upstream, monke
     checkpoints are read: no false alarm."""
     import threading
 
-    import hub.audit as audit
-    from hub.audit import AuditWriter
+    import hub.audit.trail as audit
+    from hub.audit.trail import AuditWriter
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo, 3)
@@ -415,7 +415,7 @@ async def test_missing_archive_files_are_reported(echo, upstream, tmp_path, cli)
 async def test_two_archivers_never_share_a_temporary_file(echo, upstream, tmp_path, monkeypatch):  # noqa: F811
     import os
 
-    import hub.audit as audit
+    import hub.audit.trail as audit
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo, 3)
@@ -439,7 +439,7 @@ async def test_two_archivers_never_share_a_temporary_file(echo, upstream, tmp_pa
 
 
 def test_records_from_before_the_chain_are_archived_apart(tmp_path):
-    from hub.audit import AuditWriter
+    from hub.audit.trail import AuditWriter
 
     engine = make_engine(f"sqlite:///{tmp_path}/old.db")
     upgrade(engine, "0003")

@@ -10,7 +10,6 @@ import httpx
 import pytest
 import respx
 
-from hub.circuit import BulkheadFull, CircuitBreaker, CircuitOpen, CircuitPolicy
 from hub.errors import (
     NotFound,
     UpstreamBadResponse,
@@ -19,6 +18,7 @@ from hub.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from hub.resilience.circuit import BulkheadFull, CircuitBreaker, CircuitOpen, CircuitPolicy
 from tests.conftest import running_hub
 from tests.test_pipeline import PID, EchoAdapter, assert_problem, call
 

@@ -21,9 +21,9 @@ import respx
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from hub.circuit import CircuitBreaker, CircuitOpen, CircuitPolicy
-from hub.circuit_sync import CircuitSync, Record
 from hub.errors import UpstreamError, UpstreamTimeout
+from hub.resilience.circuit import CircuitBreaker, CircuitOpen, CircuitPolicy
+from hub.resilience.circuit_sync import CircuitSync, Record
 from tests.conftest import running_hub
 from tests.test_circuit import Clock, circuit_metric
 from tests.test_pipeline import PID, EchoAdapter, assert_problem, call

@@ -16,8 +16,8 @@ import respx
 from adapters.civil_status import CivilStatusAdapter, CivilStatusConfig, marital_summary
 from hub.adapter import CallContext
 from hub.canonical.civil_status import CivilStatusQuery, RecordLookup
+from hub.core.registry import resolve_mapping
 from hub.errors import NotFound, UpstreamRejected
-from hub.registry import resolve_mapping
 from hub.upstream import HttpxBackend, UpstreamClient
 from mocks.civil_status.app import create_app as create_mock
 from mocks.data import Citizen, load_citizens

@@ -8,10 +8,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hub.auth import Authenticator
 from hub.cli import main
-from hub.db import make_engine, upgrade
+from hub.core.db import make_engine, upgrade
 from hub.errors import Unauthenticated
+from hub.security.auth import Authenticator
 
 SECRET = "key-test-secret-0123456789"
 

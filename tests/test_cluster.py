@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from hub.db import make_engine
+from hub.core.db import make_engine
 from tests.test_servers import (  # noqa: F401
     HUB,
     create_client,

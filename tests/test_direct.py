@@ -18,8 +18,8 @@ from hub.api.direct import DirectRoutes, HubApp
 from hub.api.middleware import RequestIdMiddleware
 from hub.api.routes.citizens import get_citizen
 from hub.app import create_app
-from hub.config import Settings
-from hub.logs import JsonFormatter, TextFormatter
+from hub.core.config import Settings
+from hub.core.logs import JsonFormatter, TextFormatter
 from mocks.data import load_citizens
 from tests.conftest import RunningHub, running_hub
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from hub.fields import check_field_grants, parse_field_grant, paths_of, trim, trim_view
+from hub.security.fields import check_field_grants, parse_field_grant, paths_of, trim, trim_view
 from mocks.data import load_citizens
 from tests.conftest import RunningHub
 from tests.core.fakes import WebhookReceiver

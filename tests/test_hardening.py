@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from hub.config import ConfigurationError, Settings
+from hub.core.config import ConfigurationError, Settings
+from hub.core.models import ApiKey
 from hub.errors import (
     Unauthenticated,
     UpstreamBadResponse,
@@ -24,8 +25,7 @@ from hub.errors import (
     UpstreamUnavailable,
 )
 from hub.mapping import MappingError, load_mapping
-from hub.models import ApiKey
-from hub.resilience import RetryPolicy
+from hub.resilience.retry import RetryPolicy
 from hub.upstream import AiohttpBackend, UpstreamClient
 from tests.test_pipeline import PID, EchoAdapter, assert_problem, call, echo, upstream  # noqa: F401
 
@@ -47,7 +47,7 @@ async def test_the_deadline_bounds_the_first_attempt_too():
 
 
 async def test_no_time_left_reraises_the_real_failure_not_a_timeout(monkeypatch):
-    monkeypatch.setattr("hub.resilience.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("hub.resilience.retry.random.uniform", lambda low, high: high)
 
     async def down():
         raise UpstreamUnavailable()

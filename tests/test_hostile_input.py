@@ -20,10 +20,10 @@ from adapters.population import PopulationConfig, load_wsdl, soap_actions
 from hub.adapter import CallContext, Health, operation
 from hub.api.deps import check_json_complexity
 from hub.app import create_app
-from hub.config import ConfigurationError, Settings
+from hub.core.config import ConfigurationError, Settings
+from hub.core.registry import AdapterLoadError, discover
 from hub.errors import JsonTooComplex
 from hub.mapping_tools import SampleError, load_sample, upstream_names
-from hub.registry import AdapterLoadError, discover
 from hub.soap import SoapResponse, declares_dtd, parse_response
 from hub.testing import _answer_strings
 from mocks.data import load_citizens

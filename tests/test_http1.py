@@ -1,4 +1,4 @@
-"""hub/http1.py's Http1Backend against real servers on loopback that answer hand-written raw
+"""hub/core/http1.py's Http1Backend against real servers on loopback that answer hand-written raw
 HTTP, so each edge case of the protocol is exactly what the test says it is."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from hub.adapter import AdapterConfig
-from hub.config import Settings
-from hub.http1 import Http1Backend
-from hub.registry import build_http_client
+from hub.core.config import Settings
+from hub.core.http1 import Http1Backend
+from hub.core.registry import build_http_client
 from hub.upstream import ResponseTooLarge
 
 #: A scripted answer: raw bytes to write, or a coroutine function given the writer.

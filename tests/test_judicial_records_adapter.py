@@ -18,8 +18,8 @@ import pytest
 import respx
 
 from adapters.judicial_records import JudicialRecordsAdapter, JudicialRecordsConfig
+from hub.core.registry import resolve_mapping
 from hub.errors import InvalidJson, InvalidSignature, SchemaViolation, StaleMessage
-from hub.registry import resolve_mapping
 from mocks.data import load_citizens
 from mocks.judicial_records import outcome
 from mocks.judicial_records.app import create_app as create_mock

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.config import Settings
-from hub.logs import (
+from hub.core.config import Settings
+from hub.core.logs import (
     REQUEST_ID,
     JsonFormatter,
     RequestIdFilter,

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from hub.db import BASELINE, current_revision, head_revision, make_engine, upgrade
+from hub.core.db import BASELINE, current_revision, head_revision, make_engine, upgrade
 from tests.conftest import database_url, reset_database
 
 HUB = [sys.executable, "-m", "hub.cli"]

@@ -13,8 +13,8 @@ import uuid
 import jwt
 import pytest
 
-from hub.auth import create_client, revoke
-from hub.oauth import signing_key
+from hub.security.auth import create_client, revoke
+from hub.security.oauth import signing_key
 from tests.conftest import running_hub
 from tests.test_pipeline import PID, EchoAdapter, assert_problem, call, echo, upstream  # noqa: F401
 

@@ -18,10 +18,10 @@ import pytest
 import respx
 
 from adapters.payment import PaymentAdapter
-from hub.auth import Principal
-from hub.config import Settings
+from hub.core.config import Settings
+from hub.core.gateway import CallerHeaders
 from hub.errors import HubError, InvalidSignature, SchemaViolation, StaleMessage
-from hub.gateway import CallerHeaders
+from hub.security.auth import Principal
 from tests.conftest import RunningHub, running_hub
 from tests.core.fakes import WebhookReceiver
 from tests.payment_contract import REPLY_SIGNED, mac_of

@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import PersonalIdStr
+from hub.core.models import AuditRecord
+from hub.core.registry import AdapterLoadError
 from hub.errors import NotFound
-from hub.models import AuditRecord
-from hub.registry import AdapterLoadError
 from tests.conftest import running_hub
 
 PID = "001085012345"

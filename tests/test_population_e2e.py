@@ -200,8 +200,8 @@ async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_moc
     from adapters.population import PopulationAdapter, PopulationConfig
     from hub.adapter import CallContext
     from hub.canonical import CitizenLookup
+    from hub.core.registry import resolve_mapping
     from hub.errors import UpstreamUnavailable
-    from hub.registry import resolve_mapping
     from hub.soap import SOAP_ENV
     from hub.upstream import HttpxBackend, UpstreamClient
 

@@ -18,7 +18,7 @@ import time
 import httpx
 import pytest
 
-from hub.ratelimit import MemoryCounters, RateLimiter
+from hub.security.ratelimit import MemoryCounters, RateLimiter
 from tests.conftest import running_hub
 from tests.test_pipeline import assert_problem
 from tests.test_servers import HUB, free_port, start, stop, wait_until_up

@@ -24,7 +24,7 @@ import pytest
 from fakeredis import TcpFakeServer
 
 from hub.errors import RateLimited
-from hub.ratelimit import MemoryCounters, RateLimiter, RedisCounters
+from hub.security.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from tests.conftest import running_hub
 from tests.test_ratelimit import Clock, calls
 from tests.test_servers import free_port

@@ -66,7 +66,7 @@ def test_the_package_installs_and_the_hub_discovers_it(tmp_path):
         [
             sys.executable,
             "-c",
-            "import json; from hub.registry import discover; print(json.dumps(sorted(discover())))",
+            "import json; from hub.core.registry import discover; print(json.dumps(sorted(discover())))",
         ],
         tmp_path,
         PYTHONPATH=str(site),

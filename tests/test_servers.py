@@ -118,7 +118,7 @@ def test_clients_create_prints_the_key_once_and_stores_only_its_hash(servers, en
     assert servers["client_id"].startswith("cl_") and servers["api_key"].startswith("hub_")
     from sqlalchemy import text
 
-    from hub.db import make_engine
+    from hub.core.db import make_engine
 
     engine = make_engine(env["HUB_DATABASE_URL"])
     with engine.connect() as conn:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.worker import BackgroundWorker
+from hub.core.worker import BackgroundWorker
 from tests.conftest import database_url, reset_database
 from tests.test_servers import HUB, create_client, free_port, start, stop, wait_until_up
 
@@ -185,7 +185,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_audits_them(tmp_path: Path):
 
     from sqlalchemy import text
 
-    from hub.db import make_engine
+    from hub.core.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hub.adapter import CallContext, operation
-from hub.registry import AdapterLoadError, AdapterRegistry, build_config, build_http_client
+from hub.core.registry import AdapterLoadError, AdapterRegistry, build_config, build_http_client
 from tests.conftest import running_hub
 from tests.test_pipeline import PID, EchoAdapter, EchoIn, EchoOut, assert_problem, call, upstream  # noqa: F401
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from hub.registry import resource_path
+from hub.core.registry import resource_path
 from hub.testing import AdapterConformance
 from tests import test_conformance as batteries  # a module: its Test* classes run once, there
 

@@ -3,8 +3,8 @@
 Upstream contract: docs/mock-judicial-records.md. Field mapping:
 `mappings/judicial_records.yaml`. An application is submitted (`submit`), processed upstream
 over hours or days, and its result pushed back to the hub, signed; `status` polls as the
-fallback. The hub core tracks each application as a job (hub.jobs) and calls `parse_push`
-from its public push endpoint.
+fallback. The hub core tracks each application as a job (hub.capabilities.jobs) and calls
+`parse_push` from its public push endpoint.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ signed fields in a fixed order, joined by `|`, with the shared secret last. The 
 signs what it sends and verifies what comes back, so a reply altered on the way, or from
 something that is not the platform, is refused as off-contract.
 
-The hub core owns each payment's life (hub.payments): it assigns the reference
+The hub core owns each payment's life (hub.capabilities.payments): it assigns the reference
 (`MaThamChieu`), calls `init`, receives the platform's IPN through `parse_notification`,
 falls back to `query`, and reconciles with `reconciliation`.
 """

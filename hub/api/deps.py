@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 from starlette.responses import Response
 
 from hub.api.middleware import request_id_of
+from hub.core.gateway import CallerHeaders, CallResult
+from hub.core.state import Hub
 from hub.errors import InvalidJson, JsonTooComplex, PayloadTooLarge
-from hub.gateway import CallerHeaders, CallResult
-
-if TYPE_CHECKING:
-    from hub.app import Hub
-
 
 # The call routes take the bare Request and use these helpers rather than FastAPI
 # dependencies: dependency resolution measured ~100 us a request, a tenth of the pipeline.
@@ -29,7 +26,7 @@ async def _hub_dependency(request: Request) -> Hub:
     return get_hub(request)
 
 
-HubDep = Annotated["Hub", Depends(_hub_dependency)]
+HubDep = Annotated[Hub, Depends(_hub_dependency)]
 
 
 def caller_headers(request: Request) -> CallerHeaders:

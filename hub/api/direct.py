@@ -39,8 +39,8 @@ from starlette.types import Receive, Scope, Send
 
 from hub.api import problems
 from hub.api.middleware import adding_headers, answer_headers, assign_request_id
+from hub.core.logs import REQUEST_ID
 from hub.errors import HubError
-from hub.logs import REQUEST_ID
 
 log = logging.getLogger("hub.api")
 

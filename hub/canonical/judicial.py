@@ -2,7 +2,8 @@
 
 A certificate request is asynchronous upstream: `submit` is accepted with an upstream
 reference, the certificate is issued (or refused) later and pushed back, and `status` polls.
-The hub tracks each request as a job (hub.jobs); these models are what the adapter speaks.
+The hub tracks each request as a job (hub.capabilities.jobs); these models are what the
+adapter speaks.
 """
 
 from __future__ import annotations

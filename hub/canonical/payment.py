@@ -1,7 +1,7 @@
 """Canonical models of the payment service (national public-service payment platform).
 
-The hub owns the payment's lifecycle (hub.payments): it assigns the reference, stores the
-payment, verifies the platform's signed callback and queries status when none arrives.
+The hub owns the payment's lifecycle (hub.capabilities.payments): it assigns the reference,
+stores the payment, verifies the platform's signed callback and queries status when none arrives.
 The adapter speaks the platform's protocol with these models.
 """
 

@@ -1,4 +1,4 @@
-"""Alembic's environment for the hub: always run from hub.db with a live connection.
+"""Alembic's environment for the hub: always run from hub.core.db with a live connection.
 
 The hub drives Alembic through its API (`hub db upgrade`, start-up), never through an
 alembic.ini: the connection comes in `config.attributes["connection"]`.
@@ -9,11 +9,11 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from hub import models  # noqa: F401 - the tables, for autogenerate
+from hub.core import models  # noqa: F401 - the tables, for autogenerate
 
 connection = context.config.attributes.get("connection")
-if connection is None:  # pragma: no cover - only hub.db runs migrations
-    raise RuntimeError("the hub's migrations run through hub.db (hub db upgrade)")
+if connection is None:  # pragma: no cover - only hub.core.db runs migrations
+    raise RuntimeError("the hub's migrations run through hub.core.db (hub db upgrade)")
 
 context.configure(
     connection=connection,

@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from hub.config import Settings
+from hub.capabilities.webhooks import verify, webhook_secret
+from hub.core.config import Settings
+from hub.core.models import Job
 from hub.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -25,8 +27,6 @@ from hub.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from hub.models import Job
-from hub.webhooks import verify, webhook_secret
 from tests.conftest import RunningHub, running_hub
 from tests.core import fakes
 from tests.core.fakes import FakeJudicialAdapter, WebhookReceiver, push_signature
@@ -428,7 +428,7 @@ async def test_restart_resumes_pending_jobs(settings: Settings, upstream) -> Non
 async def test_a_push_and_a_poll_finishing_at_once_notify_once(hub, upstream) -> None:
     """The poll read the job as unfinished; the push finishes it before the poll writes.
     The poll's change is refused, and only one webhook is queued."""
-    from hub.models import utcnow
+    from hub.core.models import utcnow
 
     key = hub.client()
     job = (

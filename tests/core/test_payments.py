@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from hub.config import Settings
+from hub.core.config import Settings
 from hub.errors import UpstreamUnavailable
 from tests.conftest import RunningHub, running_hub
 from tests.core import fakes
@@ -250,7 +250,7 @@ async def test_a_callback_and_a_query_settling_at_once_notify_once(hub, upstream
     writes. The query's change is refused, and only one webhook is queued."""
     from sqlmodel import Session
 
-    from hub.models import Payment, utcnow
+    from hub.core.models import Payment, utcnow
 
     key = hub.client()
     body = {**ORDER, "callback_url": "http://agency.test/hook"}

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from hub.adapter import Adapter, CallContext, Health, operation
 from hub.canonical import PersonalIdStr
-from hub.config import Settings
+from hub.core.config import Settings
 from hub.errors import NotFound, UpstreamUnavailable
 from tests.conftest import RunningHub, running_hub
 

@@ -6,8 +6,8 @@ import pytest
 from lxml import etree
 from pydantic import BaseModel
 
+from hub.core.registry import resolve_mapping
 from hub.mapping import MappingError, MappingValueError, _date_transform, load_mapping
-from hub.registry import resolve_mapping
 
 
 class Place(BaseModel):

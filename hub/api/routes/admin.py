@@ -21,7 +21,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
-from hub import auth
 from hub.api.deps import (
     caller_headers,
     envelope,
@@ -29,12 +28,13 @@ from hub.api.deps import (
     read_json,
     string_path_param,
 )
-from hub.audit import signing_key, verify
-from hub.auditor import AuditQuery, search
-from hub.auth import HUB_SERVICES, Principal
+from hub.audit.search import AuditQuery, search
+from hub.audit.trail import signing_key, verify
 from hub.errors import BadRequest, Conflict, Forbidden, NotFound, SchemaViolation
-from hub.fields import check_field_grants
-from hub.oauth import covered
+from hub.security import auth
+from hub.security.auth import HUB_SERVICES, Principal
+from hub.security.fields import check_field_grants
+from hub.security.oauth import covered
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

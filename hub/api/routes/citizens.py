@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from hub import __version__
 from hub.api.deps import caller_headers, envelope, get_hub, json_body, string_path_param
-from hub.auditor import MAX_PAGE, access_report, parse_int, parse_time
-from hub.auth import Principal
+from hub.audit.search import MAX_PAGE, access_report, parse_int, parse_time
+from hub.core.gateway import CallResult
+from hub.core.state import Hub
 from hub.errors import (
     BadRequest,
     Forbidden,
@@ -23,11 +24,8 @@ from hub.errors import (
     UnknownService,
     UpstreamTimeout,
 )
-from hub.gateway import CallResult
 from hub.identifiers import InvalidIdentifier, parse_personal_id
-
-if TYPE_CHECKING:
-    from hub.app import Hub
+from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 

@@ -24,10 +24,10 @@ from hub.api.deps import (
     string_path_param,
 )
 from hub.api.middleware import request_id_of
-from hub.auth import Principal
+from hub.capabilities.jobs import JobService
+from hub.capabilities.webhooks import check_callback_url
 from hub.errors import SchemaViolation, UnknownService
-from hub.jobs import JobService
-from hub.webhooks import check_callback_url
+from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/judicial-records", tags=["judicial-records"])
 

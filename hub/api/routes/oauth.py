@@ -1,10 +1,9 @@
 """`POST /oauth/token`: the OAuth2 client-credentials grant (RFC 6749 §4.4), an API key
-traded for a short-lived access token (hub.oauth)."""
+traded for a short-lived access token (hub.security.oauth)."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import APIRouter, Request
@@ -13,12 +12,10 @@ from starlette.responses import Response
 from hub.api.deps import get_hub, read_bytes
 from hub.api.middleware import request_id_of
 from hub.api.problems import problem_response
+from hub.core.gateway import CallerHeaders
+from hub.core.state import Hub
 from hub.errors import HubError
-from hub.gateway import CallerHeaders
-from hub.oauth import InvalidClient, InvalidScope, OAuthError, parse_token_request
-
-if TYPE_CHECKING:
-    from hub.app import Hub
+from hub.security.oauth import InvalidClient, InvalidScope, OAuthError, parse_token_request
 
 router = APIRouter(tags=["oauth"])
 log = logging.getLogger("hub.oauth")

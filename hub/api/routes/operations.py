@@ -14,8 +14,8 @@ from sqlmodel import col, select
 from starlette.responses import Response
 
 from hub.api.deps import HubDep
-from hub.metrics import CONTENT_TYPE
-from hub.models import Job, Payment, WebhookDelivery
+from hub.core.metrics import CONTENT_TYPE
+from hub.core.models import Job, Payment, WebhookDelivery
 
 log = logging.getLogger("hub.metrics")
 

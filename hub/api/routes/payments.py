@@ -14,9 +14,9 @@ from starlette.responses import Response
 from hub import __version__
 from hub.api.deps import caller_headers, envelope, get_hub, read_bytes, read_json, string_path_param
 from hub.api.middleware import request_id_of
-from hub.auth import Principal
+from hub.capabilities.payments import PaymentRequest, PaymentService
 from hub.errors import UnknownService
-from hub.payments import PaymentRequest, PaymentService
+from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 

@@ -1,5 +1,5 @@
 """Webhook deliveries name the service, the data subject and the purpose they concern, so
-that each delivery attempt is audited like an answer (hub.webhooks): who received which
+that each delivery attempt is audited like an answer (hub.capabilities.webhooks): who received which
 fields about whom, and why. Rows written before this revision have none of them and are
 audited without them.
 

@@ -1,6 +1,6 @@
 """Circuit state shared by every hub process through Redis (`HUB_REDIS_URL`).
 
-Each process's breakers go on judging the outcomes of its own calls (`hub.circuit`), with
+Each process's breakers go on judging the outcomes of its own calls (`hub.resilience.circuit`), with
 nothing added to a call's path. This module exchanges what they decide: a background task
 in each process makes one round trip every `HUB_CIRCUIT_SYNC_S` (0.5 s), and a few more
 only when there is news.
@@ -47,7 +47,7 @@ from typing import Any, Literal
 import orjson
 from redis.exceptions import WatchError
 
-from hub.circuit import CircuitBreaker
+from hub.resilience.circuit import CircuitBreaker
 
 __all__ = ["CircuitSync", "Record"]
 

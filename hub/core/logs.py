@@ -167,7 +167,7 @@ def logging_config(level: str, log_format: LogFormat) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "handlers": {"hub": {"()": "hub.logs.stream_handler", "log_format": log_format}},
+        "handlers": {"hub": {"()": "hub.core.logs.stream_handler", "log_format": log_format}},
         "root": {"level": number, "handlers": ["hub"]},
         "loggers": {
             **{

@@ -17,9 +17,9 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from hub.audit import canonical_time
+from hub.audit.trail import canonical_time
+from hub.core.models import AuditRecord, Client
 from hub.errors import BadRequest
-from hub.models import AuditRecord, Client
 
 MAX_PAGE = 500
 

@@ -14,7 +14,7 @@
 - reconciliation: upstream's daily list against the hub's payments (`hub payments reconcile`).
 
 Upstream's answers reach the hub whole; the payment's view, answered by the routes and sent
-in the webhook, and the receipt are cut to the client's field grant (hub.fields).
+in the webhook, and the receipt are cut to the client's field grant (hub.security.fields).
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from hub.auth import Principal
 from hub.canonical.common import INVALID_PERSONAL_ID_ERROR, CanonicalModel, PersonalIdStr
 from hub.canonical.payment import MAX_AMOUNT_VND
+from hub.capabilities.webhooks import check_callback_url, enqueue, lease, unleased
+from hub.core.gateway import CallerHeaders, CallResult, Gateway
+from hub.core.models import InboundMessage, Payment, utcnow
 from hub.errors import (
     BadRequest,
     HubError,
@@ -48,11 +50,9 @@ from hub.errors import (
     ReplayedMessage,
     SchemaViolation,
 )
-from hub.fields import granted_fields, trim_view
-from hub.gateway import CallerHeaders, CallResult, Gateway
-from hub.models import InboundMessage, Payment, utcnow
-from hub.resilience import doubling_delay
-from hub.webhooks import check_callback_url, enqueue, lease, unleased
+from hub.resilience.retry import doubling_delay
+from hub.security.auth import Principal
+from hub.security.fields import granted_fields, trim_view
 
 log = logging.getLogger("hub.payments")
 
@@ -86,7 +86,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 #: The keys of a payment's view that are the hub's own bookkeeping, or what the client
 #: itself sent, kept whatever its field grant; the others (`transaction_id`, `pay_url`)
-#: are upstream's canonical fields, cut with it (hub.fields).
+#: are upstream's canonical fields, cut with it (hub.security.fields).
 PAYMENT_HUB_KEYS = frozenset(
     {
         "id",

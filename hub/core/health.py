@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from hub.adapter import Health
-from hub.registry import AdapterRegistry, LoadedAdapter
+from hub.core.registry import AdapterRegistry, LoadedAdapter
 
 PROBE_TIMEOUT_S = 2.0
 

@@ -40,10 +40,10 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hub.core.gateway import CallerHeaders, Gateway
+from hub.core.models import WebhookDelivery, utcnow
 from hub.errors import BadRequest, HubError
-from hub.gateway import CallerHeaders, Gateway
-from hub.models import WebhookDelivery, utcnow
-from hub.resilience import doubling_delay
+from hub.resilience.retry import doubling_delay
 
 #: How long a process holds a delivery it is sending (longer than any send may take).
 LEASE_S = 60

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hub.config import Settings
+from hub.core.config import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -27,9 +27,9 @@ DEMO_CLIENT = "demo"
 
 
 def _configure_logging(level: str, settings: Settings) -> dict[str, Any]:
-    """Log as HUB_LOG_FORMAT says (hub/logs.py); returns the configuration, for uvicorn to
+    """Log as HUB_LOG_FORMAT says (hub/core/logs.py); returns the configuration, for uvicorn to
     apply to its own loggers too, in every worker process."""
-    from hub.logs import logging_config
+    from hub.core.logs import logging_config
 
     config = logging_config(level, settings.log_format_used)
     logging.config.dictConfig(config)
@@ -62,8 +62,8 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the hub (settings from HUB_* environment variables)."""
     import uvicorn
 
-    from hub.config import ConfigurationError
-    from hub.registry import AdapterLoadError, preflight
+    from hub.core.config import ConfigurationError
+    from hub.core.registry import AdapterLoadError, preflight
 
     settings = Settings()
     try:
@@ -71,7 +71,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     except (ConfigurationError, AdapterLoadError) as exc:
         raise click.ClickException(str(exc)) from None
     if not settings.migrate_on_start:  # production: refuse a database behind this hub
-        from hub.db import SchemaBehind, make_engine, prepare
+        from hub.core.db import SchemaBehind, make_engine, prepare
 
         engine = make_engine(settings.database_url)
         try:
@@ -176,7 +176,7 @@ def _wait_for_mocks(process: subprocess.Popen[bytes], timeout_s: float = 30) -> 
 @contextlib.contextmanager
 def _database(settings: Settings) -> Iterator[Engine]:
     """The hub's database, its schema created, for a CLI command."""
-    from hub.db import create_schema, make_engine
+    from hub.core.db import create_schema, make_engine
 
     engine = make_engine(settings.database_url)
     try:
@@ -190,8 +190,8 @@ def _demo_client(settings: Settings) -> str:
     """Create (or re-key) the `demo` client that may call everything, for a first look."""
     from sqlmodel import Session, delete, select
 
-    from hub.auth import create_client
-    from hub.models import ApiKey, Client
+    from hub.core.models import ApiKey, Client
+    from hub.security.auth import create_client
 
     if settings.environment == "production":
         raise click.ClickException("`hub up` is for development; use `hub serve` in production")
@@ -285,7 +285,7 @@ def clients_create(
     expires_in_days: float | None,
 ) -> None:
     """Create a client; prints its id and API key (shown this once only)."""
-    from hub.auth import create_client
+    from hub.security.auth import create_client
 
     per_minute = None
     if rate is not None:
@@ -318,7 +318,7 @@ def clients_create(
 @clients.command("list")
 def clients_list() -> None:
     """Every client, one JSON object a line: grants, limits, keys (prefixes and states)."""
-    from hub.auth import describe_clients
+    from hub.security.auth import describe_clients
 
     with _database(Settings()) as engine:
         for client in describe_clients(engine):
@@ -329,7 +329,7 @@ def clients_list() -> None:
 @click.argument("name")
 def clients_show(name: str) -> None:
     """One client, with each key's prefix, dates and state (never a key)."""
-    from hub.auth import describe_clients
+    from hub.security.auth import describe_clients
 
     with _database(Settings()) as engine:
         try:
@@ -350,7 +350,7 @@ def clients_show(name: str) -> None:
 @click.option("--expires-in-days", type=float, default=None, help="The new key's lifetime.")
 def clients_rotate_key(name: str, grace_hours: float, expires_in_days: float | None) -> None:
     """Give a client a new API key (shown this once); its older keys expire after the grace."""
-    from hub.auth import rotate_key
+    from hub.security.auth import rotate_key
 
     settings = Settings()
     with _database(settings) as engine:
@@ -373,7 +373,7 @@ def clients_rotate_key(name: str, grace_hours: float, expires_in_days: float | N
 def clients_revoke(name: str, prefix: str | None) -> None:
     """Revoke a client (every key) or one of its keys. Takes effect within
     HUB_CLIENT_CACHE_TTL_S on every hub process."""
-    from hub.auth import revoke
+    from hub.security.auth import revoke
 
     with _database(Settings()) as engine:
         try:
@@ -386,8 +386,8 @@ def clients_revoke(name: str, prefix: str | None) -> None:
 
 def _field_grants(texts: tuple[str, ...]) -> dict[str, list[str]]:
     """Parse --fields and check each field against the installed adapters' answers."""
-    from hub.fields import check_field_grants, parse_field_grant
-    from hub.registry import AdapterLoadError, discover
+    from hub.core.registry import AdapterLoadError, discover
+    from hub.security.fields import check_field_grants, parse_field_grant
 
     grants: dict[str, list[str]] = {}
     try:
@@ -411,8 +411,8 @@ def clients_webhook_secret(name: str) -> None:
     """Print the key a client verifies the hub's webhooks with (X-Hub-Signature)."""
     from sqlmodel import Session, select
 
-    from hub.models import Client
-    from hub.webhooks import webhook_secret
+    from hub.capabilities.webhooks import webhook_secret
+    from hub.core.models import Client
 
     settings = Settings()
     with _database(settings) as engine, Session(engine) as session:
@@ -441,8 +441,8 @@ def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
     import asyncio
 
     from hub.app import create_app
+    from hub.capabilities.payments import ReconciliationReport
     from hub.errors import HubError
-    from hub.payments import ReconciliationReport
 
     settings = Settings()
     settings.background_tasks = False
@@ -478,7 +478,7 @@ def audit() -> None:
 
 
 def _audit_key(settings: Settings) -> bytes:
-    from hub.audit import signing_key
+    from hub.audit.trail import signing_key
 
     return signing_key(settings.secret_key.get_secret_value().encode())
 
@@ -500,7 +500,7 @@ def audit_verify(archive_dir: str | None, manifests_only: bool) -> None:
     """Walk the audit chain, its archives and its signed checkpoints (in the database and
     in the witness file); exit 1 naming the first broken record if any record was altered,
     removed or inserted."""
-    from hub.audit import verify
+    from hub.audit.trail import verify
 
     settings = Settings()
     folder = None if manifests_only else Path(archive_dir or settings.audit_archive_dir)
@@ -529,7 +529,7 @@ def audit_verify(archive_dir: str | None, manifests_only: bool) -> None:
 @audit.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the chain's end now (the hub also does it as it writes and when it stops)."""
-    from hub.audit import checkpoint
+    from hub.audit.trail import checkpoint
 
     settings = Settings()
     with _database(settings) as engine:
@@ -547,7 +547,7 @@ def audit_checkpoint() -> None:
 def audit_archive(older_than_days: float | None) -> None:
     """Move records past retention to signed, compressed files in HUB_AUDIT_ARCHIVE_DIR
     (the hub does it by itself every HUB_AUDIT_ARCHIVE_INTERVAL_S)."""
-    from hub.audit import archive
+    from hub.audit.trail import archive
 
     settings = Settings()
     days = settings.audit_retention_days if older_than_days is None else older_than_days
@@ -572,7 +572,7 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Migrate the database of HUB_DATABASE_URL to REVISION (a database made before
     migrations existed is adopted first)."""
-    from hub.db import current_revision, make_engine, upgrade
+    from hub.core.db import current_revision, make_engine, upgrade
 
     engine = make_engine(Settings().database_url)
     try:
@@ -586,7 +586,7 @@ def db_upgrade(revision: str) -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the database's revision and this hub's newest; exit 1 when they differ."""
-    from hub.db import current_revision, head_revision, make_engine
+    from hub.core.db import current_revision, head_revision, make_engine
 
     engine = make_engine(Settings().database_url)
     try:
@@ -664,9 +664,9 @@ def mappings_check(names: tuple[str, ...]) -> None:
     """Check installed adapters' mappings (default: all): against the canonical models, as
     start-up does, and every path against the upstream's own schema (WSDL, XSD or JSON
     Schema) where the adapter declares one. Exit 1 on any problem."""
+    from hub.core.registry import AdapterLoadError, discover, resolve_mapping, resource_path
     from hub.mapping import MappingError
     from hub.mapping_tools import check_upstream_paths
-    from hub.registry import AdapterLoadError, discover, resolve_mapping, resource_path
 
     try:
         classes = discover(names or None)
@@ -717,9 +717,9 @@ def mappings_try(
     upstream (a SOAP envelope, XML or JSON)."""
     from pydantic import ValidationError
 
+    from hub.core.registry import AdapterLoadError, discover
     from hub.mapping import MappingError, MappingValueError, parse_mapping
     from hub.mapping_tools import SampleError, try_mapping
-    from hub.registry import AdapterLoadError, discover
 
     models = None
     try:
@@ -747,6 +747,3 @@ def mappings_try(
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
-
-if __name__ == "__main__":
-    main()

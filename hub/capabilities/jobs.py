@@ -18,7 +18,7 @@ The hub's part, the same for every such adapter:
   written in the same transaction.
 
 Upstream's answers are stored whole; the job's view, answered by the routes and sent in
-the webhook, is cut to the client's field grant (hub.fields).
+the webhook, is cut to the client's field grant (hub.security.fields).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from hub.auth import Principal
+from hub.capabilities.webhooks import enqueue, lease, unleased
+from hub.core.gateway import CallerHeaders, Gateway
+from hub.core.models import InboundMessage, Job, utcnow
 from hub.errors import (
     HubError,
     NotFound,
@@ -45,11 +47,9 @@ from hub.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from hub.fields import granted_fields, trim_view
-from hub.gateway import CallerHeaders, Gateway
-from hub.models import InboundMessage, Job, utcnow
-from hub.resilience import doubling_delay
-from hub.webhooks import enqueue, lease, unleased
+from hub.resilience.retry import doubling_delay
+from hub.security.auth import Principal
+from hub.security.fields import granted_fields, trim_view
 
 log = logging.getLogger("hub.jobs")
 
@@ -69,7 +69,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 #: The keys of a job's view that are the hub's own bookkeeping, kept whatever the client's
-#: field grant; the others are upstream's canonical fields, cut with it (hub.fields).
+#: field grant; the others are upstream's canonical fields, cut with it (hub.security.fields).
 JOB_HUB_KEYS = frozenset(
     {
         "id",

@@ -17,7 +17,7 @@ callers a fast 503, not a timeout each, and cannot take the other services down 
   system answers.
 
 The breaker judges the outcomes of this process's own calls, and `enter`/`leave` never wait
-for anything: they run on every call. With `HUB_REDIS_URL` set, `hub.circuit_sync` shares
+for anything: they run on every call. With `HUB_REDIS_URL` set, `hub.resilience.circuit_sync` shares
 the state with the other hub processes, off the calls' path: an open or a close this breaker
 decides is published, one decided elsewhere is adopted (`adopt_open`, `adopt_closed`), and a
 half-open trial needs the cluster's permit (`grant_trial`), so only one process tries the
@@ -224,7 +224,7 @@ class CircuitBreaker:
             if self.on_change is not None:
                 self.on_change(self.service, state)
 
-    # -- sharing (hub.circuit_sync) ---------------------------------------------------------
+    # -- sharing (hub.resilience.circuit_sync) -----------------------------------------------------
 
     @property
     def gated(self) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import create_engine
 
-from hub import models  # noqa: F401 - registers the tables on SQLModel.metadata
+from hub.core import models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 
 def make_engine(url: str) -> Engine:

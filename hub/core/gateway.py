@@ -23,9 +23,11 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from hub.adapter import CallContext, OperationSpec
-from hub.audit import AuditWriter
-from hub.auth import Authenticator, Principal
+from hub.audit.trail import AuditWriter
 from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
+from hub.core.metrics import Metrics
+from hub.core.models import utcnow
+from hub.core.registry import AdapterRegistry, LoadedAdapter
 from hub.errors import (
     BadRequest,
     Forbidden,
@@ -35,13 +37,11 @@ from hub.errors import (
     SchemaViolation,
     Unauthenticated,
 )
-from hub.fields import paths_of
-from hub.fields import trim as cut_fields
-from hub.metrics import Metrics
-from hub.models import utcnow
-from hub.ratelimit import RateLimiter
-from hub.registry import AdapterRegistry, LoadedAdapter
-from hub.resilience import RetryPolicy, translate_upstream_errors
+from hub.resilience.retry import RetryPolicy, translate_upstream_errors
+from hub.security.auth import Authenticator, Principal
+from hub.security.fields import paths_of
+from hub.security.fields import trim as cut_fields
+from hub.security.ratelimit import RateLimiter
 
 log = logging.getLogger("hub.gateway")
 
@@ -146,7 +146,7 @@ class Gateway:
         the hub's own use of the answer (a job's submission, a payment's opening): the
         whole canonical output comes back, and the record lists no fields, since none of
         it goes out with this call; what of it reaches the client is cut and recorded
-        where it leaves the hub (hub.fields).
+        where it leaves the hub (hub.security.fields).
         """
         started = time.perf_counter()
         admit = principal is None  # a client's own request, not the hub's work for it
@@ -382,7 +382,7 @@ class Gateway:
             exc.code,
             subject,
             exc.log_context,
-            extra={  # the same, as fields of a JSON log line (hub/logs.py)
+            extra={  # the same, as fields of a JSON log line (hub/core/logs.py)
                 "request_id": trace.caller.request_id,
                 "client": trace.principal.client_id,
                 "service": trace.service,

@@ -44,7 +44,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from hub.models import Client
+from hub.core.models import Client
 
 __all__ = ["check_field_grants", "granted_fields", "parse_field_grant", "trim", "trim_view"]
 

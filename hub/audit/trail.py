@@ -52,8 +52,8 @@ import orjson
 from sqlalchemy import Connection, Text, cast, select
 from sqlalchemy.engine import Engine
 
+from hub.core.models import AuditArchive, AuditCheckpoint, AuditRecord, utcnow
 from hub.errors import HubUnavailable
-from hub.models import AuditArchive, AuditCheckpoint, AuditRecord, utcnow
 
 log = logging.getLogger("hub.audit")
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from hub.core.models import ApiKey, Client, utcnow
 from hub.errors import (
     DossierRequired,
     Forbidden,
@@ -32,8 +33,7 @@ from hub.errors import (
     PurposeRequired,
     Unauthenticated,
 )
-from hub.models import ApiKey, Client, utcnow
-from hub.oauth import (
+from hub.security.oauth import (
     MAX_TOKEN_CHARS,
     TOKEN_START,
     AccessToken,
@@ -310,7 +310,7 @@ class Authenticator:
     default). Unknown keys are remembered briefly in a separate, smaller cache, so a flood of
     made-up keys can neither evict the good ones nor reach the database each time.
 
-    OAuth2 access tokens (hub.oauth) are accepted too. A token is only a signed pointer to
+    OAuth2 access tokens (hub.security.oauth) are accepted too. A token is only a signed pointer to
     the API key it was issued against: each one is checked against that key and its client
     as a key is, and cached the same way (by its hash, never past its own expiry), so
     revoking the key or the client stops its tokens within `ttl` as well.

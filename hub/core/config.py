@@ -122,7 +122,7 @@ class Settings(SecretFileSettings):
     retry_max_backoff_s: float = Field(1.0, ge=0)
     http_transport: Literal["http1", "aiohttp", "httpx"] = Field(
         "http1",
-        description="Upstream HTTP client: the hub's lean HTTP/1.1 client (hub/http1.py), "
+        description="Upstream HTTP client: the hub's lean HTTP/1.1 client (hub/core/http1.py), "
         "aiohttp's, or httpx's own pool; measured in that order from fastest (README, "
         "Benchmark).",
     )

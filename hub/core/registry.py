@@ -20,11 +20,11 @@ import httpx
 from pydantic import ValidationError
 
 from hub.adapter import Adapter, AdapterConfig, OperationSpec
-from hub.circuit import CircuitBreaker, CircuitPolicy
-from hub.config import Settings
+from hub.core.config import Settings
+from hub.core.http1 import Http1Backend
 from hub.errors import UnknownOperation, UnknownService
-from hub.http1 import Http1Backend
 from hub.mapping import Mapping, MappingError, load_mapping
+from hub.resilience.circuit import CircuitBreaker, CircuitPolicy
 from hub.upstream import AiohttpBackend, HttpxBackend, UpstreamClient
 
 ENTRY_POINT_GROUP = "hub.adapters"

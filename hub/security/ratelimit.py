@@ -83,7 +83,7 @@ class RedisCounters:
     @property
     def client(self) -> Any:
         """The Redis client: one connection pool per process, shared circuit state uses it
-        too (hub.circuit_sync); closed with these counters."""
+        too (hub.resilience.circuit_sync); closed with these counters."""
         return self._redis
 
     async def hit(self, key: str, window: int) -> int:
