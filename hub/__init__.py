@@ -5,7 +5,16 @@ The public, plugin-facing names are re-exported here; everything else is interna
 
 __version__ = "0.1.0"
 
-from hub.adapter import Adapter, AdapterConfig, CallContext, Health, OperationSpec, operation
+from hub.adapter import (
+    Adapter,
+    AdapterConfig,
+    AsyncAdapter,
+    CallContext,
+    Health,
+    OperationSpec,
+    PaymentProvider,
+    operation,
+)
 from hub.errors import (
     HubError,
     NotFound,
@@ -19,11 +28,13 @@ from hub.errors import (
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "AsyncAdapter",
     "CallContext",
     "Health",
     "HubError",
     "NotFound",
     "OperationSpec",
+    "PaymentProvider",
     "UpstreamBadResponse",
     "UpstreamError",
     "UpstreamRejected",

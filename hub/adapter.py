@@ -37,12 +37,24 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from hub.canonical.payment import (
+    PaymentInitiated,
+    PaymentNotification,
+    PaymentOrder,
+    PaymentStatus,
+    PaymentStatusQuery,
+    Receipt,
+    ReceiptQuery,
+    ReconciliationList,
+    ReconciliationQuery,
+)
 from hub.core.config import SecretFileSettings
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
@@ -50,9 +62,11 @@ from hub.upstream import UpstreamClient
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "AsyncAdapter",
     "CallContext",
     "Health",
     "OperationSpec",
+    "PaymentProvider",
     "operation",
 ]
 
@@ -242,6 +256,12 @@ class Adapter:
     upstream_schema: ClassVar[str | None] = None
     Config: ClassVar[type[AdapterConfig]] = AdapterConfig
     operations: ClassVar[dict[str, OperationSpec]] = {}
+    #: The operations a capability base class (AsyncAdapter, PaymentProvider) requires of
+    #: its subclasses: name -> (input, output) models the operation's own must be or
+    #: subclass (None: any). The hub refuses to load an adapter that breaks it.
+    required_operations: ClassVar[
+        MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
+    ] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -279,6 +299,23 @@ class Adapter:
         raise NotImplementedError
 
     @classmethod
+    def contract_problems(cls) -> list[str]:
+        """What in this class breaks the contract of the capabilities it subclasses (empty
+        when none): a required operation missing, or declared with other models."""
+        problems = []
+        for name, models in cls.required_operations.items():
+            spec = cls.operations.get(name)
+            if spec is None:
+                problems.append(f"operation {name!r} is required and missing")
+            elif models is not None:
+                wanted_in, wanted_out = models
+                if not issubclass(spec.input_model, wanted_in):
+                    problems.append(f"operation {name!r} must take {wanted_in.__name__}")
+                if not issubclass(spec.output_model, wanted_out):
+                    problems.append(f"operation {name!r} must answer {wanted_out.__name__}")
+        return problems
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
         """The catalogue entry (without live status)."""
         return {
@@ -299,3 +336,75 @@ class Adapter:
                 for spec in cls.operations.values()
             ],
         }
+
+
+class AsyncAdapter(Adapter):
+    """An adapter whose upstream answers later: a capability the core serves for any of them.
+
+    Declare a `submit` operation (starts a request upstream; its answer names upstream's
+    `reference`) and a `status` operation (reads a request's state; its answer has
+    `reference` and `status`), and implement `parse_push`. The core then keeps each request
+    as a job owned by the client that made it (hub.capabilities.jobs): it serves
+    `POST /v1/jobs/{name}` (submit, 202), `GET /v1/jobs/{name}/{job_id}` (the job, with the
+    result once final) and `POST /v1/jobs/{name}/results` (upstream's signed push, no API
+    key), polls jobs no push has finished, and notifies the client's `callback_url` by a
+    signed webhook. `route=` on `submit` and `status` keeps the generic call route off them.
+    """
+
+    required_operations: ClassVar[
+        MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
+    ] = {"submit": None, "status": None}
+    #: Where upstream pushes results, beside `POST /v1/jobs/{name}/results` (optional; e.g.
+    #: the path the real system is configured to call).
+    push_route: ClassVar[str | None] = None
+    #: The statuses that end a job (after them, nothing is polled or applied).
+    final_statuses: ClassVar[frozenset[str]] = frozenset(
+        {"issued", "rejected", "completed", "failed"}
+    )
+
+    def parse_push(self, body: bytes, headers: MappingABC[str, str]) -> BaseModel:
+        """Verify and read a result upstream pushed to the hub: the model `status` answers.
+
+        Raise `hub.errors.InvalidSignature` (or StaleMessage) for a push that does not
+        verify and `SchemaViolation` for one that is not a result; replays are the core's
+        business. The answer's `reference` names the job (or `portal_reference`, the job id
+        the adapter sent upstream as `CallContext.correlation_id`)."""
+        raise NotImplementedError
+
+
+class PaymentProvider(Adapter):
+    """A payment platform or bank gateway: a capability the core serves for any of them.
+
+    Declare the four operations below with the canonical payment models
+    (hub.canonical.payment) and implement `parse_notification`. The core owns each payment
+    (hub.capabilities.payments): the Idempotency-Key, the reference sent upstream, the
+    verified callback applied once, background queries when no callback comes, the
+    client's signed webhook and the daily reconciliation (`hub payments reconcile
+    --provider NAME`). Agencies reach every provider through `POST /v1/payments` (its body's
+    `provider`, or HUB_PAYMENT_PROVIDER's by default); the provider's callback lands at
+    `POST /v1/payments/ipn/{name}` (and the default provider's at `/v1/payments/ipn`).
+
+    - `init(PaymentOrder) -> PaymentInitiated`: open a payment; the payer goes to `pay_url`.
+    - `query(PaymentStatusQuery) -> PaymentStatus`: its state upstream.
+    - `receipt(ReceiptQuery) -> Receipt`: the receipt of a paid payment.
+    - `reconciliation(ReconciliationQuery) -> ReconciliationList`: a day's transactions.
+    """
+
+    required_operations: ClassVar[
+        MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
+    ] = {
+        "init": (PaymentOrder, PaymentInitiated),
+        "query": (PaymentStatusQuery, PaymentStatus),
+        "receipt": (ReceiptQuery, Receipt),
+        "reconciliation": (ReconciliationQuery, ReconciliationList),
+    }
+
+    def parse_notification(
+        self, body: bytes, headers: MappingABC[str, str]
+    ) -> PaymentNotification:
+        """Verify and read the provider's callback (IPN).
+
+        Raise `hub.errors.InvalidSignature` (or StaleMessage) for one that does not verify
+        and `SchemaViolation` for one that is not a notification. Replays, and the match
+        with the payment (reference, amount, transaction), are the core's business."""
+        raise NotImplementedError

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
-from sqlalchemy.engine import Engine
+from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from hub import __version__
-from hub.adapter import Adapter
+from hub.adapter import Adapter, AsyncAdapter, PaymentProvider
 from hub.api import problems
 from hub.api.direct import DirectRoutes, HubApp
 from hub.api.middleware import RequestIdMiddleware
@@ -24,21 +23,21 @@ from hub.api.routes import (
     citizens,
     civil_status,
     enterprises,
-    judicial,
     oauth,
     operations,
     payments,
 )
+from hub.api.routes import jobs as job_routes
 from hub.audit.trail import AuditRetention, AuditWriter, signing_key
-from hub.capabilities.jobs import JobService
-from hub.capabilities.payments import PaymentService
+from hub.capabilities.jobs import job_services
+from hub.capabilities.payments.desk import default_provider, payment_services
 from hub.capabilities.webhooks import WebhookSender, audit_by
 from hub.core.config import Settings
 from hub.core.db import make_engine, prepare
 from hub.core.gateway import Gateway
 from hub.core.health import HealthMonitor
 from hub.core.metrics import Metrics
-from hub.core.registry import AdapterRegistry, classes_from, discover
+from hub.core.registry import AdapterLoadError, AdapterRegistry, classes_from, discover
 from hub.core.state import Hub
 from hub.core.worker import BackgroundWorker
 from hub.resilience.circuit_sync import CircuitSync
@@ -60,31 +59,25 @@ CORS_REQUEST_HEADERS = (
     "x-request-id",
 )
 
-#: Statuses that end an asynchronous adapter's job unless it declares `final_statuses`.
-DEFAULT_FINAL_STATUSES = frozenset({"issued", "rejected", "completed", "failed"})
-
-
-def _job_services(
-    registry: AdapterRegistry, gateway: Gateway, engine: Engine, settings: Settings
-) -> dict[str, JobService]:
-    """A job service for every asynchronous adapter: one offering `submit` and `status`
-    operations and a `parse_push(body, headers)` method for upstream's pushed results."""
-    services = {}
+def _adapter_routers(registry: AdapterRegistry) -> list[APIRouter]:
+    """The resource routes that installed adapters name for themselves."""
+    routers = []
     for loaded in registry:
-        cls = loaded.cls
-        if {"submit", "status"} <= set(cls.operations) and hasattr(cls, "parse_push"):
-            services[cls.name] = JobService(
-                gateway,
-                engine,
-                service=cls.name,
-                final_statuses=frozenset(getattr(cls, "final_statuses", DEFAULT_FINAL_STATUSES)),
-                poll_initial_s=settings.job_poll_initial_s,
-                poll_max_s=settings.job_poll_max_s,
-                submit_stale_s=settings.job_submit_stale_s,
-                lost_after_s=settings.job_lost_after_s,
-                unconfirmed_s=settings.job_unconfirmed_s,
-            )
-    return services
+        if not issubclass(loaded.cls, AsyncAdapter):
+            continue
+        if router := job_routes.adapter_routes(loaded.cls):
+            routers.append(router)
+    return routers
+
+
+def _default_payment_provider(registry: AdapterRegistry, settings: Settings) -> str | None:
+    providers = [
+        loaded.cls.name for loaded in registry if issubclass(loaded.cls, PaymentProvider)
+    ]
+    try:
+        return default_provider(providers, settings.payment_provider)
+    except ValueError as exc:
+        raise AdapterLoadError(str(exc)) from None
 
 
 def create_app(
@@ -108,6 +101,7 @@ def create_app(
         classes_from(adapters) if adapters is not None else discover(settings.enabled_adapters)
     )
     registry = AdapterRegistry.build(settings, classes, transports)
+    default_payment = _default_payment_provider(registry, settings)
     engine = make_engine(settings.database_url)
     metrics = Metrics()
     for loaded in registry:
@@ -167,21 +161,8 @@ def create_app(
             else None
         )
         health = HealthMonitor(registry, engine, settings.health_cache_s)
-        jobs = _job_services(registry, gateway, engine, settings)
-        payments = (
-            PaymentService(
-                gateway,
-                engine,
-                https_callbacks_only=settings.callbacks_https_only,
-                public_callbacks_only=settings.callbacks_public_only,
-                query_after_s=settings.payment_query_after_s,
-                query_max_s=settings.payment_query_max_s,
-                lost_after_s=settings.payment_lost_after_s,
-                query_until_s=settings.payment_query_until_s,
-            )
-            if "payment" in registry
-            else None
-        )
+        jobs = job_services(registry, gateway, engine, settings)
+        payments = payment_services(registry, gateway, engine, settings, default_payment)
         webhooks = WebhookSender(
             engine,
             secret,
@@ -194,8 +175,7 @@ def create_app(
             audit=audit_by(gateway),
         )
         steps = [(f"poll {name}", job.poll_once) for name, job in jobs.items()]
-        if payments is not None:
-            steps.append(("query payments", payments.query_once))
+        steps += [(f"query {p.service} payments", p.query_once) for p in payments]
         steps.append(("deliver webhooks", webhooks.run_once))
         if settings.audit_retention_days > 0:
             retention = AuditRetention(
@@ -272,11 +252,12 @@ def create_app(
         catalogue.router,
         citizens.router,
         civil_status.router,
-        judicial.router,
         enterprises.router,
+        job_routes.router,
         payments.router,
         admin.router,
         oauth.router,
+        *_adapter_routers(registry),
     ]
     own_routes = list(app.routes)  # the docs and the OpenAPI document, before ours join
     for router in routers:

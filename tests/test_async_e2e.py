@@ -175,7 +175,7 @@ async def test_no_callback_the_hub_queries_and_reconciles(stack) -> None:
     )
     assert settled.status_code == 200, settled.text
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date()
-    report = await hub.hub.payments.reconcile(today)
+    report = await hub.hub.payments.get().reconcile(today)
     assert not report.clean
     assert report.status_mismatch == [{"reference": payment["id"], "hub": "pending", "upstream": "paid"}]
 
@@ -183,7 +183,7 @@ async def test_no_callback_the_hub_queries_and_reconciles(stack) -> None:
         conn.execute(text("UPDATE payments SET next_query_at = :t"), {"t": dt.datetime(2000, 1, 1)})
     assert await hub.hub.worker.run_once() >= 1
     assert (await wait_status(hub, key, payment["id"], "paid"))["transaction_id"] == payment["transaction_id"]
-    report = await hub.hub.payments.reconcile(today)
+    report = await hub.hub.payments.get().reconcile(today)
     assert report.clean and report.hub_count == report.upstream_count == 1
 
 

@@ -22,7 +22,7 @@ import httpx
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
+from hub.adapter import AdapterConfig, AsyncAdapter, CallContext, Health, operation
 from hub.canonical.judicial import (
     FINAL_STATUSES,
     CertificateApplication,
@@ -84,7 +84,7 @@ class JudicialRecordsConfig(AdapterConfig):
         return value
 
 
-class JudicialRecordsAdapter(Adapter):
+class JudicialRecordsAdapter(AsyncAdapter):
     """Apply for criminal-record certificates and follow them to their issue."""
 
     name = "judicial-records"
@@ -98,6 +98,7 @@ class JudicialRecordsAdapter(Adapter):
     upstream_schema = "adapters.judicial_records:upstream.schema.json"
     Config = JudicialRecordsConfig
     final_statuses: ClassVar[frozenset[str]] = FINAL_STATUSES
+    push_route = "/v1/judicial-records/results"
 
     config: JudicialRecordsConfig
 

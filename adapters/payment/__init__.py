@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
+from hub.adapter import AdapterConfig, CallContext, Health, PaymentProvider, operation
 from hub.canonical.payment import (
     PaymentInitiated,
     PaymentNotification,
@@ -145,7 +145,7 @@ class PaymentConfig(AdapterConfig):
     )
 
 
-class PaymentAdapter(Adapter):
+class PaymentAdapter(PaymentProvider):
     """Open payments, read their state and receipt, list a day's transactions."""
 
     name = "payment"

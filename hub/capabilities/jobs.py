@@ -37,9 +37,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hub.adapter import AsyncAdapter
 from hub.capabilities.webhooks import enqueue, lease, unleased
+from hub.core.config import Settings
 from hub.core.gateway import CallerHeaders, Gateway
 from hub.core.models import InboundMessage, Job, utcnow
+from hub.core.registry import AdapterRegistry
 from hub.errors import (
     HubError,
     NotFound,
@@ -284,8 +287,9 @@ class JobService:
     ) -> dict[str, Any]:
         """Apply a pushed result (verified by the adapter). Returns what to answer upstream."""
         adapter = self.gateway.registry.get(self.service).instance
+        assert isinstance(adapter, AsyncAdapter)  # only those get a JobService
         try:
-            state = adapter.parse_push(body, headers)  # type: ignore[attr-defined]
+            state = adapter.parse_push(body, headers)
         except (ValidationError, ValueError):  # an adapter that let a parse error out
             raise SchemaViolation("the pushed result does not have the expected shape") from None
         data = state.model_dump(mode="json")
@@ -520,3 +524,24 @@ class JobService:
                     purpose=job.purpose,
                 )
         return True
+
+
+def job_services(
+    registry: AdapterRegistry, gateway: Gateway, engine: Engine, settings: Settings
+) -> dict[str, JobService]:
+    """A job service for every installed AsyncAdapter, by the adapter's name."""
+    return {
+        loaded.cls.name: JobService(
+            gateway,
+            engine,
+            service=loaded.cls.name,
+            final_statuses=loaded.cls.final_statuses,
+            poll_initial_s=settings.job_poll_initial_s,
+            poll_max_s=settings.job_poll_max_s,
+            submit_stale_s=settings.job_submit_stale_s,
+            lost_after_s=settings.job_lost_after_s,
+            unconfirmed_s=settings.job_unconfirmed_s,
+        )
+        for loaded in registry
+        if issubclass(loaded.cls, AsyncAdapter)
+    }

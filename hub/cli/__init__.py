@@ -435,14 +435,19 @@ def payments() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="The day (Vietnam time) to reconcile, YYYY-MM-DD.",
 )
+@click.option(
+    "--provider",
+    default=None,
+    help="The payment provider (default: HUB_PAYMENT_PROVIDER, or the only one installed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
-    """Compare the hub's payments of a day with the platform's list; exit 1 on differences."""
+def payments_reconcile(day: dt.datetime, provider: str | None, as_json: bool) -> None:
+    """Compare the hub's payments of a day with the provider's list; exit 1 on differences."""
     import asyncio
 
     from hub.app import create_app
-    from hub.capabilities.payments import ReconciliationReport
-    from hub.errors import HubError
+    from hub.capabilities.payments.reconcile import ReconciliationReport
+    from hub.errors import HubError, UnknownService
 
     settings = Settings()
     settings.background_tasks = False
@@ -450,9 +455,14 @@ def payments_reconcile(day: dt.datetime, as_json: bool) -> None:
 
     async def run() -> ReconciliationReport:
         async with app.router.lifespan_context(app):
-            service = app.state.hub.payments
-            if service is None:
-                raise click.ClickException("the payment adapter is not installed")
+            try:
+                service = app.state.hub.payments.get(provider)
+            except UnknownService:
+                raise click.ClickException(
+                    f"no payment provider {provider!r} is installed"
+                    if provider
+                    else "no payment provider is installed"
+                ) from None
             return await service.reconcile(day.date())  # type: ignore[no-any-return]
 
     try:

@@ -247,6 +247,13 @@ class Settings(SecretFileSettings):
         description="A job upstream says it does not know (not found), and older than this, "
         "ends failed with UPSTREAM_LOST instead of being polled for ever.",
     )
+    payment_provider: str | None = Field(
+        None,
+        max_length=64,
+        description="The payment provider (an installed PaymentProvider adapter) that "
+        "`POST /v1/payments` uses when its body names none, and whose callbacks land at "
+        "`/v1/payments/ipn`. Unset: the only provider installed (several need this set).",
+    )
     payment_query_after_s: float = Field(
         60.0, ge=0, description="Ask upstream about a pending payment with no callback after this."
     )

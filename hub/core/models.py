@@ -154,9 +154,9 @@ class Job(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
-    """A payment the hub opened on the national payment platform for a client.
+    """A payment the hub opened for a client through a payment provider (`service`).
 
-    `id` is also the reference sent upstream (MaThamChieu). The payer's name and ID go
+    `id` is also the reference sent upstream (e.g. MaThamChieu). The payer's name and ID go
     upstream on the receipt but are not kept here: the hub stores what it needs to follow
     the payment, no more.
     """
@@ -165,6 +165,7 @@ class Payment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("client_id", "idempotency_key"),)
 
     id: str = Field(primary_key=True, max_length=40)
+    service: str = Field(max_length=64, description="The provider (a PaymentProvider adapter)")
     client_id: str = Field(index=True, max_length=40)
     idempotency_key: str = Field(max_length=255)
     request_hash: str = Field(max_length=64)

@@ -69,6 +69,9 @@ def _register(registry: dict[str, type[Adapter]], cls: Any, *, origin: str) -> N
             raise AdapterLoadError(f"{origin}: adapter must declare `{attr}`")
     if not cls.operations:
         raise AdapterLoadError(f"{origin}: adapter {cls.name!r} declares no operation")
+    problems = cls.contract_problems()
+    if problems:
+        raise AdapterLoadError(f"{origin}: adapter {cls.name!r}: {'; '.join(problems)}")
     if cls.name in registry:
         raise AdapterLoadError(
             f"two adapters are named {cls.name!r}: "

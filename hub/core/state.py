@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from hub.audit.trail import AuditWriter
 from hub.capabilities.jobs import JobService
-from hub.capabilities.payments import PaymentService
+from hub.capabilities.payments.desk import Payments
 from hub.capabilities.webhooks import WebhookSender
 from hub.core.config import Settings
 from hub.core.gateway import Gateway
@@ -35,7 +35,7 @@ class Hub:
     metrics: Metrics
     health: HealthMonitor
     jobs: dict[str, JobService]
-    payments: PaymentService | None
+    payments: Payments  # one service per installed payment provider
     webhooks: WebhookSender
     worker: BackgroundWorker
     circuits: CircuitSync | None  # circuit state shared through Redis (None: no Redis)

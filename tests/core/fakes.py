@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.adapter import Adapter, CallContext, Health, operation
+from hub.adapter import AsyncAdapter, CallContext, Health, PaymentProvider, operation
 from hub.canonical.judicial import (
     CertificateApplication,
     CertificateStatus,
@@ -31,6 +31,8 @@ from hub.canonical.payment import (
     PaymentOrder,
     PaymentStatus,
     PaymentStatusQuery,
+    Receipt,
+    ReceiptQuery,
     ReconciliationList,
     ReconciliationQuery,
 )
@@ -76,11 +78,12 @@ def reset() -> FakeUpstream:
     return UPSTREAM
 
 
-class FakeJudicialAdapter(Adapter):
+class FakeJudicialAdapter(AsyncAdapter):
     name = "judicial-records"
     version = "0.0.1"
+    push_route = "/v1/judicial-records/results"
 
-    @operation(idempotent=False, subject="personal_id")
+    @operation(idempotent=False, subject="personal_id", route="POST /v1/judicial-records/requests")
     async def submit(
         self, request: CertificateApplication, ctx: CallContext
     ) -> CertificateSubmission:
@@ -92,7 +95,7 @@ class FakeJudicialAdapter(Adapter):
         UPSTREAM.requests[reference] = "received"
         return CertificateSubmission(reference=reference, status="received")
 
-    @operation()
+    @operation(route="GET /v1/judicial-records/requests/{id}")
     async def status(self, request: CertificateStatusQuery, ctx: CallContext) -> CertificateStatus:
         """Status."""
         UPSTREAM.status_calls += 1
@@ -121,7 +124,7 @@ class FakeJudicialAdapter(Adapter):
         return Health(ok=True)
 
 
-class FakePaymentAdapter(Adapter):
+class FakePaymentAdapter(PaymentProvider):
     name = "payment"
     version = "0.0.2"
 
@@ -153,6 +156,13 @@ class FakePaymentAdapter(Adapter):
             status=found["status"],
             amount=found["amount"],
         )
+
+    @operation()
+    async def receipt(self, request: ReceiptQuery, ctx: CallContext) -> Receipt:
+        """Receipt."""
+        if UPSTREAM.payments.get(request.reference, {}).get("status") != "paid":
+            raise NotFound()
+        return Receipt(reference=request.reference, number="R-1", pdf_base64="JVBERi0xLjQK")
 
     @operation(personal_data=False)
     async def reconciliation(

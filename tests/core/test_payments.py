@@ -236,7 +236,7 @@ async def test_reconciliation_reports_each_kind_of_difference(hub, upstream) -> 
         {**entry, "reference": wrong_amount["id"], "transaction_id": "t", "amount": 1},
         {**entry, "reference": "pay_elsewhere", "transaction_id": "t"},
     ]
-    report = await hub.hub.payments.reconcile(today)
+    report = await hub.hub.payments.get().reconcile(today)
     assert not report.clean
     assert report.hub_count == 4 and report.upstream_count == 4
     assert [d["reference"] for d in report.status_mismatch] == [wrong_status["id"]]
@@ -250,6 +250,7 @@ async def test_a_callback_and_a_query_settling_at_once_notify_once(hub, upstream
     writes. The query's change is refused, and only one webhook is queued."""
     from sqlmodel import Session
 
+    from hub.capabilities.payments.settle import settle
     from hub.core.models import Payment, utcnow
 
     key = hub.client()
@@ -259,7 +260,7 @@ async def test_a_callback_and_a_query_settling_at_once_notify_once(hub, upstream
         stale = session.get(Payment, payment["id"])
         assert stale is not None and stale.status == "pending"
         assert (await ipn(hub, notification(payment))).status_code == 200  # meanwhile
-        assert hub.hub.payments._settle(session, stale, "failed", None, utcnow()) is False
+        assert settle(session, stale, "failed", None, utcnow()) is False
         session.commit()
     assert await status_of(hub, key, payment["id"]) == "paid"
     with hub.hub.engine.connect() as conn:

@@ -9,11 +9,13 @@ from hub.adapter import Adapter
 EXPECTED = {
     "Adapter",
     "AdapterConfig",
+    "AsyncAdapter",
     "CallContext",
     "Health",
     "HubError",
     "NotFound",
     "OperationSpec",
+    "PaymentProvider",
     "UpstreamBadResponse",
     "UpstreamError",
     "UpstreamRejected",
@@ -35,8 +37,10 @@ def test_every_public_name_and_adapter_hook_has_a_docstring():
         obj = getattr(hub, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert inspect.getdoc(obj), f"hub.{name} has no docstring"
-    for hook in ("startup", "shutdown", "health", "describe"):
+    for hook in ("startup", "shutdown", "health", "describe", "contract_problems"):
         assert inspect.getdoc(getattr(Adapter, hook)), f"Adapter.{hook} has no docstring"
+    assert inspect.getdoc(hub.AsyncAdapter.parse_push)
+    assert inspect.getdoc(hub.PaymentProvider.parse_notification)
 
 
 def test_the_adapter_guide_documents_every_public_name():
@@ -50,6 +54,7 @@ def test_the_adapter_guide_documents_every_public_name():
     names += ["AdapterConformance", "hub_client"]
     assert set(names) <= set(testing.__all__) | set(hub.__all__)
     attributes = ["name", "version", "title", "description", "mapping", "upstream_schema", "Config"]
+    attributes += ["required_operations", "final_statuses", "parse_push", "parse_notification"]
     parameters = list(inspect.signature(hub.operation).parameters)
     context = [f.name for f in dataclasses.fields(hub.CallContext)]
     for name in [*names, *attributes, *parameters, *context]:

@@ -1,8 +1,11 @@
-"""Resource routes of the payment service.
+"""Resource routes of the payment capability, for every payment provider.
 
-`POST /v1/payments` (Idempotency-Key required) opens a payment; `GET /v1/payments/{id}` is
-its state; `POST /v1/payments/ipn` is where the platform's signed callback lands
-(authenticated by its checksum, not by an API key).
+`POST /v1/payments` (Idempotency-Key required) opens a payment through the provider its body
+names (default: HUB_PAYMENT_PROVIDER's, or the only one installed); `GET /v1/payments/{id}`
+is its state and `/receipt` its receipt, from the provider it was opened through;
+`POST /v1/payments/ipn/{provider}` is where a provider's signed callback lands, and
+`POST /v1/payments/ipn` the default provider's (authenticated by its checksum, not by an
+API key).
 """
 
 from __future__ import annotations
@@ -14,20 +17,11 @@ from starlette.responses import Response
 from hub import __version__
 from hub.api.deps import caller_headers, envelope, get_hub, read_bytes, read_json, string_path_param
 from hub.api.middleware import request_id_of
-from hub.capabilities.payments import PaymentRequest, PaymentService
-from hub.errors import UnknownService
+from hub.capabilities.payments.views import PaymentRequest
+from hub.errors import SchemaViolation
 from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
-
-SERVICE = "payment"
-
-
-def _payments(request: Request) -> PaymentService:
-    payments = get_hub(request).payments
-    if payments is None:
-        raise UnknownService(f"no service named {SERVICE!r}")
-    return payments
 
 
 @router.post(
@@ -51,19 +45,22 @@ def _payments(request: Request) -> PaymentService:
 )
 async def create_payment(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
-    payments = _payments(request)
+    body = await read_json(request, hub.settings.max_body_bytes)
+    provider = body.get("provider") if isinstance(body, dict) else None
+    if provider is not None and not isinstance(provider, str):
+        raise SchemaViolation("provider must be a string")
+    payments = hub.payments.get(provider)
     created = False
 
     async def create(principal: Principal) -> tuple[dict[str, object], str | None]:
         nonlocal created
-        body = await read_json(request, hub.settings.max_body_bytes)
         key = request.headers.get("idempotency-key")
         view, created = await payments.create(caller, principal, key, body)
         return view, None
 
     # Audited as `create`; the grant is the catalogue's `init`, which it serves.
     result = await hub.gateway.local(
-        caller, SERVICE, "create", create, personal_data=True, grant="init"
+        caller, payments.service, "create", create, personal_data=True, grant="init"
     )
     status, headers = (201, {}) if created else (200, {"idempotent-replayed": "true"})
     headers["location"] = f"/v1/payments/{result.data['id']}"
@@ -77,36 +74,50 @@ async def create_payment(request: Request) -> Response:
 )
 async def get_payment(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
-    payments = _payments(request)
     payment_id = request.path_params["payment_id"]
+    payments = await hub.payments.of_payment(hub.engine, payment_id)
 
     async def view(principal: Principal) -> tuple[dict[str, object], str | None]:
         return await payments.view(principal, payment_id), None
 
     result = await hub.gateway.local(
-        caller, SERVICE, "get", view, personal_data=False, grant="query"
+        caller, payments.service, "get", view, personal_data=False, grant="query"
     )
     return envelope(result, caller.request_id)
 
 
 @router.get(
     "/{payment_id}/receipt",
-    summary="The platform's receipt (PDF, base64) of a paid payment",
+    summary="The provider's receipt (PDF, base64) of a paid payment",
     openapi_extra=string_path_param("payment_id", "The id POST /v1/payments answered"),
 )
 async def get_receipt(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
-    payments = _payments(request)
     principal = await hub.gateway.authenticate(caller)
     await hub.gateway.admit(principal)
-    result = await payments.receipt(caller, principal, request.path_params["payment_id"])
+    payment_id = request.path_params["payment_id"]
+    payments = await hub.payments.of_payment(hub.engine, payment_id)
+    result = await payments.receipt(caller, principal, payment_id)
     return envelope(result, caller.request_id)
 
 
-@router.post("/ipn", summary="The payment platform's signed callback (no API key)")
+@router.post("/ipn", summary="The default payment provider's signed callback (no API key)")
 async def ipn(request: Request) -> Response:
+    return await _callback(request, None)
+
+
+@router.post(
+    "/ipn/{provider}",
+    summary="A payment provider's signed callback (no API key)",
+    openapi_extra=string_path_param("provider", "The provider's name (GET /v1/services)"),
+)
+async def provider_ipn(request: Request) -> Response:
+    return await _callback(request, request.path_params["provider"])
+
+
+async def _callback(request: Request, provider: str | None) -> Response:
     hub = get_hub(request)
-    payments = _payments(request)
+    payments = hub.payments.get(provider)
     body = await read_bytes(request, hub.settings.max_body_bytes)
     rid = request_id_of(request.scope)
     outcome = await payments.accept_callback(rid, body, request.headers)

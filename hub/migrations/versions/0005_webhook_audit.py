@@ -1,7 +1,7 @@
 """Webhook deliveries name the service, the data subject and the purpose they concern, so
-that each delivery attempt is audited like an answer (hub.capabilities.webhooks): who received which
-fields about whom, and why. Rows written before this revision have none of them and are
-audited without them.
+that each delivery attempt is audited like an answer (hub.capabilities.webhooks): who
+received which fields about whom, and why. Rows written before this revision have none of
+them and are audited without them.
 
 Revision ID: 0005
 Revises: 0004
