@@ -23,7 +23,7 @@ from hub.app import create_app
 from hub.core.config import ConfigurationError, Settings
 from hub.core.registry import AdapterLoadError, discover
 from hub.errors import JsonTooComplex
-from hub.mapping_tools import SampleError, load_sample, upstream_names
+from hub.mapping.tools import SampleError, load_sample, upstream_names
 from hub.soap import SoapResponse, declares_dtd, parse_response
 from hub.testing import _answer_strings
 from mocks.data import load_citizens

@@ -676,7 +676,7 @@ def mappings_check(names: tuple[str, ...]) -> None:
     Schema) where the adapter declares one. Exit 1 on any problem."""
     from hub.core.registry import AdapterLoadError, discover, resolve_mapping, resource_path
     from hub.mapping import MappingError
-    from hub.mapping_tools import check_upstream_paths
+    from hub.mapping.tools import check_upstream_paths
 
     try:
         classes = discover(names or None)
@@ -729,7 +729,7 @@ def mappings_try(
 
     from hub.core.registry import AdapterLoadError, discover
     from hub.mapping import MappingError, MappingValueError, parse_mapping
-    from hub.mapping_tools import SampleError, try_mapping
+    from hub.mapping.tools import SampleError, try_mapping
 
     models = None
     try:

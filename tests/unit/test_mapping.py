@@ -7,7 +7,8 @@ from lxml import etree
 from pydantic import BaseModel
 
 from hub.core.registry import resolve_mapping
-from hub.mapping import MappingError, MappingValueError, _date_transform, load_mapping
+from hub.mapping import MappingError, MappingValueError, load_mapping
+from hub.mapping.transforms import _date_transform
 
 
 class Place(BaseModel):

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.mapping_tools import SampleError, check_upstream_paths, try_mapping
+from hub.mapping.tools import SampleError, check_upstream_paths, try_mapping
 from mocks import create_mock_app
 from mocks.data import load_citizens
 from mocks.population.client_auth import PopulationAuth
