@@ -161,6 +161,11 @@ class OperationSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The adapter author's timeout of one attempt (configuration overrides it).
     timeout_s: float | None = None
+    #: The resource route that also serves it (`resource=`), and its query renames.
+    resource: str | None = None
+    resource_query: dict[str, str] = field(default_factory=dict)
+    #: The section of the citizen profile it answers (`profile=`).
+    profile: str | None = None
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -174,6 +179,9 @@ def operation(
     subject: str | None = None,
     route: str | None = None,
     timeout_s: float | None = None,
+    resource: str | None = None,
+    resource_query: MappingABC[str, str] | None = None,
+    profile: str | None = None,
 ) -> Callable[[F], F]:
     """Declare an adapter method as an operation.
 
@@ -187,9 +195,22 @@ def operation(
       its upstream reference, or start one the hub does not follow.
     - `timeout_s`: this operation's time for one attempt, where it differs from the
       adapter's (a slow search); `HUB_<NAME>_OPERATION_TIMEOUTS` overrides it.
+    - `resource`: a resource route that serves it too, beside the generic route, through
+      the same pipeline: `"GET /v1/citizens/{personal_id}"` (path parameters and, for GET,
+      query parameters named as the input's fields fill the input) or `"POST /v1/…"` (the
+      body is the input). `resource_query` renames query parameters: `{"name":
+      "name_prefix"}` reads `?name=` into the input's `name_prefix`.
+    - `profile`: the section of the citizen profile (`GET /v1/citizens/{id}/profile`) this
+      operation answers, called with `{"personal_id": …}` beside the other sections.
     """
     if timeout_s is not None and timeout_s <= 0:
         raise ValueError("an operation's timeout must be positive")
+    if resource is not None:
+        method, _, path = resource.partition(" ")
+        if method not in ("GET", "POST") or not path.startswith("/v1/"):
+            raise ValueError(f"resource {resource!r} must be 'GET /v1/…' or 'POST /v1/…'")
+        if method == "POST" and "{" in path:
+            raise ValueError(f"resource {resource!r}: a POST route takes its input as the body")
 
     def mark(func: F) -> F:
         is_async: bool = inspect.iscoroutinefunction(func)  # a bool: no narrowing of `func`
@@ -206,6 +227,9 @@ def operation(
                 "subject": subject,
                 "route": route,
                 "timeout_s": timeout_s,
+                "resource": resource,
+                "resource_query": dict(resource_query or {}),
+                "profile": profile,
             },
         )
         return func
@@ -226,6 +250,12 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         raise TypeError(
             f"operation {func.__qualname__}: subject {meta['subject']!r} not an input field"
         )
+    fields = input_model.model_fields  # type: ignore[union-attr]
+    if meta.get("profile") and "personal_id" not in fields:
+        raise TypeError(f"operation {func.__qualname__}: a profile section takes `personal_id`")
+    for query_name, field_name in meta.get("resource_query", {}).items():
+        if field_name not in fields:
+            raise TypeError(f"operation {func.__qualname__}: {query_name!r} renames no field")
     doc = inspect.getdoc(func) or ""
     summary, _, description = doc.partition("\n")
     return OperationSpec(
@@ -240,6 +270,9 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         description=description.strip(),
         route=meta["route"],
         timeout_s=meta.get("timeout_s"),
+        resource=meta.get("resource"),
+        resource_query=meta.get("resource_query", {}),
+        profile=meta.get("profile"),
     )
 
 

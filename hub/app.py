@@ -21,11 +21,10 @@ from hub.api.routes import (
     admin,
     catalogue,
     citizens,
-    civil_status,
-    enterprises,
     oauth,
     operations,
     payments,
+    resources,
 )
 from hub.api.routes import jobs as job_routes
 from hub.audit.trail import AuditRetention, AuditWriter, signing_key
@@ -59,6 +58,7 @@ CORS_REQUEST_HEADERS = (
     "x-request-id",
 )
 
+
 def _adapter_routers(registry: AdapterRegistry) -> list[APIRouter]:
     """The resource routes that installed adapters name for themselves."""
     routers = []
@@ -71,9 +71,7 @@ def _adapter_routers(registry: AdapterRegistry) -> list[APIRouter]:
 
 
 def _default_payment_provider(registry: AdapterRegistry, settings: Settings) -> str | None:
-    providers = [
-        loaded.cls.name for loaded in registry if issubclass(loaded.cls, PaymentProvider)
-    ]
+    providers = [loaded.cls.name for loaded in registry if issubclass(loaded.cls, PaymentProvider)]
     try:
         return default_provider(providers, settings.payment_provider)
     except ValueError as exc:
@@ -251,12 +249,11 @@ def create_app(
         operations.router,
         catalogue.router,
         citizens.router,
-        civil_status.router,
-        enterprises.router,
         job_routes.router,
         payments.router,
         admin.router,
         oauth.router,
+        resources.resource_routes(registry),
         *_adapter_routers(registry),
     ]
     own_routes = list(app.routes)  # the docs and the OpenAPI document, before ours join

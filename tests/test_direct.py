@@ -16,7 +16,6 @@ from starlette.responses import Response
 from hub.api import problems
 from hub.api.direct import DirectRoutes, HubApp
 from hub.api.middleware import RequestIdMiddleware
-from hub.api.routes.citizens import get_citizen
 from hub.app import create_app
 from hub.core.config import Settings
 from hub.core.logs import JsonFormatter, TextFormatter
@@ -69,10 +68,14 @@ def _routes() -> DirectRoutes:
 
 
 def test_find_serves_an_endpoint_with_its_path_params(settings: Settings) -> None:
-    app = create_app(settings, adapters=[])
+    from adapters.population import PopulationAdapter
+
+    app = create_app(settings, adapters=[PopulationAdapter])
     assert isinstance(app, HubApp) and app.direct is not None
     direct = app.direct
-    assert direct.find("GET", f"/v1/citizens/{PID}") == (get_citizen, {"personal_id": PID})
+    found = direct.find("GET", f"/v1/citizens/{PID}")
+    assert found is not None and found[1] == {"personal_id": PID}
+    assert found[0].__module__ == "hub.api.routes.resources"  # population's declared route
     assert "^/v1/citizens/(?P<personal_id>[^/]+)$" in direct.served
     for method in ("HEAD", "OPTIONS"):  # FastAPI's own handling
         assert direct.find(method, f"/v1/citizens/{PID}") is None

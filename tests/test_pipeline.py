@@ -339,7 +339,7 @@ async def test_health_ready_metrics_openapi(echo):
     assert {
         "/v1/services",
         "/v1/services/{service}/{operation}",
-        "/v1/citizens/{personal_id}",
+        "/v1/citizens/{personal_id}/profile",
     } <= set(paths)
 
 

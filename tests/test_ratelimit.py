@@ -25,7 +25,8 @@ from tests.test_servers import HUB, free_port, start, stop, wait_until_up
 
 #: Refused after the rate check without going upstream: 404 UNKNOWN_SERVICE in a hub with
 #: no adapter, 400 INVALID_PERSONAL_ID in one with the population adapter.
-BAD_ID = "/v1/citizens/123"
+BAD_ID = "/v1/services/population/lookup"
+BAD_INPUT = {"personal_id": "123"}
 
 
 class Clock:
@@ -46,7 +47,7 @@ async def hub(settings):
 
 
 async def calls(hub, key, n):
-    return [(await hub.http.get(BAD_ID, headers=hub.headers(key))).status_code for _ in range(n)]
+    return [(await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(key))).status_code for _ in range(n)]
 
 
 async def test_a_client_past_its_rate_gets_429_until_the_next_minute(hub):
@@ -54,10 +55,10 @@ async def test_a_client_past_its_rate_gets_429_until_the_next_minute(hub):
     assert await calls(hub, limited, 3) == [404, 404, 404]
     hub.clock.now += 20
     refused = assert_problem(
-        await hub.http.get(BAD_ID, headers=hub.headers(limited)), 429, "RATE_LIMITED"
+        await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited)), 429, "RATE_LIMITED"
     )
     assert "3 calls a minute" in refused["detail"]
-    answer = await hub.http.get(BAD_ID, headers=hub.headers(limited))
+    answer = await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited))
     assert answer.headers["retry-after"] == "40"  # the rest of this minute
     assert await calls(hub, other, 5) == [404] * 5  # another client is not held back
     assert [r["code"] for r in hub.audit_rows()].count("RATE_LIMITED") == 2  # audited
@@ -73,7 +74,7 @@ async def test_the_hubs_own_limit_counts_every_client(settings):
         hub.hub.gateway.limiter.clock = Clock()
         first, second = hub.client(), hub.client()
         assert await calls(hub, first, 2) + await calls(hub, second, 2) == [404] * 4
-        assert_problem(await hub.http.get(BAD_ID, headers=hub.headers(second)), 429, "RATE_LIMITED")
+        assert_problem(await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(second)), 429, "RATE_LIMITED")
 
 
 async def test_a_broken_counter_store_lets_calls_through_counted_in_memory(hub):
@@ -139,7 +140,7 @@ def test_a_limit_across_two_hub_processes(tmp_path):
         headers = {"authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
 
         def status(port: int) -> int:
-            return httpx.get(f"http://127.0.0.1:{port}{BAD_ID}", headers=headers).status_code
+            return httpx.post(f"http://127.0.0.1:{port}{BAD_ID}", json=BAD_INPUT, headers=headers).status_code
 
         # The counts are per minute of the real clock: start well inside one, so the calls
         # below cannot straddle two windows.

@@ -173,7 +173,7 @@ class BusinessRegistrationAdapter(Adapter):
         self._search_map = self.compiled_mapping.operation("search")
         self._by_representative_map = self.compiled_mapping.operation("by-representative")
 
-    @operation(personal_data=True)
+    @operation(personal_data=True, resource="GET /v1/enterprises/{enterprise_code}")
     async def lookup(self, request: EnterpriseLookup, ctx: CallContext) -> Enterprise:
         """An enterprise's (or a branch's) registration record by enterprise code.
 
@@ -187,7 +187,11 @@ class BusinessRegistrationAdapter(Adapter):
             raise NotFound()
         return Enterprise.model_validate(self._lookup_map.apply(payload))
 
-    @operation(personal_data=False)
+    @operation(
+        personal_data=False,
+        resource="GET /v1/enterprises",
+        resource_query={"name": "name_prefix"},
+    )
     async def search(self, request: EnterpriseSearch, ctx: CallContext) -> EnterprisePage:
         """Enterprises whose name starts with a prefix (any word on; accents and case
         ignored), a page at a time."""
@@ -199,7 +203,12 @@ class BusinessRegistrationAdapter(Adapter):
         payload = await self._get("timKiem", params)
         return EnterprisePage.model_validate(self._search_map.apply(payload))
 
-    @operation(name="by-representative", personal_data=True, subject="personal_id")
+    @operation(
+        name="by-representative",
+        personal_data=True,
+        subject="personal_id",
+        profile="enterprises",
+    )
     async def by_representative(
         self, request: RepresentativeQuery, ctx: CallContext
     ) -> EnterpriseList:

@@ -106,7 +106,9 @@ class CivilStatusAdapter(Adapter):
         self._record_map = self.compiled_mapping.operation("record")
         self._status_map = self.compiled_mapping.operation("marital-status")
 
-    @operation(subject="personal_id")
+    @operation(
+        subject="personal_id", resource="GET /v1/civil-status/records", profile="civil_status"
+    )
     async def records(self, request: CivilStatusQuery, ctx: CallContext) -> CivilStatusRecords:
         """Every birth, marriage and death record naming a citizen, in any role.
 
@@ -116,7 +118,7 @@ class CivilStatusAdapter(Adapter):
         data = await self._get(f"{API_PREFIX}/congdan/{request.personal_id}", ctx)
         return CivilStatusRecords.model_validate(self._records_map.apply(_with_persons(data)))
 
-    @operation()
+    @operation(resource="GET /v1/civil-status/records/{kind}/{number}")
     async def record(self, request: RecordLookup, ctx: CallContext) -> CivilStatusRecord:
         """One record by kind and number (its key, e.g. KS-2005-01-000123)."""
         path = f"{API_PREFIX}/{KIND_PREFIX[request.kind]}/{request.number}"
@@ -125,7 +127,9 @@ class CivilStatusAdapter(Adapter):
             raise UpstreamBadResponse(log_context={"cause": "data is not an object"})
         return CivilStatusRecord.model_validate(self._record_map.apply(_persons_of(data)))
 
-    @operation(name="marital-status", subject="personal_id")
+    @operation(
+        name="marital-status", subject="personal_id", resource="GET /v1/civil-status/marital-status"
+    )
     async def marital_status(
         self, request: CivilStatusQuery, ctx: CallContext
     ) -> MaritalStatusConfirmation:

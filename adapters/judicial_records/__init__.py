@@ -106,9 +106,7 @@ class JudicialRecordsAdapter(AsyncAdapter):
         self._submit_map = self.compiled_mapping.operation("submit")
         self._status_map = self.compiled_mapping.operation("status")
 
-    @operation(
-        idempotent=False, subject="personal_id", route="POST /v1/judicial-records/requests"
-    )
+    @operation(idempotent=False, subject="personal_id", route="POST /v1/judicial-records/requests")
     async def submit(
         self, request: CertificateApplication, ctx: CallContext
     ) -> CertificateSubmission:

@@ -123,7 +123,7 @@ class PopulationAdapter(Adapter):
         self._lookup_map = self.compiled_mapping.operation("lookup")
         self._verify_map = self.compiled_mapping.operation("verify")
 
-    @operation(subject="personal_id")
+    @operation(subject="personal_id", resource="GET /v1/citizens/{personal_id}", profile="citizen")
     async def lookup(self, request: CitizenLookup, ctx: CallContext) -> Citizen:
         """A citizen's record by personal ID."""
         body = self._call_header("TraCuuThongTinCongDan", ctx) + element(
@@ -134,7 +134,7 @@ class PopulationAdapter(Adapter):
             raise NotFound()
         return Citizen.model_validate(self._lookup_map.apply(payload))
 
-    @operation(subject="personal_id")
+    @operation(subject="personal_id", resource="POST /v1/citizens/verify")
     async def verify(
         self, request: CitizenVerification, ctx: CallContext
     ) -> CitizenVerificationResult:

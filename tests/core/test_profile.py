@@ -49,7 +49,7 @@ async def behave(service: str, request: Query) -> Out:
 class FakePopulation(Adapter):
     name, version = "population", "1"
 
-    @operation(subject="personal_id")
+    @operation(subject="personal_id", profile="citizen")
     async def lookup(self, request: Query, ctx: CallContext) -> Out:
         """Lookup."""
         return await behave(self.name, request)
@@ -61,7 +61,7 @@ class FakePopulation(Adapter):
 class FakeCivilStatus(Adapter):
     name, version = "civil-status", "1"
 
-    @operation(subject="personal_id")
+    @operation(subject="personal_id", profile="civil_status")
     async def records(self, request: Query, ctx: CallContext) -> Out:
         """Records."""
         return await behave(self.name, request)
@@ -73,7 +73,7 @@ class FakeCivilStatus(Adapter):
 class FakeBusiness(Adapter):
     name, version = "business-registration", "1"
 
-    @operation(name="by-representative", subject="personal_id")
+    @operation(name="by-representative", subject="personal_id", profile="enterprises")
     async def by_representative(self, request: Query, ctx: CallContext) -> Out:
         """By representative."""
         return await behave(self.name, request)

@@ -1,5 +1,7 @@
-"""Resource routes about citizens: the population service, and the profile that draws on
-several services at once. Served by the same pipeline as the generic route."""
+"""The hub's own routes about a citizen: the profile that draws on several services at once
+(its sections declared by the adapters) and the access report from the audit trail. The
+population service's own routes (`GET /v1/citizens/{personal_id}`, `POST
+/v1/citizens/verify`) are declared by its adapter (hub.api.routes.resources)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from hub import __version__
-from hub.api.deps import caller_headers, envelope, get_hub, json_body, string_path_param
+from hub.api.deps import caller_headers, envelope, get_hub, string_path_param
 from hub.audit.search import MAX_PAGE, access_report, parse_int, parse_time
 from hub.core.gateway import CallResult
 from hub.core.state import Hub
@@ -21,36 +23,12 @@ from hub.errors import (
     Forbidden,
     HubError,
     InvalidPersonalId,
-    UnknownService,
     UpstreamTimeout,
 )
 from hub.identifiers import InvalidIdentifier, parse_personal_id
 from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
-
-SERVICE = "population"
-
-
-@router.get(
-    "/{personal_id}",
-    summary="A citizen's record from the National Population Database",
-    openapi_extra=string_path_param("personal_id", "12-digit personal ID (CCCD)"),
-)
-async def get_citizen(request: Request) -> Response:
-    caller = caller_headers(request)
-    payload = {"personal_id": request.path_params["personal_id"]}
-    result = await get_hub(request).gateway.call(caller, SERVICE, "lookup", payload)
-    return envelope(result, caller.request_id)
-
-
-@router.post("/verify", summary="Check a citizen's stated details against the national record")
-async def verify_citizen(request: Request) -> Response:
-    hub, caller = get_hub(request), caller_headers(request)
-    body = json_body(request, hub.settings.max_body_bytes)
-    result = await hub.gateway.call(caller, SERVICE, "verify", body)
-    return envelope(result, caller.request_id)
-
 
 @dataclass(frozen=True)
 class _Section:
@@ -59,20 +37,23 @@ class _Section:
     operation: str
 
 
-#: The citizen profile's sections, fetched concurrently, each with its own status.
-PROFILE_SECTIONS = (
-    _Section("citizen", "population", "lookup"),
-    _Section("civil_status", "civil-status", "records"),
-    _Section("enterprises", "business-registration", "by-representative"),
-)
+def profile_sections(hub: Hub) -> list[_Section]:
+    """The profile's sections: every installed operation that declares one (`profile=`)."""
+    return [
+        _Section(spec.profile, loaded.cls.name, spec.name)
+        for loaded in hub.registry
+        for spec in loaded.cls.operations.values()
+        if spec.profile
+    ]
 
 
 @router.get(
     "/{personal_id}/profile",
     summary="A citizen's profile from several national systems at once",
-    description="Population record, civil-status records and the enterprises the citizen "
-    "represents, fetched concurrently. A section whose system fails, times out or is not "
-    "granted to the caller is marked so; the others still come back, and the status is 200.",
+    description="Every section an installed adapter declares (`@operation(profile=…)`: the "
+    "population record, civil-status records, the enterprises the citizen represents…), "
+    "fetched concurrently. A section whose system fails, times out or is not granted to the "
+    "caller is marked so; the others still come back, and the status is 200.",
     openapi_extra=string_path_param("personal_id", "12-digit personal ID (CCCD)"),
 )
 async def get_profile(request: Request) -> Response:
@@ -84,11 +65,8 @@ async def get_profile(request: Request) -> Response:
             parse_personal_id(personal_id)
         except InvalidIdentifier as exc:
             raise InvalidPersonalId(str(exc)) from None
-        granted = [
-            s
-            for s in PROFILE_SECTIONS
-            if s.service in hub.registry and principal.may_call(s.service, s.operation)
-        ]
+        sections = profile_sections(hub)
+        granted = [s for s in sections if principal.may_call(s.service, s.operation)]
         if not granted:
             raise Forbidden("this client may call none of the services the profile draws on")
         # One purpose check up front: without it every section would fail the same way.
@@ -114,8 +92,8 @@ async def get_profile(request: Request) -> Response:
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
         data: dict[str, Any] = {"personal_id": personal_id}
-        for section in PROFILE_SECTIONS:
-            data[section.name] = _section_body(section, tasks.get(section.name), hub, principal)
+        for section in sections:
+            data[section.name] = _section_body(tasks.get(section.name))
         return data, personal_id
 
     # Audited as profile:profile (refusals included); each section's call is audited too.
@@ -126,11 +104,7 @@ async def get_profile(request: Request) -> Response:
     return envelope(dataclasses.replace(result, adapter_version=__version__), caller.request_id)
 
 
-def _section_body(
-    section: _Section, task: asyncio.Task[CallResult] | None, hub: Hub, principal: Principal
-) -> dict[str, Any]:
-    if section.service not in hub.registry:
-        return _section_error("unavailable", UnknownService("the service is not installed"))
+def _section_body(task: asyncio.Task[CallResult] | None) -> dict[str, Any]:
     if task is None:
         return _section_error("not_permitted", Forbidden("not granted to this client"))
     if task.cancelled():
