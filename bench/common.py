@@ -1,8 +1,8 @@
 """What the benchmarks share: starting the mocks and the hub as real processes, waiting for
 them, stopping (or killing) them, creating a client, and percentiles.
 
-bench/run.py, bench/profile.py and bench/faults.py import this module (as `common` when run
-as scripts, as `bench.common` when the tests import bench/faults.py).
+bench/run.py and bench/profile.py import this module as `common` (run as scripts, bench/ is
+on the path); the fault scenarios (bench/faults*.py) and the tests import it as `bench.common`.
 """
 
 from __future__ import annotations
