@@ -28,7 +28,7 @@ from hub.api.routes import (
 )
 from hub.api.routes import jobs as job_routes
 from hub.audit.trail import AuditRetention, AuditWriter, signing_key
-from hub.capabilities.jobs import job_services
+from hub.capabilities.jobs.service import job_services
 from hub.capabilities.payments.desk import default_provider, payment_services
 from hub.capabilities.webhooks import WebhookSender, audit_by
 from hub.core.config import Settings

@@ -14,6 +14,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A time read back from the database, in UTC: SQLite hands datetimes back without
+    their time zone; they were stored in UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A time read back from the database as ISO 8601 with its offset (None stays None)."""
+    when = aware(value)
+    return None if when is None else when.isoformat()
+
+
 class Client(SQLModel, table=True):
     """An agency application allowed to call the hub."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from hub.audit.trail import AuditWriter
-from hub.capabilities.jobs import JobService
+from hub.capabilities.jobs.service import JobService
 from hub.capabilities.payments.desk import Payments
 from hub.capabilities.webhooks import WebhookSender
 from hub.core.config import Settings

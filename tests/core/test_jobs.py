@@ -428,6 +428,7 @@ async def test_restart_resumes_pending_jobs(settings: Settings, upstream) -> Non
 async def test_a_push_and_a_poll_finishing_at_once_notify_once(hub, upstream) -> None:
     """The poll read the job as unfinished; the push finishes it before the poll writes.
     The poll's change is refused, and only one webhook is queued."""
+    from hub.capabilities.jobs.state import set_state
     from hub.core.models import utcnow
 
     key = hub.client()
@@ -445,7 +446,8 @@ async def test_a_push_and_a_poll_finishing_at_once_notify_once(hub, upstream) ->
         }
         assert (await push(hub, pushed)).status_code == 200  # meanwhile
         late = {"reference": stale.upstream_reference, "status": "rejected"}
-        assert service._set_state(session, stale, late, utcnow()) is False
+        finals = service.final_statuses
+        assert set_state(session, stale, late, utcnow(), final_statuses=finals) is False
         session.commit()
     [row] = job_rows(hub)
     assert row["status"] == "issued"

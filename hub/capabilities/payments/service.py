@@ -40,10 +40,10 @@ from hub.canonical.common import INVALID_PERSONAL_ID_ERROR
 from hub.capabilities.payments.queries import PendingQueries
 from hub.capabilities.payments.reconcile import ReconciliationReport, reconcile
 from hub.capabilities.payments.settle import settle
-from hub.capabilities.payments.views import PaymentRequest, check_key, iso, payment_view
+from hub.capabilities.payments.views import PaymentRequest, check_key, payment_view
 from hub.capabilities.webhooks import check_callback_url
 from hub.core.gateway import CallerHeaders, CallResult, Gateway
-from hub.core.models import InboundMessage, Payment, utcnow
+from hub.core.models import InboundMessage, Payment, iso, utcnow
 from hub.errors import (
     HubError,
     IdempotencyConflict,

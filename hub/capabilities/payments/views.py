@@ -9,7 +9,7 @@ from pydantic import Field
 
 from hub.canonical.common import CanonicalModel, PersonalIdStr
 from hub.canonical.payment import MAX_AMOUNT_VND
-from hub.core.models import Payment, utcnow
+from hub.core.models import Payment, aware, iso, utcnow
 from hub.errors import BadRequest, IdempotencyKeyRequired
 from hub.security.fields import trim_view
 
@@ -34,16 +34,6 @@ class PaymentRequest(CanonicalModel):
         description="The payment provider (an installed PaymentProvider adapter's name); "
         "default: HUB_PAYMENT_PROVIDER, or the only one installed",
     )
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    """An ISO 8601 time, naive database times read as UTC."""
-    aware = _aware(value)
-    return None if aware is None else aware.isoformat()
 
 
 #: The keys of a payment's view that are the hub's own bookkeeping, or what the client
@@ -91,8 +81,8 @@ def payment_view(payment: Payment, fields: tuple[str, ...] | None) -> dict[str, 
 
 def age_s(created_at: dt.datetime | None) -> float:
     """Seconds since `created_at` (0 for none)."""
-    aware = _aware(created_at)
-    return 0.0 if aware is None else (utcnow() - aware).total_seconds()
+    when = aware(created_at)
+    return 0.0 if when is None else (utcnow() - when).total_seconds()
 
 
 def check_key(key: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Asynchronous upstream requests followed to their end (judicial-records certificates).
+"""The job service of one asynchronous service: submit, view, push (polling.py polls).
 
 An async adapter offers two operations, `submit` (not idempotent; returns
 `{"reference", "status"}`) and `status` (`{"reference"}` in, the current state out, with
@@ -38,7 +38,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hub.adapter import AsyncAdapter
-from hub.capabilities.webhooks import enqueue, lease, unleased
+from hub.capabilities.jobs.polling import JobPolling
+from hub.capabilities.jobs.state import set_state
+from hub.capabilities.jobs.views import (
+    NOTHING_SUBMITTED,
+    SUBMITTING,
+    UNCONFIRMED,
+    job_view,
+)
 from hub.core.config import Settings
 from hub.core.gateway import CallerHeaders, Gateway
 from hub.core.models import InboundMessage, Job, utcnow
@@ -47,71 +54,10 @@ from hub.errors import (
     HubError,
     NotFound,
     SchemaViolation,
-    UpstreamRejected,
-    UpstreamUnavailable,
 )
-from hub.resilience.retry import doubling_delay
 from hub.security.auth import Principal
-from hub.security.fields import granted_fields, trim_view
 
 log = logging.getLogger("hub.jobs")
-
-SUBMITTING = "submitting"
-#: Submitted, but whether upstream got it is not known (a timeout, a lost answer, a hub
-#: stopped mid-call): no reference to poll, so the job waits for upstream's push, which
-#: carries the job id back, and resubmitting would risk a duplicate application.
-UNCONFIRMED = "unconfirmed"
-FAILED = "failed"
-#: Hub errors that prove upstream did not take the submission: nothing to wait for.
-_NOTHING_SUBMITTED = (UpstreamRejected, UpstreamUnavailable)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands datetimes back without their time zone; they were stored in UTC.
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-#: The keys of a job's view that are the hub's own bookkeeping, kept whatever the client's
-#: field grant; the others are upstream's canonical fields, cut with it (hub.security.fields).
-JOB_HUB_KEYS = frozenset(
-    {
-        "id",
-        "service",
-        "status",
-        "final",
-        "submitted_at",
-        "updated_at",
-        "completed_at",
-        "callback_url",
-        "error",
-    }
-)
-#: A job's view names upstream's `reference` so.
-JOB_RENAMED = {"upstream_reference": "reference"}
-
-
-def job_view(job: Job, fields: tuple[str, ...] | None) -> dict[str, Any]:
-    """A job as its client sees it, cut to the client's field grant for the service
-    (`fields`; None: in full)."""
-    result = job.result or {}
-    view = {
-        "id": job.id,
-        "service": job.service,
-        "status": job.status,
-        "final": job.final,
-        "upstream_reference": job.upstream_reference,
-        "submitted_at": _iso(job.created_at),
-        "updated_at": _iso(job.updated_at),
-        "completed_at": _iso(job.completed_at),
-        "callback_url": job.callback_url,
-        **{k: v for k, v in result.items() if k not in ("reference", "status")},
-    }
-    return trim_view(view, fields, hub_keys=JOB_HUB_KEYS, renamed=JOB_RENAMED)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    aware = _aware(value)
-    return None if aware is None else aware.isoformat()
 
 
 class JobService:
@@ -134,9 +80,23 @@ class JobService:
         self.gateway, self.service = gateway, service
         self.engine = engine
         self.final_statuses = final_statuses
-        self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
-        self.submit_stale_s, self.batch = submit_stale_s, batch
-        self.lost_after_s, self.unconfirmed_s = lost_after_s, unconfirmed_s
+        self.poll_initial_s = poll_initial_s
+        self.polling = JobPolling(
+            gateway,
+            engine,
+            service=service,
+            final_statuses=final_statuses,
+            poll_initial_s=poll_initial_s,
+            poll_max_s=poll_max_s,
+            submit_stale_s=submit_stale_s,
+            lost_after_s=lost_after_s,
+            unconfirmed_s=unconfirmed_s,
+            batch=batch,
+        )
+
+    async def poll_once(self) -> int:
+        """Poll every due job this process can lease; returns how many were polled."""
+        return await self.polling.run_once()
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -177,7 +137,7 @@ class JobService:
                 upstream_caller, self.service, "submit", body, principal=principal, trim=False
             )
         except HubError as exc:
-            if exc.status < 500 or isinstance(exc, _NOTHING_SUBMITTED):
+            if exc.status < 500 or isinstance(exc, NOTHING_SUBMITTED):
                 await asyncio.shield(asyncio.to_thread(self._delete, job.id))
                 raise
             # Upstream may have the application: answer with the job, which upstream's push
@@ -239,7 +199,7 @@ class JobService:
             job.upstream_reference = str(data["reference"])
             job.subject_id = subject
             job.updated_at = now
-            self._set_state(session, job, data, now)
+            set_state(session, job, data, now, final_statuses=self.final_statuses)
             if not job.final:
                 job.next_poll_at = now + dt.timedelta(seconds=self.poll_initial_s)
             session.add(job)
@@ -327,7 +287,7 @@ class JobService:
             if seen is not None or job.final:
                 return job, False  # a replay, or news of a job already finished
             session.add(InboundMessage(source=self.service, digest=digest))
-            if not self._set_state(session, job, data, now):
+            if not set_state(session, job, data, now, final_statuses=self.final_statuses):
                 session.rollback()  # a poll finished it meanwhile
                 return job, False
             session.add(job)
@@ -354,176 +314,6 @@ class JobService:
         job.next_poll_at = utcnow()  # followed from now on; a final push ends it at once
         log.info("job %s confirmed by upstream's push", job.id, extra={"job_id": job.id})
         return job
-
-    # -- polling -----------------------------------------------------------------------------
-
-    async def poll_once(self) -> int:
-        """Poll every due job this process can lease; returns how many were polled."""
-        jobs = await asyncio.to_thread(self._lease_due)
-        await asyncio.gather(*(self._poll(job) for job in jobs))
-        return len(jobs)
-
-    def _lease_due(self) -> list[Job]:
-        now = utcnow()
-        with Session(self.engine, expire_on_commit=False) as session:
-            self._fail_stale_submissions(session, now)
-            unfinished = col(Job.final).is_(False)
-            due = session.exec(
-                select(Job.id)
-                .where(Job.service == self.service)
-                .where(unfinished)
-                .where(Job.status != SUBMITTING)
-                .where(col(Job.next_poll_at) <= now)
-                .where(unleased(Job, now))
-                .order_by(col(Job.next_poll_at))
-                .limit(self.batch)
-            ).all()
-            leased = [
-                job_id
-                for job_id in due
-                if lease(session, Job, job_id, now, seconds=120, still=unfinished)
-            ]
-            session.commit()
-            jobs = [session.get(Job, job_id) for job_id in leased]
-            for job in jobs:
-                session.expunge(job)
-        return [job for job in jobs if job is not None]
-
-    def _fail_stale_submissions(self, session: Session, now: dt.datetime) -> None:
-        """A job left `submitting` by a hub that stopped mid-call never got a reference:
-        upstream may have it, so it becomes `unconfirmed` (its push can still find it). An
-        unconfirmed job no push has confirmed within `unconfirmed_s` ends failed."""
-        cutoff = now - dt.timedelta(seconds=self.submit_stale_s)
-        stale = session.exec(
-            select(Job)
-            .where(Job.service == self.service)
-            .where(Job.status == SUBMITTING)
-            .where(col(Job.created_at) < cutoff)
-            .where(unleased(Job, now))
-        ).all()
-        for job in stale:
-            job.status, job.updated_at = UNCONFIRMED, now
-            job.result = {"error": "SUBMIT_INTERRUPTED"}
-            session.add(job)
-        given_up = now - dt.timedelta(seconds=self.unconfirmed_s)
-        for job in session.exec(
-            select(Job)
-            .where(Job.service == self.service)
-            .where(Job.status == UNCONFIRMED)
-            .where(col(Job.updated_at) < given_up)
-        ).all():
-            error = (job.result or {}).get("error") or "SUBMIT_UNCONFIRMED"
-            self._set_state(session, job, {"status": FAILED, "error": error}, now, final=True)
-            session.add(job)
-
-    async def _poll(self, job: Job) -> None:
-        caller = CallerHeaders(
-            request_id=f"{job.id}.poll{job.poll_attempts + 1}",
-            authorization=None,
-            purpose=job.purpose,
-            officer_id=job.officer_id,
-            dossier_id=job.dossier_id,
-        )
-        principal = Principal(job.client_id, "hub-worker", frozenset(), frozenset())
-        data: dict[str, Any] | None = None
-        try:
-            result = await self.gateway.call(
-                caller,
-                self.service,
-                "status",
-                {"reference": job.upstream_reference},
-                principal=principal,
-                authorize=False,  # the client was authorized when it submitted
-                subject_id=job.subject_id,
-                trim=False,  # stored whole; cut where it leaves the hub (view, webhook)
-            )
-            data = result.data
-        except NotFound:
-            # Upstream does not know the reference. Just after submission that may be its
-            # own lag; later, it lost the application: end the job rather than poll for ever.
-            log.info("poll of %s: upstream does not know it", job.id, extra={"job_id": job.id})
-            data = {"status": FAILED, "error": "UPSTREAM_LOST"} if self._lost(job) else None
-        except HubError as exc:
-            log.info("poll of %s failed: %s", job.id, exc.code, extra={"job_id": job.id})
-        await asyncio.to_thread(self._polled, job.id, data)
-
-    def _lost(self, job: Job) -> bool:
-        created = _aware(job.created_at)
-        return created is not None and (utcnow() - created).total_seconds() > self.lost_after_s
-
-    def _polled(self, job_id: str, data: dict[str, Any] | None) -> None:
-        now = utcnow()
-        with Session(self.engine, expire_on_commit=False) as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                return
-            job.poll_attempts += 1
-            job.lease_until = None
-            final = True if data is not None and data.get("error") == "UPSTREAM_LOST" else None
-            if (
-                data is not None
-                and not job.final
-                and not self._set_state(session, job, data, now, final=final)
-            ):
-                session.refresh(job)  # a push finished it meanwhile
-            if not job.final:
-                delay = doubling_delay(self.poll_initial_s, self.poll_max_s, job.poll_attempts)
-                job.next_poll_at = now + dt.timedelta(seconds=delay)
-            session.add(job)
-            session.commit()
-
-    # -- state -------------------------------------------------------------------------------
-
-    def _set_state(
-        self,
-        session: Session,
-        job: Job,
-        data: dict[str, Any],
-        now: dt.datetime,
-        *,
-        final: bool | None = None,
-    ) -> bool:
-        """Move a job to upstream's state; on the final one, queue the client's webhook.
-
-        Reaching the final state is claimed with a conditional UPDATE first, so a push and
-        a poll finishing the same job at once cannot both notify: False when another got
-        there first (the job is left as that one made it).
-        """
-        status = str(data["status"])
-        is_final = final if final is not None else status in self.final_statuses
-        if is_final:
-            claimed = session.execute(
-                update(Job)
-                .where(col(Job.id) == job.id)
-                .where(col(Job.final).is_(False))
-                .values(final=True, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return False
-        job.status = status
-        job.result = {
-            k: v for k, v in data.items() if k not in ("reference", "status", "portal_reference")
-        }
-        job.updated_at = now
-        job.final = is_final
-        if job.final:
-            job.completed_at, job.next_poll_at = now, None
-            if job.callback_url:
-                # Cut now, with the client's grant as it stands: the outbox row never holds
-                # more than the client may receive.
-                fields = granted_fields(session, job.client_id, self.service)
-                enqueue(
-                    session,
-                    client_id=job.client_id,
-                    url=job.callback_url,
-                    event=f"{self.service}.request.completed",
-                    data=job_view(job, fields),
-                    service=self.service,
-                    subject_id=job.subject_id,
-                    purpose=job.purpose,
-                )
-        return True
 
 
 def job_services(
