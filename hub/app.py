@@ -259,7 +259,8 @@ def create_app(
     own_routes = list(app.routes)  # the docs and the OpenAPI document, before ours join
     for router in routers:
         app.include_router(router)
-    if not settings.cors_origins:  # with CORS on, every answer goes through its middleware
+    # With CORS on, every answer goes through its middleware.
+    if settings.direct_path and not settings.cors_origins:
         app.serve_directly(
             DirectRoutes([*own_routes, *(r for router in routers for r in router.routes)])
         )

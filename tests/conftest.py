@@ -83,6 +83,9 @@ def settings(tmp_path: Any) -> Settings:
         background_tasks=False,
         # CI's second pass: rate-limit counters in the machine's Redis, as in production.
         redis_url=os.environ.get("HUB_TEST_REDIS_URL") or None,
+        # CI's second pass also serves every answer through FastAPI's own path, so the
+        # whole API suite runs through both paths (tests/test_direct.py compares them).
+        direct_path=os.environ.get("HUB_TEST_DIRECT_PATH", "1") != "0",
     )
 
 

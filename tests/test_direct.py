@@ -29,6 +29,7 @@ SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "referrer-polic
 
 @contextlib.asynccontextmanager
 async def _hub(settings: Settings, population_mock: Any) -> AsyncIterator[RunningHub]:
+    settings.direct_path = True  # whatever the pass: these tests compare the two paths
     settings.enabled_adapters = ["population"]
     settings.adapters = {"population": {"base_url": "http://population.mock"}}
     transports = {"population": httpx.ASGITransport(app=population_mock)}
@@ -70,6 +71,7 @@ def _routes() -> DirectRoutes:
 def test_find_serves_an_endpoint_with_its_path_params(settings: Settings) -> None:
     from adapters.population import PopulationAdapter
 
+    settings.direct_path = True
     app = create_app(settings, adapters=[PopulationAdapter])
     assert isinstance(app, HubApp) and app.direct is not None
     direct = app.direct
@@ -290,3 +292,11 @@ async def test_middleware_added_after_the_app_was_built_turns_the_direct_path_of
         response = await http.get("/things/a")
     assert response.content == b"plain" and response.headers["x-stamp"] == "1"
     assert app.direct is None
+
+
+def test_the_direct_path_can_be_turned_off(settings: Settings) -> None:
+    """HUB_DIRECT_PATH=false: FastAPI serves everything (CI's second pass runs the whole
+    suite so)."""
+    settings.direct_path = False
+    app = create_app(settings, adapters=[])
+    assert isinstance(app, HubApp) and app.direct is None

@@ -211,6 +211,11 @@ class Settings(SecretFileSettings):
         "all levels together, is refused (400).",
     )
     health_cache_s: float = Field(5.0, ge=0, description="How long /ready reuses probe results.")
+    direct_path: bool = Field(
+        True,
+        description="Serve the call endpoints without FastAPI's per-request layers (the same "
+        "answers, ~0.7 ms less CPU a call; off with CORS on). False: FastAPI serves everything.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed to call the API cross-origin, e.g. "
