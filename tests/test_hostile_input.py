@@ -25,7 +25,7 @@ from hub.core.registry import AdapterLoadError, discover
 from hub.errors import JsonTooComplex
 from hub.mapping.tools import SampleError, load_sample, upstream_names
 from hub.soap import SoapResponse, declares_dtd, parse_response
-from hub.testing import _answer_strings
+from hub.testing.leaks import _answer_strings
 from mocks.data import load_citizens
 from tests.conftest import running_hub
 from tests.test_pipeline import (  # noqa: F401
