@@ -29,7 +29,9 @@ from hub.api.routes import (
     operations,
     payments,
 )
-from hub.audit.trail import AuditRetention, AuditWriter, signing_key
+from hub.audit.archive import AuditRetention
+from hub.audit.chain import signing_key
+from hub.audit.writer import AuditWriter
 from hub.capabilities.jobs import JobService
 from hub.capabilities.payments import PaymentService
 from hub.capabilities.webhooks import WebhookSender, audit_by
