@@ -27,7 +27,9 @@ from hub.api.routes import (
     resources,
 )
 from hub.api.routes import jobs as job_routes
-from hub.audit.trail import AuditRetention, AuditWriter, signing_key
+from hub.audit.archive import AuditRetention
+from hub.audit.chain import signing_key
+from hub.audit.writer import AuditWriter
 from hub.capabilities.jobs.service import job_services
 from hub.capabilities.payments.desk import default_provider, payment_services
 from hub.capabilities.webhooks import WebhookSender, audit_by

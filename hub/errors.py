@@ -20,7 +20,7 @@
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
     ├── HubUnavailable (503 HUB_UNAVAILABLE)   the hub's own database is unreachable
-    │   └── AuditUnavailable (503 AUDIT_UNAVAILABLE)  (hub.audit.trail)
+    │   └── AuditUnavailable (503 AUDIT_UNAVAILABLE)  (hub.audit.writer)
     └── UpstreamError (502 UPSTREAM_ERROR)  upstream failed; retriable
         ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)  unparsable or off-contract; not retried
         ├── UpstreamRejected (502 UPSTREAM_REJECTED)  upstream refused our request; not retried

@@ -17,7 +17,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from hub.audit.trail import GENESIS, archive, checkpoint, signing_key, verify
+from hub.audit.archive import archive
+from hub.audit.chain import GENESIS, signing_key
+from hub.audit.checkpoints import checkpoint
+from hub.audit.verify import verify
 from hub.cli import main
 from hub.core.db import make_engine, upgrade
 from tests.conftest import running_hub
@@ -129,7 +132,7 @@ async def test_verify_names_the_first_broken_record(echo, upstream, cli, how):  
 async def test_a_rewritten_chain_does_not_match_its_signed_checkpoint(echo, upstream):  # noqa: F811
     """Someone with write access to the database (but not the server secret) who rewrites a
     record and every hash after it with a key of their own is still caught."""
-    from hub.audit.trail import record_hash
+    from hub.audit.chain import record_hash
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo)
@@ -231,7 +234,7 @@ async def test_archives_past_retention_verify_with_the_database(echo, upstream, 
 
 
 async def test_the_hub_archives_by_itself(echo, upstream, tmp_path):  # noqa: F811
-    from hub.audit.trail import AuditRetention
+    from hub.audit.archive import AuditRetention
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo, 4)
@@ -256,7 +259,7 @@ def test_records_from_before_the_chain_are_counted_and_the_chain_starts_after(tm
     )
     upgrade(engine)
     key = signing_key(b"k" * 32)
-    from hub.audit.trail import AuditWriter
+    from hub.audit.writer import AuditWriter
 
     async def write() -> None:
         writer = AuditWriter(engine, key=key)
@@ -351,13 +354,13 @@ async def test_verify_while_the_hub_writes_sees_one_moment(echo, upstream, monke
     checkpoints are read: no false alarm."""
     import threading
 
-    import hub.audit.trail as audit
-    from hub.audit.trail import AuditWriter
+    import hub.audit.verify as verification
+    from hub.audit.writer import AuditWriter
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo, 3)
     engine, key = echo.hub.engine, key_of(echo)
-    original = audit._walk
+    original = verification.walk
 
     def walk_then_another_process_writes(*args, **kwargs):
         result = original(*args, **kwargs)
@@ -378,7 +381,7 @@ async def test_verify_while_the_hub_writes_sees_one_moment(echo, upstream, monke
         thread.join()
         return result
 
-    monkeypatch.setattr(audit, "_walk", walk_then_another_process_writes)
+    monkeypatch.setattr(verification, "walk", walk_then_another_process_writes)
     found = verify(engine, key)
     monkeypatch.undo()
     assert found.ok, found.problems
@@ -415,7 +418,7 @@ async def test_missing_archive_files_are_reported(echo, upstream, tmp_path, cli)
 async def test_two_archivers_never_share_a_temporary_file(echo, upstream, tmp_path, monkeypatch):  # noqa: F811
     import os
 
-    import hub.audit.trail as audit
+    import hub.audit.archive as archiving
 
     upstream.get(f"/items/{PID}").respond(json={"value": 1})
     await some_calls(echo, 3)
@@ -427,7 +430,7 @@ async def test_two_archivers_never_share_a_temporary_file(echo, upstream, tmp_pa
         written.append(os.path.basename(src))
         real_replace(src, dst)
 
-    monkeypatch.setattr(audit.os, "replace", replace)
+    monkeypatch.setattr(archiving.os, "replace", replace)
     archive(echo.hub.engine, key_of(echo), folder, dt.datetime.now(dt.UTC))
     monkeypatch.undo()
     assert len(written) == 2 and all(str(os.getpid()) in name for name in written)
@@ -439,7 +442,7 @@ async def test_two_archivers_never_share_a_temporary_file(echo, upstream, tmp_pa
 
 
 def test_records_from_before_the_chain_are_archived_apart(tmp_path):
-    from hub.audit.trail import AuditWriter
+    from hub.audit.writer import AuditWriter
 
     engine = make_engine(f"sqlite:///{tmp_path}/old.db")
     upgrade(engine, "0003")

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from hub.audit.trail import canonical_time
+from hub.audit.chain import canonical_time
 from hub.core.models import AuditRecord, Client
 from hub.errors import BadRequest
 

@@ -488,7 +488,7 @@ def audit() -> None:
 
 
 def _audit_key(settings: Settings) -> bytes:
-    from hub.audit.trail import signing_key
+    from hub.audit.chain import signing_key
 
     return signing_key(settings.secret_key.get_secret_value().encode())
 
@@ -510,7 +510,7 @@ def audit_verify(archive_dir: str | None, manifests_only: bool) -> None:
     """Walk the audit chain, its archives and its signed checkpoints (in the database and
     in the witness file); exit 1 naming the first broken record if any record was altered,
     removed or inserted."""
-    from hub.audit.trail import verify
+    from hub.audit.verify import verify
 
     settings = Settings()
     folder = None if manifests_only else Path(archive_dir or settings.audit_archive_dir)
@@ -539,7 +539,7 @@ def audit_verify(archive_dir: str | None, manifests_only: bool) -> None:
 @audit.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the chain's end now (the hub also does it as it writes and when it stops)."""
-    from hub.audit.trail import checkpoint
+    from hub.audit.checkpoints import checkpoint
 
     settings = Settings()
     with _database(settings) as engine:
@@ -557,7 +557,7 @@ def audit_checkpoint() -> None:
 def audit_archive(older_than_days: float | None) -> None:
     """Move records past retention to signed, compressed files in HUB_AUDIT_ARCHIVE_DIR
     (the hub does it by itself every HUB_AUDIT_ARCHIVE_INTERVAL_S)."""
-    from hub.audit.trail import archive
+    from hub.audit.archive import archive
 
     settings = Settings()
     days = settings.audit_retention_days if older_than_days is None else older_than_days

@@ -23,7 +23,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from hub.adapter import CallContext, OperationSpec
-from hub.audit.trail import AuditWriter
+from hub.audit.writer import AuditWriter
 from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
 from hub.core.metrics import Metrics
 from hub.core.models import utcnow

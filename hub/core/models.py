@@ -68,7 +68,7 @@ class ApiKey(SQLModel, table=True):
 class AuditRecord(SQLModel, table=True):
     """One record per call that passed authentication: who asked what, why, and what came of it.
 
-    Records form a hash chain (hub.audit.trail): `hash` is a keyed hash over `prev_hash` and the
+    Records form a hash chain (hub.audit.chain): `hash` is a keyed hash over `prev_hash` and the
     record's canonical form, and `prev_hash` is unique, so no record can be altered,
     removed or inserted without `hub audit verify` seeing it.
     """

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from hub.audit.trail import AuditWriter
+from hub.audit.writer import AuditWriter
 from hub.capabilities.jobs.service import JobService
 from hub.capabilities.payments.desk import Payments
 from hub.capabilities.webhooks import WebhookSender

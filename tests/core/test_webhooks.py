@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from hub.audit.trail import AuditUnavailable
+from hub.audit.writer import AuditUnavailable
 from hub.capabilities.webhooks import InvalidCallbackUrl, WebhookSender, check_callback_url, enqueue
 from hub.core.config import Settings
 from hub.core.db import create_schema, make_engine

@@ -28,8 +28,9 @@ from hub.api.deps import (
     read_json,
     string_path_param,
 )
+from hub.audit.chain import signing_key
 from hub.audit.search import AuditQuery, search
-from hub.audit.trail import signing_key, verify
+from hub.audit.verify import verify
 from hub.errors import BadRequest, Conflict, Forbidden, NotFound, SchemaViolation
 from hub.security import auth
 from hub.security.auth import HUB_SERVICES, Principal

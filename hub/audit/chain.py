@@ -1,0 +1,185 @@
+"""The audit chain: how records are linked, hashed and signed, and where the chain ends.
+
+Each record carries `prev_hash`, the hash of the record before it, and `hash`, HMAC-SHA256
+(keyed with a key derived from the server secret) over `prev_hash` and the record's canonical
+form: its id and every column, in a fixed order (`record_hash`). Ids are given by the writer,
+consecutive, under a lock every hub process takes for the length of its commit (a PostgreSQL
+advisory lock; SQLite's write lock, taken at BEGIN IMMEDIATE), and `prev_hash` is unique, so
+two processes can never fork the chain. Altering a record breaks its hash; removing or
+inserting one breaks the next record's `prev_hash`; and without the secret nobody can compute
+the hashes a forged record or a rewritten chain would need. What a chain cannot show by itself
+is its end being cut off: the signed checkpoints do (`hub.audit.checkpoints`).
+
+The chain is written by the hub itself rather than by a ledger library: the few that exist
+(immudb, Trillian) are servers to run beside the hub, against the two-command start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import re
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Text, cast
+
+from hub.core.models import AuditRecord
+
+#: The `prev_hash` of the first record ever written.
+GENESIS = "0" * 64
+
+#: The hashes an archive manifest carries for records from before the chain existed.
+UNCHAINED = "unchained"
+
+#: The columns a record's hash covers, in the order they are hashed. Adding a column to the
+#: record means adding it here at the end (records written before then hash it as null).
+CHAINED = (
+    "id",
+    "at",
+    "request_id",
+    "client_id",
+    "service",
+    "operation",
+    "purpose",
+    "officer_id",
+    "dossier_id",
+    "subject_id",
+    "status",
+    "code",
+    "duration_ms",
+    "upstream_ms",
+    "fields",
+)
+
+_PG_CHAIN_LOCK = 7407460912  # pg_advisory_xact_lock key of the audit chain
+
+
+def signing_key(secret: bytes) -> bytes:
+    """The checkpoint and archive signing key, derived from the server secret (the secret
+    itself also keys API-key hashes; one key per use)."""
+    return hmac.digest(secret, b"lgsp-hub audit signing key v1", hashlib.sha256)
+
+
+def sign(key: bytes, *parts: Any) -> str:
+    return hmac.new(key, "|".join(str(p) for p in parts).encode(), hashlib.sha256).hexdigest()
+
+
+def manifest_signature(key: bytes, archive: Any) -> str:
+    """The signature an archive's manifest carries (`hub.audit.archive` signs, `verify`
+    checks)."""
+    return sign(
+        key,
+        "archive",
+        archive.file,
+        archive.first_id,
+        archive.last_id,
+        archive.count,
+        archive.first_prev_hash,
+        archive.last_hash,
+        archive.sha256,
+    )
+
+
+def canonical_time(value: dt.datetime | str) -> str:
+    """UTC, microseconds, `Z`: the same text whatever the database handed back (SQLite gives
+    naive UTC datetimes, or text from a raw query; PostgreSQL aware ones in its time zone)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def aware(value: Any) -> dt.datetime:
+    """A stored time as an aware datetime (SQLite hands back naive UTC, or text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+#: How a time is stored as text: by the writer on SQLite (naive UTC), and in archive files
+#: (canonical). Text in any other form (an offset, fewer digits) was not written by the hub:
+#: the same instant written as "…-23:00" would sort a day away in time-filtered searches.
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{6}Z?")
+
+
+class NotCanonical(ValueError):
+    """A stored value no writer of the hub produces: the record was altered."""
+
+
+def _canonical(row: dict[str, Any]) -> list[Any]:
+    values: list[Any] = []
+    for name in CHAINED:
+        value = row.get(name)
+        if value is None:
+            values.append(None)
+        elif name == "at":
+            if isinstance(value, str) and not _STORED_TIME.fullmatch(value):
+                raise NotCanonical(name)
+            values.append(canonical_time(value))
+        elif name in ("duration_ms", "upstream_ms"):
+            number = float(value)  # 3 and 3.0 must hash alike
+            if not math.isfinite(number):  # orjson writes NaN and infinities as null
+                raise NotCanonical(name)
+            values.append(number)
+        elif name in ("id", "status"):
+            if isinstance(value, float) and not value.is_integer():
+                raise NotCanonical(name)
+            values.append(int(value))
+        else:
+            values.append(str(value))
+    return values
+
+
+def record_hash(key: bytes, prev_hash: str, row: dict[str, Any]) -> str:
+    """The hash of a record, given the hash of the one before it: HMAC-SHA256 keyed with the
+    audit key, so that nobody without the server secret can compute a valid one."""
+    body = orjson.dumps(_canonical(row))
+    # hmac.digest: one call in C, the same value as hmac.new(...).hexdigest() at a third of
+    # the cost (the writer computes one per record).
+    return hmac.digest(key, prev_hash.encode() + b"\n" + body, hashlib.sha256).hex()
+
+
+def chained_columns(conn: Connection) -> list[Any]:
+    """The columns a record's hash covers, plus its links, as stored: on SQLite `at` is read
+    as its stored text, not a parse of it (text in a form the writer never uses is an
+    alteration the parse would hide)."""
+    table = AuditRecord.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in (*CHAINED, "prev_hash", "hash")]
+    if conn.dialect.name == "sqlite":
+        columns[CHAINED.index("at")] = cast(table.c.at, Text).label("at")
+    return columns
+
+
+def record_dict(record: Any) -> dict[str, Any]:
+    """A row read with `chained_columns`, as the dict `record_hash` takes."""
+    return {name: getattr(record, name) for name in (*CHAINED, "prev_hash", "hash")}
+
+
+def lock_chain(conn: Connection) -> None:
+    """Take the chain's write lock for this transaction (see the module docstring)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
+    elif conn.dialect.name == "sqlite":
+        # pysqlite begins a transaction lazily, at the first write: after we had read the
+        # chain's end. BEGIN IMMEDIATE takes the write lock before that read.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def chain_end(conn: Connection) -> tuple[int, str]:
+    """The id and hash the chain has reached (records archived away count too)."""
+    last = conn.exec_driver_sql(
+        "SELECT id, hash FROM audit_records ORDER BY id DESC LIMIT 1"
+    ).first()
+    if last is not None:
+        # A record from before the chain existed (migration 0004) has no hash: start anew.
+        return int(last[0]), GENESIS if last[1] is None else str(last[1])
+    archived = conn.exec_driver_sql(
+        "SELECT last_id, last_hash FROM audit_archives ORDER BY last_id DESC LIMIT 1"
+    ).first()
+    if archived is not None:
+        return int(archived[0]), GENESIS if archived[1] == UNCHAINED else str(archived[1])
+    return 0, GENESIS
