@@ -1,0 +1,193 @@
+"""`hub serve`, `hub up` and `hub mocks`: running the hub and the mock national systems."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from hub.cli.common import configure_logging, database
+from hub.core.config import Settings
+
+DEMO_CLIENT = "demo"
+
+# uvloop and httptools come with uvicorn[standard]; measured ~2x the plain asyncio + h11.
+LOOP, HTTP = "uvloop", "httptools"
+
+
+def _exit_zero_after_sigterm() -> None:
+    """uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler
+    found before it: make that a no-op, so that a clean stop exits 0 rather than dying by
+    the signal (which supervisors read as a crash)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Processes to run.")
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Run the hub (settings from HUB_* environment variables)."""
+    import uvicorn
+
+    from hub.core.config import ConfigurationError
+    from hub.core.registry import AdapterLoadError, preflight
+
+    settings = Settings()
+    try:
+        preflight(settings)
+    except (ConfigurationError, AdapterLoadError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not settings.migrate_on_start:  # production: refuse a database behind this hub
+        from hub.core.db import SchemaBehind, make_engine, prepare
+
+        engine = make_engine(settings.database_url)
+        try:
+            prepare(engine, migrate=False)
+        except SchemaBehind as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            engine.dispose()
+    log_config = configure_logging(log_level, settings)
+    _exit_zero_after_sigterm()
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=log_config,
+        access_log=False,
+        proxy_headers=False,
+        loop=LOOP,
+        http=HTTP,
+        # SIGTERM: stop accepting, let requests in flight finish (up to the grace), then the
+        # app's shutdown (the worker's tick ends, the audit trail is committed and signed).
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--log-level", default="info", show_default=True)
+def up(host: str, port: int, log_level: str) -> None:
+    """Start every mock (8101-8105) and the hub (8000) on SQLite; Ctrl-C stops all."""
+    import uvicorn
+
+    from hub.app import create_app
+
+    settings = Settings()
+    log_config = configure_logging(log_level, settings)
+    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--host", host])
+    try:
+        api_key = _demo_client(settings)
+        _wait_for_mocks(mocks)
+        base = f"http://{host}:{port}"
+        click.echo(
+            f"\n  Hub on {base}  (docs: {base}/docs)  mocks on {host}:8101-8105\n"
+            f"  Demo client API key (new at every `hub up`; development only):\n\n"
+            f"    export HUB_KEY={api_key}\n\n"
+            f"  Subjects to try: curl -s 'http://{host}:<8101..8105>/_mock/records?limit=5'\n"
+            f"  Then, with H=(-H \"Authorization: Bearer $HUB_KEY\" -H 'X-Purpose: demo'):\n"
+            f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>\n'
+            f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>/profile\n'
+            f"    curl -s \"${{H[@]}}\" '{base}/v1/civil-status/records?personal_id=<id>'\n"
+            f'    curl -s "${{H[@]}}" {base}/v1/enterprises/<enterprise_code>\n'
+            f"  Judicial requests and payments: see README.md, 'A first call'.\n",
+            err=True,
+        )
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            log_config=log_config,
+            access_log=False,
+            loop=LOOP,
+            http=HTTP,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        )
+    finally:
+        mocks.send_signal(signal.SIGINT)
+        try:
+            mocks.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            mocks.kill()
+
+
+def _wait_for_mocks(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Wait until every implemented mock answers its health check."""
+    import httpx
+
+    from mocks import MOCKS
+
+    waiting = {spec.default_port for spec in MOCKS.values() if spec.factory is not None}
+    deadline = time.monotonic() + timeout_s
+    while waiting and time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException("the mocks failed to start (see above)")
+        for port in sorted(waiting):
+            try:
+                url = f"http://127.0.0.1:{port}/_mock/health"
+                if httpx.get(url, timeout=1).status_code == 200:
+                    waiting.discard(port)
+            except httpx.HTTPError:
+                pass
+        if waiting:
+            time.sleep(0.2)
+    if waiting:
+        raise click.ClickException(f"mocks on ports {sorted(waiting)} did not start in time")
+
+
+def _demo_client(settings: Settings) -> str:
+    """Create (or re-key) the `demo` client that may call everything, for a first look."""
+    from sqlmodel import Session, delete, select
+
+    from hub.core.models import ApiKey, Client
+    from hub.security.auth import create_client
+
+    if settings.environment == "production":
+        raise click.ClickException("`hub up` is for development; use `hub serve` in production")
+    with database(settings) as engine:
+        with Session(engine) as session:
+            old = session.exec(select(Client).where(Client.name == DEMO_CLIENT)).first()
+            if old is not None:
+                session.exec(delete(ApiKey).where(ApiKey.client_id == old.id))  # type: ignore
+                session.delete(old)
+                session.commit()
+        issued = create_client(
+            engine,
+            settings.secret_key.get_secret_value().encode(),
+            name=DEMO_CLIENT,
+            allow=["*"],
+            purposes=["demo", "test"],
+            agency="development",
+        )
+    return issued.api_key
+
+
+@click.group()
+def mocks() -> None:
+    """The mock national systems."""
+
+
+@mocks.command("serve")
+@click.argument("names", nargs=-1)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--fault", "faults", multiple=True, help="Start-up fault, e.g. latency=200, error=0.1"
+)
+def mocks_serve(names: tuple[str, ...], host: str, faults: tuple[str, ...]) -> None:
+    """Serve the named mocks (all by default) on their fixed ports 8101-8105."""
+    args = [sys.executable, "-m", "mocks", *names, "--host", host]
+    for fault in faults:
+        args += ["--fault", fault]
+    os.execv(sys.executable, args)
