@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MOCKS", "MockSpec", "app_from_env", "create_mock_app", "mock_names"]
+__all__ = ["MOCKS", "MockSpec", "app_from_env", "create_mock_app", "mock_names", "mock_ports"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,14 @@ MOCKS: dict[str, MockSpec] = {
 def mock_names() -> list[str]:
     """Every registered mock name, in port order."""
     return sorted(MOCKS, key=lambda name: MOCKS[name].default_port)
+
+
+def mock_ports(base: int | None = None) -> dict[str, int]:
+    """Each mock's port, by name: its default port, or, given `base`, `base`, `base + 1`, …
+    in port order (`python -m mocks --base-port BASE`)."""
+    if base is None:
+        return {name: MOCKS[name].default_port for name in mock_names()}
+    return {name: base + offset for offset, name in enumerate(mock_names())}
 
 
 def create_mock_app(name: str, **options: Any) -> Any:

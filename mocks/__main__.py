@@ -3,6 +3,7 @@
 Examples:
     python -m mocks                              # every implemented mock
     python -m mocks population --port 18101      # one mock on another port
+    python -m mocks --base-port 18101 --hub-url http://127.0.0.1:18000   # beside `hub up`
     python -m mocks population --fault latency=200 --fault error=0.1
     python -m mocks population --workers 4       # several processes (per-worker fault state)
 """
@@ -12,13 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import json
 import os
 import sys
 from typing import Any
 
-from mocks import MOCKS, mock_names
+from mocks import MOCKS, mock_names, mock_ports
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="port (only with one NAME)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        metavar="BASE",
+        help="ports BASE, BASE+1, … for the mocks in --list order (default: 8101-8105)",
+    )
+    parser.add_argument(
+        "--hub-url",
+        metavar="URL",
+        help="the hub the mocks call: judicial-records pushes its results and payment sends "
+        "its IPNs there (default http://127.0.0.1:8000)",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -62,6 +74,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"unknown mock(s): {', '.join(unknown)}; known: {', '.join(mock_names())}")
     if (args.port is not None or args.workers != 1) and len(args.names) != 1:
         parser.error("--port and --workers need exactly one NAME")
+    if args.port is not None and args.base_port is not None:
+        parser.error("give --port or --base-port, not both")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     try:
@@ -70,17 +84,25 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--fault: {exc}")
 
 
+def _hub_options(args: argparse.Namespace) -> dict[str, str]:
+    from mocks.serve import hub_options
+
+    return hub_options(args.hub_url) if args.hub_url else {}
+
+
 def _run_workers(args: argparse.Namespace, options: dict[str, Any]) -> None:
     import uvicorn
 
-    from mocks.serve import uvicorn_speedups
+    from mocks.serve import factory_options, uvicorn_speedups
 
     name = args.names[0]
     if MOCKS[name].factory is None:
         sys.exit(f"mocks: {name} is not implemented yet")
-    port = args.port or MOCKS[name].default_port
-    if "public_url" in inspect.signature(MOCKS[name].load_factory()).parameters:
-        options = {"public_url": f"http://{args.host}:{port}", **options}
+    port = args.port or mock_ports(args.base_port)[name]
+    # As serve_mocks does: a mock that links to itself names its port, one that calls the
+    # hub gets its URL.
+    linked = {"public_url": f"http://{args.host}:{port}", **_hub_options(args)}
+    options = {**factory_options(MOCKS[name], linked), **options}
     # Worker processes import the app themselves, so the options travel in the environment.
     os.environ["MOCKS_APP"] = name
     os.environ["MOCKS_OPTIONS"] = json.dumps({**options, "fault_options": args.fault})
@@ -114,14 +136,14 @@ def main(argv: list[str] | None = None) -> None:
     from mocks.serve import serve_mocks
 
     names = args.names or None
-    ports = {args.names[0]: args.port} if args.port is not None else None
+    ports = {args.names[0]: args.port} if args.port is not None else mock_ports(args.base_port)
     coroutine = serve_mocks(
         names,
         host=args.host,
         ports=ports,
         fault_options=args.fault,
         log_level=args.log_level,
-        options=options,
+        options={**options, **_hub_options(args)},
     )
     try:
         import uvloop

@@ -21,7 +21,7 @@ import uvicorn
 from mocks import MOCKS, MockSpec, create_mock_app, mock_names
 from mocks._faults import parse_fault_options
 
-__all__ = ["serve_mocks", "uvicorn_speedups"]
+__all__ = ["hub_options", "serve_mocks", "uvicorn_speedups"]
 
 
 def uvicorn_speedups() -> dict[str, Any]:
@@ -34,6 +34,18 @@ def uvicorn_speedups() -> dict[str, Any]:
     return options
 
 
+def hub_options(hub_url: str) -> dict[str, str]:
+    """The options that make the mocks call the hub at `hub_url` instead of `hub up`'s
+    default one, http://127.0.0.1:8000: where the judicial-records mock pushes its results
+    and the payment mock sends its IPNs (each mock takes its own; serve_mocks gives each
+    only those)."""
+    from mocks.judicial_records.push import PUSH_PATH
+    from mocks.payment.ipn import IPN_PATH
+
+    base = hub_url.rstrip("/")
+    return {"push_url": base + PUSH_PATH, "ipn_url": base + IPN_PATH}
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to serve_mocks."""
 
@@ -42,7 +54,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _factory_options(spec: MockSpec, options: Mapping[str, Any]) -> dict[str, Any]:
+def factory_options(spec: MockSpec, options: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of shared options (user, secret, …) this mock's factory accepts."""
     accepted = inspect.signature(spec.load_factory()).parameters
     return {key: value for key, value in options.items() if key in accepted}
@@ -89,7 +101,7 @@ async def serve_mocks(
     for spec in _selected(names):
         port = (ports or {}).get(spec.name, spec.default_port)
         # A mock that links to itself (the payment mock's pay page) must name its real port.
-        kwargs = _factory_options(spec, {"public_url": f"http://{host}:{port}", **(options or {})})
+        kwargs = factory_options(spec, {"public_url": f"http://{host}:{port}", **(options or {})})
         app = create_mock_app(spec.name, faults=faults, **kwargs)
         config = uvicorn.Config(
             app, host=host, port=port, log_level=log_level, lifespan="off", **uvicorn_speedups()

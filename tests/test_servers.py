@@ -6,6 +6,7 @@ real sockets and timeouts, and `hub up` stopping everything on Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mocks import mock_ports
 from mocks.population.app import ENDPOINT_PATH
 from tests.conftest import database_url, reset_database
 from tests.payment_contract import signed_init
@@ -32,6 +34,40 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports: a free port 0 gave, whose next ones are
+    free too."""
+    for _ in range(100):
+        first = free_port()
+        if first + count > 65536:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first + 1, first + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise AssertionError(f"no {count} free ports in a row")
+
+
+#: What `hub up` takes when given no ports: the hub's 8000 and the mocks' 8101-8105.
+DEFAULT_UP_PORTS = (8000, 8101, 8102, 8103, 8104, 8105)
+
+
+@pytest.fixture
+def default_ports_taken() -> Iterator[None]:
+    """The default ports held, as a `hub up` beside the tests holds them: a server or a
+    push that still reached for one would fail. (Those something else holds already stay
+    held by it.)"""
+    with contextlib.ExitStack() as held:
+        for port in DEFAULT_UP_PORTS:
+            sock = held.enter_context(socket.socket())
+            with contextlib.suppress(OSError):
+                sock.bind(("127.0.0.1", port))
+        yield
 
 
 def wait_until_up(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
@@ -205,23 +241,23 @@ def test_upstream_down_is_503(env):
         stop(hub)
 
 
-UP_PORTS = (8000, 8101, 8102, 8103, 8104, 8105)
-
-
-def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
-    """`hub up` on real sockets: every service answers through the hub, the judicial mock
-    pushes its certificate to the hub over HTTP, and Ctrl-C stops everything."""
-    for port in UP_PORTS:
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port)) != 0, (
-                f"port {port} is taken: `hub up` needs it"
-            )
-    proc = start([*HUB, "up"], env | {"HUB_JOB_POLL_INITIAL_S": "60"})
+def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env, default_ports_taken):
+    """`hub up` on real sockets, on free ports while the default ones are taken: every
+    service answers through the hub, the judicial mock pushes its certificate to the hub
+    over HTTP, and Ctrl-C stops everything."""
+    hub_port, mock_base = free_port(), free_ports_in_a_row(5)
+    ports = mock_ports(mock_base)
+    mock_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    up_ports = (hub_port, *ports.values())
+    proc = start(
+        [*HUB, "up", "--port", str(hub_port), "--mock-ports", str(mock_base)],
+        env | {"HUB_JOB_POLL_INITIAL_S": "60"},
+    )
     try:
-        wait_until_up(proc, "http://127.0.0.1:8000/health", timeout=60)
-        for port in UP_PORTS[1:]:
+        wait_until_up(proc, f"http://127.0.0.1:{hub_port}/health", timeout=60)
+        for port in up_ports[1:]:
             wait_until_up(proc, f"http://127.0.0.1:{port}/_mock/health")
-        hub = "http://127.0.0.1:8000"
+        hub = f"http://127.0.0.1:{hub_port}"
         ready = httpx.get(f"{hub}/ready", timeout=10).json()
         assert ready["status"] == "ready", ready
         assert set(ready["services"]) == {
@@ -233,7 +269,8 @@ def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
         }
         key = _printed_key(proc)
         headers = {"authorization": f"Bearer {key}", "x-purpose": "demo"}
-        applicant = httpx.get("http://127.0.0.1:8103/_mock/records?limit=1").json()["records"][0]
+        records = "/_mock/records?limit=1"
+        applicant = httpx.get(mock_urls["judicial-records"] + records).json()["records"][0]
         assert applicant.pop("expected") == "clean"
         pid = applicant["personal_id"]
         assert httpx.get(f"{hub}/v1/citizens/{pid}", headers=headers).status_code == 200
@@ -255,7 +292,7 @@ def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
                 break
             time.sleep(0.2)
         assert state["data"]["status"] == "issued", state  # pushed by the mock over HTTP
-        payer = httpx.get("http://127.0.0.1:8105/_mock/records?limit=1").json()["records"][0]
+        payer = httpx.get(mock_urls["payment"] + records).json()["records"][0]
         opened = httpx.post(
             f"{hub}/v1/payments",
             json={
@@ -270,7 +307,7 @@ def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
         )
         assert opened.status_code == 201, opened.text
         payment = opened.json()["data"]
-        assert payment["pay_url"].startswith("http://127.0.0.1:8105/pay/")
+        assert payment["pay_url"].startswith(mock_urls["payment"] + "/pay/")
         paid = httpx.post(payment["pay_url"], data={"outcome": "success"})  # the payer's click
         assert paid.status_code in (200, 303), paid.text
         deadline = time.monotonic() + 20
@@ -285,7 +322,7 @@ def test_hub_up_serves_all_five_and_ctrl_c_stops_all(env):
     finally:
         stop(proc)
     assert key.startswith("hub_")
-    for port in UP_PORTS:
+    for port in up_ports:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, (
                 f"port {port} still served after Ctrl-C"
@@ -303,15 +340,15 @@ def _printed_key(proc: subprocess.Popen) -> str:
     raise AssertionError("`hub up` printed no key")
 
 
-def test_hub_mocks_serve_takes_start_up_faults(env):
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", 8101)) != 0, "port 8101 is taken"
-    proc = start([*HUB, "mocks", "serve", "population", "--fault", "error=1.0"], env)
+def test_hub_mocks_serve_takes_start_up_faults(env, default_ports_taken):
+    port = free_port()  # population is the first mock: on the base port itself
+    serve = [*HUB, "mocks", "serve", "population", "--base-port", str(port)]
+    proc = start([*serve, "--fault", "error=1.0"], env)
     try:
-        wait_until_up(proc, "http://127.0.0.1:8101/_mock/health")
-        faults = httpx.get("http://127.0.0.1:8101/_mock/faults").json()
+        wait_until_up(proc, f"http://127.0.0.1:{port}/_mock/health")
+        faults = httpx.get(f"http://127.0.0.1:{port}/_mock/faults").json()
         assert faults["error_rate"] == 1.0
-        answer = httpx.post("http://127.0.0.1:8101/dancu/ws", content=b"<x/>")
+        answer = httpx.post(f"http://127.0.0.1:{port}/dancu/ws", content=b"<x/>")
         assert answer.status_code == 500 and b"LOI_HE_THONG" in answer.content
     finally:
         stop(proc)

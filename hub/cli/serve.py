@@ -77,25 +77,42 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--mock-ports",
+    "mock_base",
+    type=click.IntRange(1, 65535 - 4),
+    default=None,
+    metavar="BASE",
+    help="Start the mocks on BASE..BASE+4 instead of 8101-8105, and point the hub's adapters "
+    "at them.",
+)
 @click.option("--log-level", default="info", show_default=True)
-def up(host: str, port: int, log_level: str) -> None:
-    """Start every mock (8101-8105) and the hub (8000) on SQLite; Ctrl-C stops all."""
+def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
+    """Start every mock (8101-8105) and the hub (8000) on SQLite; Ctrl-C stops all.
+
+    With --port and --mock-ports it runs on other ports, beside another `hub up`: the mocks
+    push results and send IPNs to the hub's port, the hub calls the mocks' ports."""
     import uvicorn
 
     from hub.app import create_app
+    from mocks import mock_ports
 
     settings = Settings()
     log_config = configure_logging(log_level, settings)
-    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--host", host])
+    ports = mock_ports(mock_base)
+    if mock_base is not None:
+        _point_adapters_at(settings, ports)
+    mocks = subprocess.Popen(_mocks_command(host, port, mock_base))
     try:
         api_key = _demo_client(settings)
-        _wait_for_mocks(mocks)
+        _wait_for_mocks(mocks, ports)
         base = f"http://{host}:{port}"
+        first, last = min(ports.values()), max(ports.values())
         click.echo(
-            f"\n  Hub on {base}  (docs: {base}/docs)  mocks on {host}:8101-8105\n"
+            f"\n  Hub on {base}  (docs: {base}/docs)  mocks on {host}:{first}-{last}\n"
             f"  Demo client API key (new at every `hub up`; development only):\n\n"
             f"    export HUB_KEY={api_key}\n\n"
-            f"  Subjects to try: curl -s 'http://{host}:<8101..8105>/_mock/records?limit=5'\n"
+            f"  Subjects to try: curl -s 'http://{host}:<{first}..{last}>/_mock/records?limit=5'\n"
             f"  Then, with H=(-H \"Authorization: Bearer $HUB_KEY\" -H 'X-Purpose: demo'):\n"
             f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>\n'
             f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>/profile\n'
@@ -123,13 +140,32 @@ def up(host: str, port: int, log_level: str) -> None:
             mocks.kill()
 
 
-def _wait_for_mocks(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
-    """Wait until every implemented mock answers its health check."""
+def _mocks_command(host: str, hub_port: int, mock_base: int | None) -> list[str]:
+    """`python -m mocks` for `hub up`: every mock, calling back the hub on `hub_port`."""
+    command = [sys.executable, "-m", "mocks", "--host", host]
+    command += ["--hub-url", f"http://127.0.0.1:{hub_port}"]
+    if mock_base is not None:
+        command += ["--base-port", str(mock_base)]
+    return command
+
+
+def _point_adapters_at(settings: Settings, ports: dict[str, int]) -> None:
+    """Each built-in adapter's upstream is its mock on `ports` (over HUB_<NAME>_BASE_URL)."""
+    adapters = dict(settings.adapters)
+    for name, port in ports.items():
+        adapters[name] = {**adapters.get(name, {}), "base_url": f"http://127.0.0.1:{port}"}
+    settings.adapters = adapters
+
+
+def _wait_for_mocks(
+    process: subprocess.Popen[bytes], ports: dict[str, int], timeout_s: float = 30
+) -> None:
+    """Wait until every implemented mock answers its health check on its port."""
     import httpx
 
     from mocks import MOCKS
 
-    waiting = {spec.default_port for spec in MOCKS.values() if spec.factory is not None}
+    waiting = {port for name, port in ports.items() if MOCKS[name].factory is not None}
     deadline = time.monotonic() + timeout_s
     while waiting and time.monotonic() < deadline:
         if process.poll() is not None:
@@ -185,9 +221,33 @@ def mocks() -> None:
 @click.option(
     "--fault", "faults", multiple=True, help="Start-up fault, e.g. latency=200, error=0.1"
 )
-def mocks_serve(names: tuple[str, ...], host: str, faults: tuple[str, ...]) -> None:
+@click.option(
+    "--base-port",
+    type=click.IntRange(1, 65535 - 4),
+    default=None,
+    metavar="BASE",
+    help="Ports BASE..BASE+4 for the mocks (population first, payment last) instead of 8101-8105.",
+)
+@click.option(
+    "--hub-url",
+    default=None,
+    metavar="URL",
+    help="The hub the judicial-records mock pushes to and the payment mock sends its IPNs to "
+    "(default http://127.0.0.1:8000).",
+)
+def mocks_serve(
+    names: tuple[str, ...],
+    host: str,
+    faults: tuple[str, ...],
+    base_port: int | None,
+    hub_url: str | None,
+) -> None:
     """Serve the named mocks (all by default) on their fixed ports 8101-8105."""
     args = [sys.executable, "-m", "mocks", *names, "--host", host]
     for fault in faults:
         args += ["--fault", fault]
+    if base_port is not None:
+        args += ["--base-port", str(base_port)]
+    if hub_url is not None:
+        args += ["--hub-url", hub_url]
     os.execv(sys.executable, args)

@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from mocks._push import PushTarget, deliver
 
-__all__ = ["DEFAULT_PUSH_URL", "PushTarget", "Pusher", "sign"]
+__all__ = ["DEFAULT_PUSH_URL", "PUSH_PATH", "PushTarget", "Pusher", "sign"]
 
-DEFAULT_PUSH_URL = "http://127.0.0.1:8000/v1/judicial-records/results"
+#: Where on the portal (the hub) results are pushed; `DEFAULT_PUSH_URL` is on `hub up`'s hub.
+PUSH_PATH = "/v1/judicial-records/results"
+DEFAULT_PUSH_URL = f"http://127.0.0.1:8000{PUSH_PATH}"
 log = logging.getLogger("mocks.judicial_records")
 
 

@@ -21,9 +21,11 @@ import orjson
 from mocks._push import Delivery, PushTarget, deliver
 from mocks.payment import checksum
 
-__all__ = ["DEFAULT_IPN_URL", "VIETNAM", "IpnSender", "PushTarget", "vietnam_time"]
+__all__ = ["DEFAULT_IPN_URL", "IPN_PATH", "VIETNAM", "IpnSender", "PushTarget", "vietnam_time"]
 
-DEFAULT_IPN_URL = "http://127.0.0.1:8000/v1/payments/ipn"
+#: Where on the merchant (the hub) IPNs go; `DEFAULT_IPN_URL` is on `hub up`'s hub.
+IPN_PATH = "/v1/payments/ipn"
+DEFAULT_IPN_URL = f"http://127.0.0.1:8000{IPN_PATH}"
 log = logging.getLogger("mocks.payment")
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
 

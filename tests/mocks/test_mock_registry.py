@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -13,12 +15,13 @@ import pytest
 from starlette.applications import Starlette
 
 import mocks
-from mocks import MOCKS, MockSpec, create_mock_app, mock_names
+from mocks import MOCKS, MockSpec, create_mock_app, mock_names, mock_ports
 from mocks.__main__ import main as cli_main
 from mocks._faults import FaultConfig
 from mocks.data import load_citizens
 from mocks.population.client_auth import PopulationAuth
-from mocks.serve import serve_mocks
+from mocks.serve import hub_options, serve_mocks
+from tests.test_servers import free_port, free_ports_in_a_row
 
 from .conftest import lookup_body
 
@@ -44,6 +47,32 @@ def test_registry_names_ports_and_factories() -> None:
         "app_from_env",
         "create_mock_app",
         "mock_names",
+        "mock_ports",
+    }
+
+
+def test_mock_ports_are_the_defaults_or_a_row_from_a_base() -> None:
+    assert list(mock_ports().values()) == [8101, 8102, 8103, 8104, 8105]
+    assert mock_ports(18101) == {
+        "population": 18101,
+        "civil-status": 18102,
+        "judicial-records": 18103,
+        "business-registration": 18104,
+        "payment": 18105,
+    }
+
+
+def test_hub_options_point_the_pushes_and_the_ipns_at_the_hub() -> None:
+    from mocks.judicial_records.push import DEFAULT_PUSH_URL
+    from mocks.payment.ipn import DEFAULT_IPN_URL
+
+    assert hub_options("http://127.0.0.1:8000") == {
+        "push_url": DEFAULT_PUSH_URL,
+        "ipn_url": DEFAULT_IPN_URL,
+    }
+    assert hub_options("http://127.0.0.1:18000/") == {
+        "push_url": "http://127.0.0.1:18000/v1/judicial-records/results",
+        "ipn_url": "http://127.0.0.1:18000/v1/payments/ipn",
     }
 
 
@@ -89,6 +118,7 @@ def test_app_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ["population", "payment", "--port", "9000"],
         ["--workers", "2"],
         ["population", "--fault", "meltdown"],
+        ["population", "--port", "9000", "--base-port", "9100"],
     ],
 )
 def test_cli_refuses_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,6 +126,25 @@ def test_cli_refuses_bad_arguments(argv: list[str], capsys: pytest.CaptureFixtur
         cli_main(argv)
     assert caught.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_cli_workers_get_their_port_and_the_hub_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--workers` hands the options to worker processes: the payment mock's own port from
+    --base-port, and the IPN URL from --hub-url (not judicial-records' push URL)."""
+    import uvicorn
+
+    ran: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(kw))
+    for variable in ("MOCKS_APP", "MOCKS_OPTIONS"):  # restored after the test
+        monkeypatch.setenv(variable, "")
+    hub = "http://127.0.0.1:18000"
+    cli_main(["payment", "--workers", "2", "--base-port", "18101", "--hub-url", hub])
+    assert (ran["port"], ran["workers"]) == (18105, 2)
+    assert json.loads(os.environ["MOCKS_OPTIONS"]) == {
+        "public_url": "http://127.0.0.1:18105",
+        "ipn_url": f"{hub}/v1/payments/ipn",
+        "fault_options": [],
+    }
 
 
 def test_cli_lists_mocks(capsys: pytest.CaptureFixture[str], unbuilt: str) -> None:
@@ -109,19 +158,13 @@ async def test_serve_skips_unimplemented(capsys: pytest.CaptureFixture[str], unb
     assert "unbuilt is not implemented yet" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.server
 async def test_serve_mocks_on_loopback_and_stop_on_cancel() -> None:
-    port = _free_port()
+    port = free_ports_in_a_row(len(MOCKS))  # all of them: not on the defaults `hub up` holds
     task = asyncio.create_task(
         serve_mocks(
             None,
-            ports={"population": port},
+            ports=mock_ports(port),
             fault_options=["latency=1"],
             options={"user": "lgsp", "secret": "s3cret"},
         )
@@ -168,7 +211,7 @@ async def test_a_mock_on_another_port_links_to_that_port() -> None:
 
     from tests.payment_contract import signed_init
 
-    port = _free_port()
+    port = free_port()
     task = asyncio.create_task(serve_mocks(["payment"], ports={"payment": port}))
     message = signed_init("r-1", 1000, dt.datetime.now().strftime("%Y%m%d%H%M%S"))
     try:
