@@ -102,7 +102,8 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
     ports = mock_ports(mock_base)
     if mock_base is not None:
         _point_adapters_at(settings, ports)
-    mocks = subprocess.Popen(_mocks_command(host, port, mock_base))
+    hub_url = f"http://127.0.0.1:{port}"
+    mocks = subprocess.Popen(_mocks_command(host=host, base_port=mock_base, hub_url=hub_url))
     try:
         api_key = _demo_client(settings)
         _wait_for_mocks(mocks, ports)
@@ -140,12 +141,22 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
             mocks.kill()
 
 
-def _mocks_command(host: str, hub_port: int, mock_base: int | None) -> list[str]:
-    """`python -m mocks` for `hub up`: every mock, calling back the hub on `hub_port`."""
-    command = [sys.executable, "-m", "mocks", "--host", host]
-    command += ["--hub-url", f"http://127.0.0.1:{hub_port}"]
-    if mock_base is not None:
-        command += ["--base-port", str(mock_base)]
+def _mocks_command(
+    names: tuple[str, ...] = (),
+    *,
+    host: str,
+    faults: tuple[str, ...] = (),
+    base_port: int | None = None,
+    hub_url: str | None = None,
+) -> list[str]:
+    """`python -m mocks …`, as `hub up` and `hub mocks serve` run it."""
+    command = [sys.executable, "-m", "mocks", *names, "--host", host]
+    for fault in faults:
+        command += ["--fault", fault]
+    if base_port is not None:
+        command += ["--base-port", str(base_port)]
+    if hub_url is not None:
+        command += ["--hub-url", hub_url]
     return command
 
 
@@ -243,11 +254,5 @@ def mocks_serve(
     hub_url: str | None,
 ) -> None:
     """Serve the named mocks (all by default) on their fixed ports 8101-8105."""
-    args = [sys.executable, "-m", "mocks", *names, "--host", host]
-    for fault in faults:
-        args += ["--fault", fault]
-    if base_port is not None:
-        args += ["--base-port", str(base_port)]
-    if hub_url is not None:
-        args += ["--hub-url", hub_url]
-    os.execv(sys.executable, args)
+    command = _mocks_command(names, host=host, faults=faults, base_port=base_port, hub_url=hub_url)
+    os.execv(sys.executable, command)
