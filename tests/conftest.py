@@ -6,10 +6,11 @@ suite against PostgreSQL; the default is a fresh SQLite file per test.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from hub.adapter import Adapter
-from hub.app import Hub, create_app
+from hub.app import create_app
 from hub.core.config import Settings
 from hub.core.db import make_engine
+from hub.core.state import Hub
 from hub.security.auth import create_client
 
 
@@ -234,3 +236,14 @@ async def hub(settings: Settings, mock_apps: dict[str, Any]) -> AsyncIterator[Ru
                 app.state.push.transport = httpx.ASGITransport(app=running.app)
                 await stack.enter_async_context(app.router.lifespan_context(app))
         yield running
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Let background work (a mock's tasks, an audit record committed after the answer) run
+    until `predicate` holds, bounded in time: CI's machines are busy, so a test waits for
+    what it asserts rather than for a lucky order."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.005)

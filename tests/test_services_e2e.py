@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningHub
+from tests.conftest import RunningHub, eventually
 
 
 async def mock_get(app: Any, path: str, **params: Any) -> Any:
@@ -140,8 +140,12 @@ async def test_certificate_issued_and_pushed_back(hub: RunningHub, mock_apps) ->
     assert results["convictions"]["certificate"]["convictions"]
     assert results["rejected"]["status"] == "rejected" and results["rejected"]["rejection_reason"]
     # The results came by upstream's push (the worker is off in tests: nothing polled).
-    pushes = [r for r in hub.audit_rows() if r["operation"] == "push"]
-    assert len(pushes) == 3 and all(r["status"] == 200 for r in pushes)
+    # Each push's audit record is committed after the job it finished: wait for all three.
+    def pushes() -> list[dict[str, Any]]:
+        return [r for r in hub.audit_rows() if r["operation"] == "push"]
+
+    await eventually(lambda: len(pushes()) == 3, "three push records")
+    assert all(r["status"] == 200 for r in pushes())
 
 
 async def test_a_lost_answer_to_a_submission_is_found_again_by_the_push(

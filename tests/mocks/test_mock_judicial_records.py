@@ -10,7 +10,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.routing import Route
 from mocks.data import Citizen, load_citizens
 from mocks.judicial_records import outcome
 from mocks.judicial_records.app import create_app
+from tests.conftest import eventually
 from tests.fakeclock import NOW, FakeClock
 
 BASE_URL = "http://judicial.mock"
@@ -49,14 +50,6 @@ class Portal:
             routes=[Route("/v2/lyLichTuPhap/traKetQuaHoSoLLTP", receive, methods=["POST"])]
         )
 
-
-async def eventually(predicate: Callable[[], bool], what: str) -> None:
-    """Let the mock's background tasks run until `predicate` holds (bounded)."""
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from mocks.data import citizen_index
 from mocks.judicial_records.push import PushTarget
 from mocks.payment import checksum
 from mocks.payment.app import create_app
+from tests.conftest import eventually
 from tests.fakeclock import NOW, FakeClock
 from tests.payment_contract import IPN_SIGNED, REPLY_SIGNED, SIGNED, mac, mac_of
 
@@ -62,14 +63,6 @@ class Partner:
 
         return Starlette(routes=[Route("/v1/payments/ipn", receive, methods=["POST"])])
 
-
-async def eventually(predicate: Callable[[], bool], what: str) -> None:
-    """Let the mock's background tasks run until `predicate` holds (bounded)."""
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
 
 
 def request_body(operation: str, clock_now: float = NOW, **fields: Any) -> dict[str, Any]:
