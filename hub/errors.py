@@ -2,33 +2,52 @@
 
     HubError (500 INTERNAL_ERROR)
     ├── BadRequest (400 BAD_REQUEST)
+    │   ├── DossierRequired (400 DOSSIER_REQUIRED)   for clients created --require-dossier
+    │   ├── IdempotencyKeyRequired (400 IDEMPOTENCY_KEY_REQUIRED)   POST /v1/payments
+    │   ├── InvalidCallbackUrl (400 INVALID_CALLBACK_URL)   a callback the hub may not call
+    │   ├── InvalidEnterpriseCode (400 INVALID_ENTERPRISE_CODE)
     │   ├── InvalidJson (400 INVALID_JSON)
-    │   ├── JsonTooComplex (400 JSON_TOO_COMPLEX)
     │   ├── InvalidPersonalId (400 INVALID_PERSONAL_ID)
-    │   ├── PurposeRequired (400 PURPOSE_REQUIRED)
+    │   ├── JsonTooComplex (400 JSON_TOO_COMPLEX)
     │   ├── OfficerRequired (400 OFFICER_REQUIRED)   for clients created --require-officer
-    │   └── DossierRequired (400 DOSSIER_REQUIRED)   for clients created --require-dossier
+    │   ├── PurposeRequired (400 PURPOSE_REQUIRED)
+    │   └── StaleMessage (400 STALE_MESSAGE)   a signed message too far from now
+    ├── InvalidSignature (401 INVALID_SIGNATURE)   an upstream push or callback that fails
     ├── Unauthenticated (401 UNAUTHENTICATED)
     ├── Forbidden (403 FORBIDDEN)
     │   └── PurposeNotAllowed (403 PURPOSE_NOT_ALLOWED)
-    ├── NotFound (404 NOT_FOUND)            no such subject upstream
-    │   ├── UnknownService (404 UNKNOWN_SERVICE)
-    │   └── UnknownOperation (404 UNKNOWN_OPERATION)
+    ├── NotFound (404 NOT_FOUND)   no such subject upstream
+    │   ├── UnknownOperation (404 UNKNOWN_OPERATION)
+    │   └── UnknownService (404 UNKNOWN_SERVICE)
     ├── MethodNotAllowed (405 METHOD_NOT_ALLOWED)
     ├── Conflict (409 CONFLICT)
+    │   ├── IdempotencyConflict (409 IDEMPOTENCY_CONFLICT)
+    │   ├── PaymentMismatch (409 PAYMENT_MISMATCH)
+    │   └── ReplayedMessage (409 REPLAYED_MESSAGE)
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
-    ├── HubUnavailable (503 HUB_UNAVAILABLE)   the hub's own database is unreachable
-    │   └── AuditUnavailable (503 AUDIT_UNAVAILABLE)  (hub.audit.writer)
-    └── UpstreamError (502 UPSTREAM_ERROR)  upstream failed; retriable
-        ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)  unparsable or off-contract; not retried
-        ├── UpstreamRejected (502 UPSTREAM_REJECTED)  upstream refused our request; not retried
-        ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)  cannot connect, or upstream is down
-        └── UpstreamTimeout (504 UPSTREAM_TIMEOUT)
+    ├── CallCancelled (499 CANCELLED)   only in the audit trail: the caller went away
+    ├── OAuthError (500 INTERNAL_ERROR)   RFC 6749 errors of POST /oauth/token
+    │   ├── InvalidRequest (400 INVALID_REQUEST)
+    │   ├── InvalidScope (400 INVALID_SCOPE)
+    │   ├── UnsupportedGrantType (400 UNSUPPORTED_GRANT_TYPE)
+    │   └── InvalidClient (401 INVALID_CLIENT)
+    ├── UpstreamError (502 UPSTREAM_ERROR)   upstream failed; retriable
+    │   ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)   unparsable or off-contract
+    │   │   └── ResponseTooLarge (502 UPSTREAM_BAD_RESPONSE)   past the size cap
+    │   ├── UpstreamRejected (502 UPSTREAM_REJECTED)   upstream refused our request
+    │   ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)   cannot connect, or it is down
+    │   │   ├── BulkheadFull (503 UPSTREAM_UNAVAILABLE)   too many calls in flight to it
+    │   │   └── CircuitOpen (503 UPSTREAM_UNAVAILABLE)   refused without calling it
+    │   └── UpstreamTimeout (504 UPSTREAM_TIMEOUT)
+    └── HubUnavailable (503 HUB_UNAVAILABLE)   the hub's own database is unreachable
+        └── AuditUnavailable (503 AUDIT_UNAVAILABLE)   the audit trail cannot be written
 
+Every error the hub answers with is defined here, and this tree is complete: a test
+(tests/unit/test_errors.py) draws it from the classes and compares.
 Adapters raise these (mostly NotFound and the Upstream* ones); the core translates transport
-errors (httpx, lxml) into them in one place (hub.resilience.translate_upstream_errors).
+errors (httpx, lxml) into them in one place (hub.resilience.retry.translate_upstream_errors).
 `retriable` is what the retry policy reads: retries follow the error class, never ad-hoc status
 checks. `detail` is shown to the caller, so it must never carry personal data or upstream's raw
 text: give a fixed sentence, and put anything diagnostic in `log_context` (not returned).
@@ -223,6 +242,67 @@ class HubUnavailable(HubError):
     default_retry_after = 5
 
 
+class AuditUnavailable(HubUnavailable):
+    code, title = "AUDIT_UNAVAILABLE", "The audit trail cannot be written"
+
+
+class InvalidCallbackUrl(BadRequest):
+    code, title = "INVALID_CALLBACK_URL", "The callback URL is not acceptable"
+
+
+class OAuthError(HubError):
+    """An RFC 6749 §5.2 error: problem+json that also carries `error` and
+    `error_description`, so OAuth2 client libraries and the hub's own clients both read it."""
+
+    error: ClassVar[str] = "invalid_request"
+
+    def problem(self, request_id: str | None) -> dict[str, Any]:
+        body = super().problem(request_id)
+        body["error"] = self.error
+        body["error_description"] = self.detail
+        return body
+
+
+class InvalidRequest(OAuthError):
+    status, code, title, error = 400, "INVALID_REQUEST", "Invalid token request", "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    status, code, title = 401, "INVALID_CLIENT", "Client authentication failed"
+    error = "invalid_client"
+
+    def __init__(self, detail: str | None = None, *, basic: bool = False) -> None:
+        super().__init__(detail)
+        #: The client tried HTTP Basic: the answer must carry `WWW-Authenticate: Basic`.
+        self.basic = basic
+
+    def response_headers(self) -> dict[str, str]:
+        headers = super().response_headers()
+        if self.basic:  # RFC 6749 section 5.2: the scheme the client authenticated with
+            headers["www-authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
+        return headers
+
+
+class UnsupportedGrantType(OAuthError):
+    status, code, title = 400, "UNSUPPORTED_GRANT_TYPE", "Unsupported grant type"
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    status, code, title, error = 400, "INVALID_SCOPE", "Invalid scope", "invalid_scope"
+
+    def __init__(self, detail: str | None = None, *, client_id: str | None = None) -> None:
+        super().__init__(detail)
+        #: The client that asked, known by then (its credentials were good): for the audit.
+        self.client_id = client_id
+
+
+class CallCancelled(HubError):
+    """Recorded in the audit trail when a call is cancelled mid-way (never sent to anyone)."""
+
+    status, code, title = 499, "CANCELLED", "The call was cancelled"
+
+
 class UpstreamError(HubError):
     status, code, title = 502, "UPSTREAM_ERROR", "The upstream system failed"
     retriable = True
@@ -260,3 +340,20 @@ def error_for_status(status: int) -> type[HubError]:
         422: SchemaViolation,
         429: RateLimited,
     }.get(status, HubError)
+
+
+class ResponseTooLarge(UpstreamBadResponse):
+    """Upstream's answer passed the size cap; refused before it was all read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(log_context={"cause": "response too large", "bytes_at_least": size})
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """The upstream's circuit is open: refused without calling it."""
+
+
+class BulkheadFull(UpstreamUnavailable):
+    """Too many calls to this upstream are in flight already."""
+
+    default_retry_after = 1

@@ -27,7 +27,7 @@ import aiohttp
 import httpx
 import orjson
 
-from hub.errors import UpstreamBadResponse
+from hub.errors import ResponseTooLarge, UpstreamBadResponse
 
 __all__ = ["AiohttpBackend", "HttpxBackend", "ResponseTooLarge", "UpstreamClient"]
 
@@ -90,13 +90,6 @@ def _inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
     if len(out) > max_bytes or inflater.unconsumed_tail:
         raise ResponseTooLarge(len(out))
     return out
-
-
-class ResponseTooLarge(UpstreamBadResponse):
-    """Upstream's answer passed the size cap; refused before it was all read."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(log_context={"cause": "response too large", "bytes_at_least": size})
 
 
 class UpstreamClient:

@@ -23,13 +23,9 @@ from sqlalchemy.engine import Engine
 from hub.audit.chain import aware, chain_end, lock_chain, record_hash
 from hub.audit.checkpoints import checkpoint, witness, write_checkpoint
 from hub.core.models import AuditRecord, utcnow
-from hub.errors import HubUnavailable
+from hub.errors import AuditUnavailable
 
 log = logging.getLogger("hub.audit")
-
-
-class AuditUnavailable(HubUnavailable):
-    code, title = "AUDIT_UNAVAILABLE", "The audit trail cannot be written"
 
 
 class AuditWriter:

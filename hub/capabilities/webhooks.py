@@ -42,7 +42,7 @@ from sqlmodel import Session, col, select
 
 from hub.core.gateway import CallerHeaders, Gateway
 from hub.core.models import WebhookDelivery, utcnow
-from hub.errors import BadRequest, HubError
+from hub.errors import HubError, InvalidCallbackUrl
 from hub.resilience.retry import doubling_delay
 
 #: How long a process holds a delivery it is sending (longer than any send may take).
@@ -51,10 +51,6 @@ LEASE_S = 60
 log = logging.getLogger("hub.webhooks")
 
 SIGNATURE_HEADER = "x-hub-signature"
-
-
-class InvalidCallbackUrl(BadRequest):
-    code, title = "INVALID_CALLBACK_URL", "The callback URL is not acceptable"
 
 
 def webhook_secret(server_secret: bytes, client_id: str) -> str:

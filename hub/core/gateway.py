@@ -30,6 +30,7 @@ from hub.core.models import utcnow
 from hub.core.registry import AdapterRegistry, LoadedAdapter
 from hub.errors import (
     BadRequest,
+    CallCancelled,
     Forbidden,
     HubError,
     InvalidEnterpriseCode,
@@ -44,12 +45,6 @@ from hub.security.fields import trim as cut_fields
 from hub.security.ratelimit import RateLimiter
 
 log = logging.getLogger("hub.gateway")
-
-
-class CallCancelled(HubError):
-    """Recorded in the audit trail when a call is cancelled mid-way (never sent to anyone)."""
-
-    status, code, title = 499, "CANCELLED", "The call was cancelled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,27 +40,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hub.errors import (
+    BulkheadFull,
+    CircuitOpen,
     HubError,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamRejected,
-    UpstreamUnavailable,
 )
 
 __all__ = ["BulkheadFull", "CircuitBreaker", "CircuitOpen", "CircuitPolicy", "is_upstream_failure"]
 
 State = Literal["closed", "open", "half_open"]
 STATE_VALUES: dict[State, int] = {"closed": 0, "half_open": 1, "open": 2}
-
-
-class CircuitOpen(UpstreamUnavailable):
-    """The upstream's circuit is open: refused without calling it."""
-
-
-class BulkheadFull(UpstreamUnavailable):
-    """Too many calls to this upstream are in flight already."""
-
-    default_retry_after = 1
 
 
 def is_upstream_failure(exc: BaseException) -> bool:

@@ -22,12 +22,18 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
-from hub.errors import REALM, HubError, Unauthenticated
+from hub.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    Unauthenticated,
+    UnsupportedGrantType,
+)
 
 ISSUER = AUDIENCE = "lgsp-hub"
 ALGORITHM = "HS256"
@@ -50,53 +56,6 @@ def signing_key(secret: bytes) -> bytes:
     (whose signature anyone holding it can attack offline) says nothing about the key that
     also hashes API keys and pseudonymises logs."""
     return hmac.digest(secret, _KEY_LABEL, hashlib.sha256)
-
-
-class OAuthError(HubError):
-    """An RFC 6749 §5.2 error: problem+json that also carries `error` and
-    `error_description`, so OAuth2 client libraries and the hub's own clients both read it."""
-
-    error: ClassVar[str] = "invalid_request"
-
-    def problem(self, request_id: str | None) -> dict[str, Any]:
-        body = super().problem(request_id)
-        body["error"] = self.error
-        body["error_description"] = self.detail
-        return body
-
-
-class InvalidRequest(OAuthError):
-    status, code, title, error = 400, "INVALID_REQUEST", "Invalid token request", "invalid_request"
-
-
-class InvalidClient(OAuthError):
-    status, code, title = 401, "INVALID_CLIENT", "Client authentication failed"
-    error = "invalid_client"
-
-    def __init__(self, detail: str | None = None, *, basic: bool = False) -> None:
-        super().__init__(detail)
-        #: The client tried HTTP Basic: the answer must carry `WWW-Authenticate: Basic`.
-        self.basic = basic
-
-    def response_headers(self) -> dict[str, str]:
-        headers = super().response_headers()
-        if self.basic:  # RFC 6749 section 5.2: the scheme the client authenticated with
-            headers["www-authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
-        return headers
-
-
-class UnsupportedGrantType(OAuthError):
-    status, code, title = 400, "UNSUPPORTED_GRANT_TYPE", "Unsupported grant type"
-    error = "unsupported_grant_type"
-
-
-class InvalidScope(OAuthError):
-    status, code, title, error = 400, "INVALID_SCOPE", "Invalid scope", "invalid_scope"
-
-    def __init__(self, detail: str | None = None, *, client_id: str | None = None) -> None:
-        super().__init__(detail)
-        #: The client that asked, known by then (its credentials were good): for the audit.
-        self.client_id = client_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from hub.audit.writer import AuditUnavailable
-from hub.capabilities.webhooks import InvalidCallbackUrl, WebhookSender, check_callback_url, enqueue
+from hub.capabilities.webhooks import WebhookSender, check_callback_url, enqueue
 from hub.core.config import Settings
 from hub.core.db import create_schema, make_engine
 from hub.core.models import WebhookDelivery, utcnow
+from hub.errors import AuditUnavailable, InvalidCallbackUrl
 from tests.conftest import reset_database
 
 

@@ -14,8 +14,8 @@ from hub.api.middleware import request_id_of
 from hub.api.problems import problem_response
 from hub.core.gateway import CallerHeaders
 from hub.core.state import Hub
-from hub.errors import HubError
-from hub.security.oauth import InvalidClient, InvalidScope, OAuthError, parse_token_request
+from hub.errors import HubError, InvalidClient, InvalidScope, OAuthError
+from hub.security.oauth import parse_token_request
 
 router = APIRouter(tags=["oauth"])
 log = logging.getLogger("hub.oauth")
