@@ -425,7 +425,9 @@ class Http1Backend:
         try:
             return await exchange.done
         except httpx.HTTPError as exc:
-            if exc._request is None:  # type: ignore[attr-defined]
+            try:
+                exc.request  # noqa: B018 - httpx's public way to ask: RuntimeError when unset
+            except RuntimeError:
                 exc.request = request
             raise
         finally:
