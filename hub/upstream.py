@@ -13,6 +13,14 @@ raise httpx's exceptions, which the core translates in one place. Underneath is 
 - `HttpxBackend`: any httpx transport, so tests route upstream calls to respx routers or
   in-process ASGI mocks (`create_app(transports=…)`), and a deployment can opt for
   `HUB_HTTP_TRANSPORT=httpx`.
+
+Forward proxy: `HUB_UPSTREAM_PROXY=http://[user:password@]proxy:port` sends every upstream
+call through that proxy; unset, the standard `HTTP_PROXY` / `HTTPS_PROXY` / `ALL_PROXY` apply
+as httpx reads them, and `NO_PROXY` exempts upstreams either way (hosts, domains, addresses,
+CIDR networks: hub/core/proxy.py). A proxied upstream gets an `HttpxBackend` over
+`httpx.AsyncHTTPTransport(proxy=...)` (absolute-URI requests to an http:// upstream, a CONNECT
+tunnel to an https:// one) whatever `HUB_HTTP_TRANSPORT` says; the hub logs at start-up which
+adapters go through which proxy, its credentials masked.
 """
 
 from __future__ import annotations
