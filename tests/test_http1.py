@@ -512,6 +512,33 @@ async def test_read_response_behaves_as_httpx_constructor(headers: list[Any]) ->
     lean.raise_for_status()
 
 
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate", "raw-deflate"])
+def test_read_response_inflates_each_coding_and_keeps_the_headers(coding: str) -> None:
+    """gzip and deflate httpx decodes itself once the cap is checked; x-gzip (gzip's old
+    name, which httpx passes through undecoded) is inflated by the hub. Either way the
+    headers stay as upstream sent them, and the response is read and closed."""
+    import gzip
+    import zlib
+
+    from hub.upstream import read_response
+
+    text = b"<ok>" * 200
+    if coding.endswith("deflate"):
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS if coding == "raw-deflate" else 15)
+        body, coding = packer.compress(text) + packer.flush(), "deflate"
+    else:
+        body = gzip.compress(text)
+    headers = [(b"content-encoding", coding.encode()), (b"content-length", b"%d" % len(body))]
+    request = httpx.Request("GET", "http://upstream.test/ws")
+    response = read_response(200, headers, body, request, max_bytes=1 << 20)
+    assert response.content == text and response.text == text.decode()
+    assert response.headers["content-encoding"] == coding
+    assert response.headers["content-length"] == str(len(body))
+    assert response.is_closed and response.is_stream_consumed
+    with pytest.raises(ResponseTooLarge):
+        read_response(200, headers, body, request, max_bytes=len(text) - 1)
+
+
 async def test_bytes_after_a_complete_answer_spoil_the_connection(backends):
     """An answer followed by the start of another nobody asked for: the first is served, the
     connection is not reused (its parser is mid-message)."""

@@ -18,6 +18,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hub.core.proxy import ProxyRules
+
 DEFAULT_SECRET = "insecure-development-secret-change-me"
 
 #: Names a directory of secret files; otherwise /run/secrets is read when it exists.
@@ -125,6 +127,14 @@ class Settings(SecretFileSettings):
         description="Upstream HTTP client: the hub's lean HTTP/1.1 client (hub/core/http1.py), "
         "aiohttp's, or httpx's own pool; measured in that order from fastest (README, "
         "Benchmark).",
+    )
+    upstream_proxy: str | None = Field(
+        None,
+        repr=False,  # may carry the proxy's password
+        description="The forward proxy every upstream call goes through, e.g. "
+        "http://proxy.example.gov.vn:3128 (credentials as http://user:password@…). Unset: "
+        "HTTP_PROXY / HTTPS_PROXY / ALL_PROXY. NO_PROXY exempts upstreams either way "
+        "(hub/core/proxy.py). A proxied upstream goes through httpx's pool.",
     )
     upstream_max_connections: int = Field(256, ge=1)
     upstream_max_concurrent: int = Field(
@@ -340,6 +350,10 @@ class Settings(SecretFileSettings):
         configured = os.environ.get(SECRETS_DIR_VARIABLE)
         if configured and not Path(configured).is_dir():
             raise ConfigurationError(f"{SECRETS_DIR_VARIABLE} is not a directory")
+        try:
+            ProxyRules.build(self.upstream_proxy)
+        except ValueError as exc:  # its message names the variable, never the credentials
+            raise ConfigurationError(str(exc)) from None
         if self.environment != "production":
             return
         secret = self.secret_key.get_secret_value()

@@ -20,7 +20,9 @@ answer, as aiohttp's `sock_read`). Errors are httpx's (ConnectError, ConnectTime
 ReadTimeout, PoolTimeout, RemoteProtocolError, LocalProtocolError), so the core's error
 translation sees the same exceptions whichever transport is used. What it does not do:
 redirects, cookies, proxies, compression (no Accept-Encoding is sent), HTTP/2, Expect:
-100-continue. Adapters that need those use HUB_HTTP_TRANSPORT=httpx.
+100-continue. Adapters that need those use HUB_HTTP_TRANSPORT=httpx; an upstream behind a
+forward proxy (HUB_UPSTREAM_PROXY, HTTP(S)_PROXY) gets httpx's pool without asking
+(hub/core/registry.py, hub/core/proxy.py).
 """
 
 from __future__ import annotations
@@ -425,7 +427,9 @@ class Http1Backend:
         try:
             return await exchange.done
         except httpx.HTTPError as exc:
-            if exc._request is None:  # type: ignore[attr-defined]
+            try:
+                exc.request  # noqa: B018 - httpx's public way to ask: RuntimeError when unset
+            except RuntimeError:
                 exc.request = request
             raise
         finally:

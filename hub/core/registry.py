@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
+import logging
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -22,12 +23,15 @@ from pydantic import ValidationError
 from hub.adapter import Adapter, AdapterConfig, OperationSpec
 from hub.core.config import Settings
 from hub.core.http1 import Http1Backend
+from hub.core.proxy import ProxyRules, masked
 from hub.errors import UnknownOperation, UnknownService
 from hub.mapping import Mapping, MappingError, load_mapping
 from hub.resilience.circuit import CircuitBreaker, CircuitPolicy
 from hub.upstream import AiohttpBackend, HttpxBackend, UpstreamClient
 
 ENTRY_POINT_GROUP = "hub.adapters"
+
+log = logging.getLogger("hub.upstream")
 
 
 class AdapterLoadError(Exception):
@@ -114,18 +118,28 @@ def build_config(cls: type[Adapter], overrides: MappingABC[str, Any] | None) -> 
 
 
 def build_http_client(
-    settings: Settings, config: AdapterConfig, transport: httpx.AsyncBaseTransport | None
+    settings: Settings,
+    config: AdapterConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    *,
+    proxies: ProxyRules | None = None,
 ) -> UpstreamClient:
-    """The adapter's upstream client: one pooled, keep-alive client per upstream."""
+    """The adapter's upstream client: one pooled, keep-alive client per upstream. An upstream
+    behind a forward proxy (`proxies`, by default HUB_UPSTREAM_PROXY's or the environment's:
+    hub/core/proxy.py) gets httpx's pool with httpx's proxy support, whatever
+    HUB_HTTP_TRANSPORT says: the hub's own client speaks straight to upstream only."""
+    if proxies is None:
+        proxies = ProxyRules.build(settings.upstream_proxy)
+    proxy = proxies.for_url(config.base_url) if transport is None else None
     backend: Http1Backend | AiohttpBackend | HttpxBackend
     if transport is not None:
         backend = HttpxBackend(transport, max_response_bytes=settings.upstream_max_response_bytes)
-    elif settings.http_transport == "http1":
+    elif proxy is None and settings.http_transport == "http1":
         backend = Http1Backend(
             max_connections=settings.upstream_max_connections,
             max_response_bytes=settings.upstream_max_response_bytes,
         )
-    elif settings.http_transport == "aiohttp":
+    elif proxy is None and settings.http_transport == "aiohttp":
         backend = AiohttpBackend(
             max_connections=settings.upstream_max_connections,
             max_response_bytes=settings.upstream_max_response_bytes,
@@ -136,7 +150,7 @@ def build_http_client(
             max_keepalive_connections=settings.upstream_max_connections,
         )
         backend = HttpxBackend(
-            httpx.AsyncHTTPTransport(limits=limits),
+            httpx.AsyncHTTPTransport(limits=limits, proxy=proxy),
             max_response_bytes=settings.upstream_max_response_bytes,
         )
     total = config.timeout_s or settings.upstream_timeout_s
@@ -145,6 +159,22 @@ def build_http_client(
         connect=config.connect_timeout_s or settings.upstream_connect_timeout_s,
     )
     return UpstreamClient(config.base_url, timeout=timeout, backend=backend)
+
+
+def log_proxy_routes(proxies: ProxyRules, base_urls: MappingABC[str, str]) -> None:
+    """One start-up line naming the adapters that go through a proxy (its URL masked), and
+    those NO_PROXY keeps direct; nothing when no proxy is configured."""
+    if not proxies.proxies:
+        return
+    routes: dict[str, list[str]] = {}
+    for name, url in base_urls.items():
+        proxy = proxies.for_url(url)
+        routes.setdefault(masked(proxy) if proxy else "", []).append(name)
+    direct = routes.pop("", [])
+    through = "; ".join(f"{', '.join(names)} through {proxy}" for proxy, names in routes.items())
+    log.info(
+        "upstream proxy: %s; direct: %s", through or "no adapter", ", ".join(direct) or "none"
+    )
 
 
 def check_config(settings: Settings, name: str, config: AdapterConfig) -> None:
@@ -206,11 +236,19 @@ class AdapterRegistry:
         transports: MappingABC[str, httpx.AsyncBaseTransport] | None = None,
     ) -> AdapterRegistry:
         registry = cls()
+        try:
+            proxies = ProxyRules.build(settings.upstream_proxy)
+        except ValueError as exc:
+            raise AdapterLoadError(str(exc)) from None
+        base_urls: dict[str, str] = {}  # of the adapters a proxy may apply to
         for name, adapter_cls in classes.items():
             config = build_config(adapter_cls, settings.adapters.get(name))
             check_config(settings, name, config)
             mapping = resolve_mapping(adapter_cls)
-            http = build_http_client(settings, config, (transports or {}).get(name))
+            transport = (transports or {}).get(name)
+            http = build_http_client(settings, config, transport, proxies=proxies)
+            if transport is None:  # a test's transport is where the calls go, proxy or not
+                base_urls[name] = config.base_url
             instance = adapter_cls(config=config, http=http, mapping=mapping)
             timeout = config.timeout_s or settings.upstream_timeout_s
             policy = CircuitPolicy(
@@ -238,6 +276,7 @@ class AdapterRegistry:
                 deadline_s=config.deadline_s,
                 operation_timeouts=dict(config.operation_timeouts),
             )
+        log_proxy_routes(proxies, base_urls)
         return registry
 
     def get(self, name: str) -> LoadedAdapter:
