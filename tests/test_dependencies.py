@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_TREES = ("hub", "adapters", "mocks")
 DEV_TREES = ("tests", "bench")
 
-#: Modules under RUNTIME_TREES that only test code imports, so may use the `dev` extra.
+#: Modules under RUNTIME_TREES that only test code imports, so may use the `testing` extra.
 TEST_ONLY_MODULES = {
-    "hub/testing.py": "the adapter conformance kit is a pytest plugin for adapters' own tests",
+    "hub/testing/": "the adapter conformance kit is a pytest plugin for adapters' own tests",
 }
 #: Runtime dependencies no module imports, with the reason each is declared all the same.
 NOT_IMPORTED = {
@@ -41,12 +41,12 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return {normalized(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", r)[0]) for r in requirements}
 
 
-def declared() -> tuple[set[str], set[str]]:
-    """The runtime dependencies and the `dev` extra's, by normalized distribution name."""
+def declared(extra: str = "dev") -> tuple[set[str], set[str]]:
+    """The runtime dependencies and an extra's (`dev`, `testing`), by normalized name."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return (
         requirement_names(project["dependencies"]),
-        requirement_names(project["optional-dependencies"]["dev"]),
+        requirement_names(project["optional-dependencies"][extra]),
     )
 
 
@@ -110,7 +110,7 @@ def distributions(name: str) -> set[str]:
 def undeclared(trees: tuple[str, ...], allowed: set[str], dev: set[str]) -> list[str]:
     problems = []
     for module, name in third_party_imports(trees):
-        usable = allowed | dev if module in TEST_ONLY_MODULES else allowed
+        usable = allowed | dev if module.startswith(tuple(TEST_ONLY_MODULES)) else allowed
         owners = distributions(name)
         if not owners & usable:
             owner = ", ".join(sorted(owners)) or "no installed distribution"
@@ -119,8 +119,8 @@ def undeclared(trees: tuple[str, ...], allowed: set[str], dev: set[str]) -> list
 
 
 def test_every_third_party_import_of_the_runtime_code_is_a_declared_dependency():
-    runtime, dev = declared()
-    problems = undeclared(RUNTIME_TREES, runtime, dev)
+    runtime, testing = declared("testing")
+    problems = undeclared(RUNTIME_TREES, runtime, testing)
     assert not problems, "\n".join(problems)
 
 
