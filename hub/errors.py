@@ -28,6 +28,7 @@
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
     ├── CallCancelled (499 CANCELLED)   only in the audit trail: the caller went away
+    ├── AdapterError (500 ADAPTER_ERROR)   an adapter's own bug; not retried, not upstream's
     ├── OAuthError (500 INTERNAL_ERROR)   RFC 6749 errors of POST /oauth/token
     │   ├── InvalidRequest (400 INVALID_REQUEST)
     │   ├── InvalidScope (400 INVALID_SCOPE)
@@ -46,8 +47,12 @@
 
 Every error the hub answers with is defined here, and this tree is complete: a test
 (tests/unit/test_errors.py) draws it from the classes and compares.
-Adapters raise these (mostly NotFound and the Upstream* ones); the core translates transport
-errors (httpx, lxml) into them in one place (hub.resilience.retry.translate_upstream_errors).
+
+Adapters raise these (mostly NotFound and the Upstream* ones); `hub.upstream.raise_for_status`
+and `response_json` raise the ones an HTTP status or a JSON body means. The core translates
+transport and parse errors (httpx, lxml, zeep, JSON, the mapping's) into them in one place
+(hub.resilience.retry.translate_upstream_errors), and any other exception an adapter's operation
+raises, or an answer off its output model, into AdapterError (hub.core.gateway).
 `retriable` is what the retry policy reads: retries follow the error class, never ad-hoc status
 checks. `detail` is shown to the caller, so it must never carry personal data or upstream's raw
 text: give a fixed sentence, and put anything diagnostic in `log_context` (not returned).
@@ -104,6 +109,29 @@ class HubError(Exception):
         if self.errors:
             body["errors"] = self.errors
         return body
+
+
+class AdapterError(HubError):
+    """An adapter broke its contract: its operation raised an exception that is neither a
+    hub error nor a transport or parse error of upstream's answer (a KeyError, a TypeError,
+    a bare ValueError), or answered something that is not its output model.
+
+    The hub's own fault, so the title blames no one outside and never carries the
+    exception's text (it may quote the person asked about). Not retried, and not counted
+    against upstream by the circuit breaker. `exc_type` and `frames` (the stack, without
+    the message) are for the one log line the gateway writes."""
+
+    status, code, title = 500, "ADAPTER_ERROR", "The hub's adapter of this service failed"
+
+    def __init__(
+        self,
+        *,
+        exc_type: str,
+        frames: str = "",
+        log_context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(log_context={**(log_context or {}), "exc_type": exc_type})
+        self.exc_type, self.frames = exc_type, frames
 
 
 class BadRequest(HubError):

@@ -21,13 +21,18 @@ CIDR networks: hub/core/proxy.py). A proxied upstream gets an `HttpxBackend` ove
 `httpx.AsyncHTTPTransport(proxy=...)` (absolute-URI requests to an http:// upstream, a CONNECT
 tunnel to an https:// one) whatever `HUB_HTTP_TRANSPORT` says; the hub logs at start-up which
 adapters go through which proxy, its credentials masked.
+
+Reading an answer, every adapter the same way: `raise_for_status(response, ...)` raises the
+hub error an HTTP status means (the one classification, with the per-adapter differences as
+parameters), and `response_json(response)` decodes a JSON body within depth and size bounds,
+raising UpstreamBadResponse for anything else.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -35,9 +40,28 @@ import aiohttp
 import httpx
 import orjson
 
-from hub.errors import ResponseTooLarge, UpstreamBadResponse
+from hub.errors import (
+    HubError,
+    NotFound,
+    ResponseTooLarge,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from hub.json_limits import json_limit_exceeded
 
-__all__ = ["AiohttpBackend", "HttpxBackend", "ResponseTooLarge", "UpstreamClient"]
+__all__ = [
+    "JSON_MAX_DEPTH",
+    "JSON_MAX_ITEMS",
+    "AiohttpBackend",
+    "HttpxBackend",
+    "ResponseTooLarge",
+    "UpstreamClient",
+    "raise_for_status",
+    "response_json",
+    "status_error",
+]
 
 # httpx logs every request's URL at INFO, and upstream URLs carry personal IDs
 # (`/citizens/001085012345`): its request log must stay off whatever the root level is.
@@ -313,3 +337,94 @@ class AiohttpBackend:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+# -- reading upstream's answers --------------------------------------------------------------
+
+#: How deep, and how many elements, a JSON answer `response_json` reads by default. Canonical
+#: answers are a few levels deep; the byte cap (HUB_UPSTREAM_MAX_RESPONSE_BYTES) bounds the
+#: size first, and the element bound keeps the walk short whatever those bytes hold.
+JSON_MAX_DEPTH = 64
+JSON_MAX_ITEMS = 1_000_000
+
+
+def status_error(status: int, *, has_body: bool) -> type[HubError] | None:
+    """The hub error an upstream HTTP status means by itself (None: 200 OK), as
+    `raise_for_status` applies it with no per-adapter options."""
+    if status == 200:
+        return None
+    if status == 503 or (status >= 500 and not has_body):
+        return UpstreamUnavailable
+    if status >= 500:
+        return UpstreamError
+    if 400 <= status < 500:
+        return UpstreamRejected
+    return UpstreamBadResponse
+
+
+def raise_for_status(
+    response: httpx.Response,
+    *,
+    ok: Container[int] = (200,),
+    not_found: Container[int] = (),
+    replies: Container[int] = (),
+    log_context: Mapping[str, Any] | None = None,
+) -> None:
+    """Raise the hub error upstream's HTTP status means, or return when the answer is one
+    the adapter reads. The one classification every adapter shares; retries and the
+    circuit breaker follow the class raised, so an adapter makes no status checks of its own.
+
+    | status                               | raises                                         |
+    |--------------------------------------|------------------------------------------------|
+    | in `ok` (default 200)                | nothing: read the answer                       |
+    | in `not_found`                       | NotFound (404): upstream has no such subject   |
+    | 503, or any 5xx with an empty body   | UpstreamUnavailable (503, retried)             |
+    | in `replies`, with a body            | nothing: the adapter reads upstream's own error |
+    | other 5xx                            | UpstreamError (502, retried)                   |
+    | 4xx                                  | UpstreamRejected (502, not retried)            |
+    | anything else (1xx, 3xx, other 2xx)  | UpstreamBadResponse (502, not retried)         |
+
+    `replies` are the statuses on which upstream's protocol sends an error message of its
+    own that says more than the status (a SOAP fault on a 500, a JSON error code on a 4xx):
+    the adapter reads it, and when the body turns out not to be one (an error page), calls
+    `raise_for_status(response)` again without `replies` to let the status decide. The
+    error's `log_context` has `http_status` and whatever `log_context` adds (codes only:
+    upstream's text may quote personal data, and is never passed on)."""
+    status = response.status_code
+    if status in ok:
+        return
+    context = {"http_status": status, **(log_context or {})}
+    if status in not_found:
+        raise NotFound(log_context=context)
+    has_body = bool(response.content)
+    error = status_error(status, has_body=has_body)
+    if error is UpstreamUnavailable or not (has_body and status in replies):
+        raise (error or UpstreamBadResponse)(log_context=context)
+
+
+def response_json(
+    response: httpx.Response,
+    *,
+    expect: type | tuple[type, ...] | None = dict,
+    max_depth: int = JSON_MAX_DEPTH,
+    max_items: int = JSON_MAX_ITEMS,
+) -> Any:
+    """Upstream's answer decoded from JSON, within bounds: UpstreamBadResponse (502, not
+    retried) when it is not JSON (or not UTF-8), is nested deeper than `max_depth` or holds
+    more than `max_items` elements (`hub.json_limits`, as the hub bounds its callers'
+    JSON), or its top level is not of the `expect` type (default an object; None: any).
+    Never a ValueError or a RecursionError: a hostile answer is upstream's fault, not the
+    adapter's. The status is not looked at: call `raise_for_status` first."""
+    try:
+        value = orjson.loads(response.content)  # its own depth limit: no recursion error
+    except orjson.JSONDecodeError:
+        raise UpstreamBadResponse(log_context={"cause": "not JSON"}) from None
+    # Short cut for most answers: fewer brackets than levels, fewer bytes than elements.
+    content = response.content
+    if content.count(b"[") + content.count(b"{") > max_depth or len(content) > max_items:
+        problem = json_limit_exceeded(value, max_depth, max_items)
+        if problem is not None:
+            raise UpstreamBadResponse(log_context={"cause": f"JSON {problem}"})
+    if expect is not None and not isinstance(value, expect):
+        raise UpstreamBadResponse(log_context={"cause": f"JSON is a {type(value).__name__}"})
+    return value

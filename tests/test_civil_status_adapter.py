@@ -388,6 +388,13 @@ async def test_malformed_json_is_502_and_not_retried(edge_hub, upstream):
     assert route.call_count == 1
 
 
+async def test_json_nested_100_000_deep_is_502_and_not_retried(edge_hub, upstream):
+    upstream.post(TOKEN_URL).mock(return_value=token_reply("t"))
+    route = upstream.get(PERSON_URL).respond(200, content=b"[" * 100_000 + b"]" * 100_000)
+    assert_problem(await records(edge_hub), 502, "UPSTREAM_BAD_RESPONSE")
+    assert route.call_count == 1
+
+
 async def test_off_contract_values_are_502_without_the_value(edge_hub, upstream):
     upstream.post(TOKEN_URL).mock(return_value=token_reply("t"))
     upstream.get(PERSON_URL).mock(return_value=person_reply([BIRTH | {"ngayDangKy": "20-03-1985"}]))

@@ -390,12 +390,12 @@ async def test_an_adapter_bug_is_a_plain_500(settings, caplog):
         response = await hub.http.post(
             "/v1/services/leaky/get", json={"personal_id": PID}, headers=hub.headers(hub.client())
         )
-        body = assert_problem(response, 500, "INTERNAL_ERROR")
-        assert body["detail"] == "Internal error"
+        body = assert_problem(response, 500, "ADAPTER_ERROR")
+        assert body["detail"] == "The hub's adapter of this service failed"
         for leak in (PID, "Nguyễn", "upstream said", "db.py", "RuntimeError", "Traceback"):
             assert leak not in response.text
         row = hub.audit_rows()[-1]
-        assert (row["status"], row["code"]) == (500, "INTERNAL_ERROR")
+        assert (row["status"], row["code"]) == (500, "ADAPTER_ERROR")
         assert "upstream said" not in str(row)
     # the log has the exception's type and stack, for the developer, but not its message
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)

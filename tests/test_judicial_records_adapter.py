@@ -339,6 +339,11 @@ def test_a_malformed_push_is_a_schema_violation_without_its_values(adapter, payl
 def test_a_push_that_is_not_json_is_invalid_json(adapter) -> None:
     with pytest.raises(InvalidJson):
         adapter.parse_push(b"{not json", signed(b"{not json"), now=NOW)
+    deep = b"[" * 100_000 + b"]" * 100_000  # no RecursionError, even signed
+    with pytest.raises(InvalidJson):
+        adapter.parse_push(deep, signed(deep), now=NOW)
+    with pytest.raises(SchemaViolation):
+        adapter.parse_push(b"[1, 2]", signed(b"[1, 2]"), now=NOW)
 
 
 async def test_the_hub_push_endpoint_refuses_a_forged_push(stack) -> None:
@@ -472,6 +477,12 @@ async def test_unknown_reference_is_404(hub, upstream) -> None:
 
 async def test_malformed_json_is_502_and_not_retried(hub, upstream) -> None:
     route = upstream.get(STATUS_URL).respond(200, text='{"statusCode": "00", "data": {"maHo')
+    assert_problem(await status(hub), 502, "UPSTREAM_BAD_RESPONSE")
+    assert route.call_count == 1
+
+
+async def test_json_nested_100_000_deep_is_502_and_not_retried(hub, upstream) -> None:
+    route = upstream.get(STATUS_URL).respond(200, content=b"{\"a\":" * 100_000 + b"}" * 100_000)
     assert_problem(await status(hub), 502, "UPSTREAM_BAD_RESPONSE")
     assert route.call_count == 1
 

@@ -210,8 +210,12 @@ async def test_failing_calls_log_fields_and_no_personal_id(echo, upstream, logge
             "subject": subject,
         }
         assert failed[request_id]["client"].startswith("cl_")
-    bug = next(line for line in lines if line["message"].startswith("unexpected error"))
-    assert bug["request_id"] == "fail-bug" and bug["exc_type"] == "RuntimeError"
+    # an adapter's bug is one line, the failure's own: its type and stack, not its message
+    bug = failed["fail-bug"]
+    assert bug["level"] == "ERROR" and bug["code"] == "ADAPTER_ERROR"
+    assert bug["exc_type"] == "RuntimeError" and "test_logs.py" in bug["message"]
+    assert [line["request_id"] for line in lines if line["level"] == "ERROR"] == ["fail-bug"]
+    assert not any(line["message"].startswith("unexpected error") for line in lines)
 
 
 def test_hub_serve_writes_only_json_lines(tmp_path: Path):

@@ -289,6 +289,8 @@ async def test_an_unknown_state_code_is_off_contract(hub, platform):
         (httpx.Response(200, text='{"MaLoi": "00", "MaDoi'), 502, "UPSTREAM_BAD_RESPONSE", False),
         (httpx.Response(200, json={"MaLoi": "42", "MaDoiTac": PARTNER}), 502, "UPSTREAM_BAD_RESPONSE", False),
         (httpx.Response(200, json=["not", "an", "object"]), 502, "UPSTREAM_BAD_RESPONSE", False),
+        (httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000), 502, "UPSTREAM_BAD_RESPONSE", False),
+        (httpx.Response(400, text="<html>Bad Request</html>"), 502, "UPSTREAM_REJECTED", False),
     ],
 )
 async def test_transport_failures(hub, platform, response, status, code, retried):
@@ -428,6 +430,7 @@ async def test_a_replay_is_recognised_however_its_json_is_rewritten(hub, platfor
 
 async def test_garbage_ipn_bodies(hub):
     assert_problem(await post_ipn(hub, b"not json"), 400, "INVALID_JSON")
+    assert_problem(await post_ipn(hub, b"[" * 100_000 + b"]" * 100_000), 400, "INVALID_JSON")
     assert_problem(await post_ipn(hub, b"[1, 2]"), 422, "VALIDATION_ERROR")
     body = ipn("pay_x", 150000)
     body.pop("MaThamChieu")

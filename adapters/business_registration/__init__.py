@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import orjson
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -31,14 +30,8 @@ from hub.canonical.enterprise import (
     EnterpriseSearch,
     RepresentativeQuery,
 )
-from hub.errors import (
-    HubError,
-    NotFound,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamRejected
+from hub.upstream import raise_for_status, response_json
 
 
 class BusinessRegistrationConfig(AdapterConfig):
@@ -116,32 +109,18 @@ class TokenCache:
 def _error_code(response: httpx.Response) -> str | None:
     """DKKD's `MaLoi` (a code, never personal data), when the body carries one."""
     try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        code = response_json(response).get("MaLoi")
+    except UpstreamBadResponse:  # an error page, or nothing: no code
         return None
-    code = body.get("MaLoi") if isinstance(body, dict) else None
     return code if isinstance(code, str) and len(code) <= 16 else None
 
 
-def read_json(response: httpx.Response) -> Any:
-    """The JSON body of a 200 answer; other answers become hub errors."""
-    status = response.status_code
-    if status == 503 or (status >= 500 and not response.content):
-        raise UpstreamUnavailable(log_context={"http_status": status})
-    if status >= 500:  # DKKD's own error reply or an error page: retriable
-        raise UpstreamError(
-            log_context={"http_status": status, "upstream_code": _error_code(response)}
-        )
-    if 400 <= status < 500:  # our request or credentials refused: not worth repeating
-        raise UpstreamRejected(
-            log_context={"http_status": status, "upstream_code": _error_code(response)}
-        )
-    if status != 200:
-        raise UpstreamBadResponse(log_context={"http_status": status})
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        raise UpstreamBadResponse(log_context={"cause": "invalid JSON"}) from None
+def read_json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a 200 answer; other answers become hub errors (every 4xx is our
+    request or credentials refused: DKKD answers an unknown code with an empty list)."""
+    if response.status_code != 200:
+        raise_for_status(response, log_context={"upstream_code": _error_code(response)})
+    return response_json(response)
 
 
 class BusinessRegistrationAdapter(Adapter):
@@ -180,7 +159,7 @@ class BusinessRegistrationAdapter(Adapter):
         Personal data: the record names the legal representatives with their personal IDs.
         """
         payload = await self._get("chiTietDoanhNghiep", {"msdn": request.enterprise_code})
-        certificates = payload.get("GetEntCert") if isinstance(payload, dict) else None
+        certificates = payload.get("GetEntCert")
         if not isinstance(certificates, list):
             raise UpstreamBadResponse(log_context={"cause": "no GetEntCert list"})
         if not certificates:  # DKKD answers an unknown code with an empty list
@@ -230,7 +209,7 @@ class BusinessRegistrationAdapter(Adapter):
 
     # -- protocol -------------------------------------------------------------------------
 
-    async def _get(self, operation_path: str, params: dict[str, Any]) -> Any:
+    async def _get(self, operation_path: str, params: dict[str, Any]) -> dict[str, Any]:
         path = f"{self.config.api_path}/{operation_path}"
         token = await self._tokens.get()
         response = await self.http.get(path, params=params, headers=self._headers(token))
@@ -256,8 +235,6 @@ class BusinessRegistrationAdapter(Adapter):
             headers={"lgspaccesstoken": self._gateway_header, "accept": "application/json"},
         )
         body = read_json(response)
-        if not isinstance(body, dict):
-            raise UpstreamBadResponse(log_context={"cause": "token answer not an object"})
         token, lifetime = body.get("access_token"), body.get("expires_in", "")
         try:
             seconds = float(lifetime)  # some gateways send it as a string

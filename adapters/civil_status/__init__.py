@@ -32,14 +32,8 @@ from hub.canonical.civil_status import (
     MaritalStatusConfirmation,
     RecordLookup,
 )
-from hub.errors import (
-    HubError,
-    NotFound,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
+from hub.upstream import raise_for_status, response_json
 
 API_PREFIX = "/api/v1/hotich"
 #: Vietnam keeps UTC+7 all year: the date a confirmation is given on.
@@ -178,12 +172,9 @@ class CivilStatusAdapter(Adapter):
             data={"grant_type": "client_credentials"},
             headers={"authorization": self._client_auth(), "accept": "application/json"},
         )
-        status = response.status_code
-        if status >= 500:
-            raise UpstreamUnavailable(log_context={"http_status": status, "cause": "token"})
-        if status != 200:
-            error = _oauth_error(response)
-            raise UpstreamRejected(log_context={"http_status": status, "oauth_error": error})
+        if response.status_code != 200:
+            context = {"cause": "token", "oauth_error": _oauth_error(response)}
+            raise_for_status(response, log_context=context)
         reply = _TokenReply.model_validate_json(response.content)
         if reply.token_type.lower() != "bearer":
             raise UpstreamBadResponse(log_context={"cause": "token_type is not Bearer"})
@@ -218,24 +209,22 @@ class CivilStatusAdapter(Adapter):
 
 
 def _oauth_error(response: httpx.Response) -> str | None:
+    """RFC 6749's `error` code of a refused token request, when the body carries one."""
     try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
+        error = response_json(response).get("error")
+    except UpstreamBadResponse:
         return None
-    return error if isinstance(error, str) else None
+    return error if isinstance(error, str) and len(error) <= 64 else None
 
 
 def _read(response: httpx.Response) -> Any:
-    """The `data` of a `status: "1"` reply; an error of the hub's tree otherwise."""
+    """The `data` of a `status: "1"` reply; an error of the hub's tree otherwise.
+
+    The registry answers its errors as `status: "0"` replies on a 4xx or a 5xx, whose
+    `errorCode` says more than the HTTP status; any other answer is judged by its status."""
+    raise_for_status(response, replies=range(400, 600))
     status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        if status >= 500:  # an error page or nothing at all: upstream is down
-            raise UpstreamUnavailable(log_context={"http_status": status}) from None
-        raise  # the core answers 502 UPSTREAM_BAD_RESPONSE
-    if not isinstance(body, dict):
-        raise UpstreamBadResponse(log_context={"http_status": status, "cause": "not an object"})
+    body = _reply(response)
     if body.get("status") == "0":
         code = body.get("errorCode")
         code = code if isinstance(code, str) else None
@@ -243,11 +232,19 @@ def _read(response: httpx.Response) -> Any:
         # errorDescription may quote what was asked for: only codes go to the log context.
         context = {"http_status": status, "upstream_code": code}
         raise _ERRORS.get(code or "", fallback)(log_context=context)
-    if status >= 500:
-        raise UpstreamUnavailable(log_context={"http_status": status})
-    if status != 200 or body.get("status") != "1":
+    raise_for_status(response)  # an error status without the registry's error reply
+    if body.get("status") != "1":
         raise UpstreamBadResponse(log_context={"http_status": status, "cause": "status"})
     return body.get("data")
+
+
+def _reply(response: httpx.Response) -> dict[str, Any]:
+    """The reply's JSON object; an error page's status, or UpstreamBadResponse, otherwise."""
+    try:
+        return response_json(response)
+    except UpstreamBadResponse:
+        raise_for_status(response)
+        raise
 
 
 def _record_list(data: Any) -> list[dict[str, Any]]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
+import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -37,12 +37,12 @@ from hub.errors import (
     SchemaViolation,
     StaleMessage,
     UpstreamBadResponse,
-    UpstreamError,
     UpstreamRejected,
     UpstreamUnavailable,
 )
 from hub.mapping import MappingValueError
 from hub.provinces import PROVINCES
+from hub.upstream import raise_for_status, response_json
 
 __all__ = ["JudicialRecordsAdapter", "JudicialRecordsConfig"]
 
@@ -148,14 +148,14 @@ class JudicialRecordsAdapter(AsyncAdapter):
         if abs(current - timestamp) > self.config.push_max_age_s:
             raise StaleMessage(log_context={"age_s": round(current - timestamp)})
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = orjson.loads(body)  # nesting past its depth limit is an error too
+        except orjson.JSONDecodeError:
             raise InvalidJson("the pushed result is not JSON") from None
+        if not isinstance(payload, dict):
+            raise SchemaViolation("the pushed result does not have the expected shape")
         try:
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
             return CertificateStatus.model_validate(self._status_map.apply(payload))
-        except (ValueError, ValidationError, MappingValueError) as exc:
+        except (ValidationError, MappingValueError) as exc:
             raise SchemaViolation(
                 "the pushed result does not have the expected shape",
                 log_context={"cause": type(exc).__name__},
@@ -164,8 +164,8 @@ class JudicialRecordsAdapter(AsyncAdapter):
     async def health(self) -> Health:
         response = await self.http.get(_status_path(_HEALTH_REFERENCE), headers=self._auth())
         try:
-            code = response.json().get("statusCode")
-        except (ValueError, AttributeError):  # not JSON, or not an object: not our upstream
+            code = response_json(response).get("statusCode")
+        except UpstreamBadResponse:  # not a JSON object: not our upstream
             code = None
         # "Not found" from upstream itself: it is up and takes our key.
         ok = response.status_code in (200, 404) and code in ("00", "01")
@@ -213,23 +213,21 @@ def _form(request: CertificateApplication) -> dict[str, Any]:
 def _read(response: httpx.Response, operation_name: str) -> dict[str, Any]:
     """The reply's `data`, or the hub error its HTTP status or `statusCode` means.
 
-    Upstream's `message` may quote the applicant: only codes go into the log context.
+    Upstream answers its refusals as JSON with a `statusCode` on a 4xx too (401 with "01"
+    for our key); a 404 on `status` is an unknown reference. Upstream's `message` may quote
+    the applicant: only codes go into the log context.
     """
     status = response.status_code
     context: dict[str, Any] = {"http_status": status, "operation": operation_name}
     if status == 404 and operation_name == "status":
         raise NotFound("no application with that reference", log_context=context)
-    if status in (401, 403):
-        raise UpstreamRejected(log_context=context)
-    if status == 503:
-        raise UpstreamUnavailable(log_context=context)
-    if status >= 500:
-        raise UpstreamError(log_context=context)
+    raise_for_status(response, replies=range(400, 500), log_context=context)
     try:
-        payload = response.json()
-    except ValueError:
+        payload = response_json(response)
+    except UpstreamBadResponse:
+        raise_for_status(response, log_context=context)  # an error page: the status decides
         raise UpstreamBadResponse(log_context={**context, "cause": "not JSON"}) from None
-    code = payload.get("statusCode") if isinstance(payload, dict) else None
+    code = payload.get("statusCode")
     context["upstream_code"] = code if isinstance(code, str) else None
     if code == "03":
         raise UpstreamUnavailable(log_context=context)
@@ -237,5 +235,6 @@ def _read(response: httpx.Response, operation_name: str) -> dict[str, Any]:
         raise UpstreamRejected(log_context=context)
     data = payload.get("data") if code == "00" else None
     if status != 200 or not isinstance(data, dict):
+        raise_for_status(response, log_context=context)
         raise UpstreamBadResponse(log_context=context)
     return data

@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
+import orjson
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
@@ -45,10 +46,10 @@ from hub.errors import (
     SchemaViolation,
     StaleMessage,
     UpstreamBadResponse,
-    UpstreamError,
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from hub.upstream import raise_for_status, response_json
 
 __all__ = ["PaymentAdapter", "PaymentConfig", "checksum"]
 
@@ -236,8 +237,8 @@ class PaymentAdapter(PaymentProvider):
         `ipn_max_age_s` from now). Replays and the match with the payment are the core's.
         """
         try:
-            message = json.loads(body)
-        except ValueError:
+            message = orjson.loads(body)  # nesting past its depth limit is an error too
+        except orjson.JSONDecodeError:
             raise InvalidJson("the callback is not JSON") from None
         if not isinstance(message, dict) or message.get("LoaiBanTin") != "IPN":
             raise SchemaViolation("the callback is not the platform's IPN message")
@@ -310,19 +311,13 @@ class PaymentAdapter(PaymentProvider):
         response = await self.http.post(self.config.api_path, json=message)
         status = response.status_code
         context: dict[str, Any] = {"http_status": status, "message": kind}
-        if status == 503 or (status >= 500 and not response.content):
-            raise UpstreamUnavailable(log_context=context)
-        if status >= 500:
-            raise UpstreamError(log_context=context)
-        try:
-            reply = response.json()
-        except ValueError:
-            reply = None
-        code = reply.get("MaLoi") if isinstance(reply, dict) else None
+        # The platform answers a refusal with a signed reply (its MaLoi) on a 4xx too.
+        raise_for_status(response, replies=range(400, 500), log_context={"message": kind})
+        reply = _reply(response)
+        code = reply.get("MaLoi") if reply is not None else None
         context["upstream_code"] = code if isinstance(code, str) and len(code) <= 8 else None
-        if status != 200 and code is None:
-            raise UpstreamError(log_context=context)
-        if not isinstance(reply, dict) or not isinstance(code, str):
+        if reply is None or not isinstance(code, str):
+            raise_for_status(response, log_context=context)  # an error page: its status says
             raise UpstreamBadResponse(log_context={**context, "cause": "not a platform reply"})
         if code != "00" and code not in _REPLY_ERRORS:
             raise UpstreamBadResponse(log_context={**context, "cause": "unknown MaLoi"})
@@ -348,6 +343,14 @@ class PaymentAdapter(PaymentProvider):
             and hmac.compare_digest(given.encode(), expected.encode())
         ):
             raise UpstreamBadResponse(log_context={"cause": "reply checksum does not verify"})
+
+
+def _reply(response: httpx.Response) -> dict[str, Any] | None:
+    """The answer's JSON object, or None when it is not one (to be judged by its status)."""
+    try:
+        return response_json(response)
+    except UpstreamBadResponse:
+        return None
 
 
 def _vietnam_time(moment: dt.datetime) -> str:

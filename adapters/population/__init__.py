@@ -20,14 +20,9 @@ from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import Citizen, CitizenLookup, CitizenVerification, CitizenVerificationResult
-from hub.errors import (
-    NotFound,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from hub.errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
 from hub.soap import SoapFault, element, envelope, parse_response
+from hub.upstream import raise_for_status
 
 REQ_NS = "http://dancuquocgia.bca"
 RESP_NS = "http://www.mic.gov.vn/dancu/1.0"
@@ -192,11 +187,10 @@ class PopulationAdapter(Adapter):
 
     @staticmethod
     def _read(response: httpx.Response) -> etree._Element:
+        # SOAP 1.1 sends faults with HTTP 500, and this upstream its refusals of our
+        # credentials as faults on a 401/403: an error status's body is read as SOAP first.
+        raise_for_status(response, replies=range(400, 600))
         status = response.status_code
-        if status == 503 or (status >= 500 and not response.content):
-            raise UpstreamUnavailable(log_context={"http_status": status})
-        if status in (401, 403) and not response.content.lstrip().startswith(b"<"):
-            raise UpstreamRejected(log_context={"http_status": status})
         try:
             payload = parse_response(response.content).payload
         except SoapFault as fault:
@@ -208,10 +202,12 @@ class PopulationAdapter(Adapter):
             # faultstring may quote the personal ID: only the codes go into the log context.
             context = {"fault": fault.faultcode, "upstream_code": code, "http_status": status}
             raise error_cls(log_context=context) from None
-        except etree.LxmlError:
-            if status >= 500:  # an error page instead of a fault: upstream trouble, retriable
-                raise UpstreamError(log_context={"http_status": status}) from None
-            raise
+        except etree.LxmlError as exc:
+            # Not a SOAP envelope: an error page's status decides (a 5xx is worth a retry);
+            # on a 200, the answer is off-contract.
+            raise_for_status(response)
+            context = {"http_status": status, "cause": type(exc).__name__}
+            raise UpstreamBadResponse(log_context=context) from None
         if status != 200:
             raise UpstreamBadResponse(log_context={"http_status": status})
         return payload

@@ -13,6 +13,7 @@ from hub.api.middleware import request_id_of
 from hub.core.gateway import CallerHeaders, CallResult
 from hub.core.state import Hub
 from hub.errors import InvalidJson, JsonTooComplex, PayloadTooLarge
+from hub.json_limits import json_limit_exceeded
 
 # The call routes take the bare Request and use these helpers rather than FastAPI
 # dependencies: dependency resolution measured ~100 us a request, a tenth of the pipeline.
@@ -75,25 +76,11 @@ async def read_json(request: Request, limit: int, *, if_empty: Any = _REQUIRED) 
 
 def check_json_complexity(value: Any, max_depth: int, max_items: int) -> None:
     """Refuse decoded JSON nested deeper than `max_depth` containers or holding more than
-    `max_items` array elements and object members in all (JsonTooComplex).
-
-    An iterative walk (no recursion to exhaust) that stops at the first limit passed, so it
-    costs at most `max_items` steps whatever the body holds. Scalars add no depth:
-    `{"a": [1]}` is two deep and holds two items.
-    """
-    if not isinstance(value, dict | list):
-        return
-    items = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise JsonTooComplex(f"the JSON body is nested deeper than {max_depth} levels")
-        children = node.values() if isinstance(node, dict) else node
-        items += len(children)
-        if items > max_items:
-            raise JsonTooComplex(f"the JSON body holds more than {max_items} elements")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    `max_items` array elements and object members in all (JsonTooComplex). The walk is
+    `hub.json_limits.json_limit_exceeded`, shared with the reading of upstream answers."""
+    problem = json_limit_exceeded(value, max_depth, max_items)
+    if problem is not None:
+        raise JsonTooComplex(f"the JSON body {problem}")
 
 
 def json_body(request: Request, limit: int) -> Callable[[], Awaitable[Any]]:

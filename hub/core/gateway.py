@@ -1,7 +1,9 @@
 """The call pipeline every operation goes through, whichever route it came in by.
 
     authenticate -> find service/operation -> authorize (grant, purpose) -> validate input
-    -> call the adapter (timeout, retry if idempotent, error translation) -> check output
+    -> call the adapter (timeout, retry if idempotent, error translation: upstream's failures
+       to Upstream* errors, any other exception to AdapterError) -> check output (the model,
+       re-validated; AdapterError otherwise)
     -> audit (durable before answering) -> metrics
 
 Adapters contain only the upstream protocol and mapping; everything here wraps them the same.
@@ -25,10 +27,12 @@ from pydantic import BaseModel, ValidationError
 from hub.adapter import CallContext, OperationSpec
 from hub.audit.writer import AuditWriter
 from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
+from hub.core.adapter_faults import adapter_error, checked_output
 from hub.core.metrics import Metrics
 from hub.core.models import utcnow
 from hub.core.registry import AdapterRegistry, LoadedAdapter
 from hub.errors import (
+    AdapterError,
     BadRequest,
     CallCancelled,
     Forbidden,
@@ -38,7 +42,7 @@ from hub.errors import (
     SchemaViolation,
     Unauthenticated,
 )
-from hub.resilience.retry import RetryPolicy, translate_upstream_errors
+from hub.resilience.retry import RetryPolicy, is_upstream_exception
 from hub.security.auth import Authenticator, Principal
 from hub.security.fields import paths_of
 from hub.security.fields import trim as cut_fields
@@ -260,14 +264,17 @@ class Gateway:
         await self._finish(trace, time.perf_counter())
 
     async def _fail(self, trace: _Trace, started: float, exc: BaseException) -> None:
-        """Audit a failed call; turn an unexpected exception into a plain HubError."""
+        """Audit a failed call (counting an adapter's bug); turn an unexpected exception
+        from the core itself into a plain HubError."""
         if isinstance(exc, HubError):
+            if isinstance(exc, AdapterError):
+                self.metrics.adapter_errors.labels(trace.service).inc()
             trace.fail(exc)
         elif isinstance(exc, asyncio.CancelledError):
             # The caller went away or the server is stopping: upstream may already have been
             # asked about the person, so the call is still recorded (the write is shielded).
             trace.fail(CallCancelled())
-        elif isinstance(exc, Exception):  # an adapter bug: still audited, still clean
+        elif isinstance(exc, Exception):  # a bug outside adapters: still audited, still clean
             # The type and the stack, never the message: an adapter's exception text may
             # quote the person asked about, or upstream's answer.
             log.error(
@@ -316,6 +323,10 @@ class Gateway:
             t0 = time.perf_counter()
             try:
                 return await method(request, ctx)
+            except Exception as exc:
+                if isinstance(exc, HubError) or is_upstream_exception(exc):
+                    raise  # upstream's failure: translated, retried, counted by the circuit
+                raise adapter_error(loaded.cls, exc) from exc
             finally:
                 elapsed = time.perf_counter() - t0
                 trace.upstream_ms = (trace.upstream_ms or 0.0) + elapsed * 1000
@@ -341,14 +352,7 @@ class Gateway:
             raise
         finally:
             circuit.leave(trial=trial, error=error)
-        return self._output(spec, result)
-
-    @staticmethod
-    def _output(spec: OperationSpec, result: Any) -> dict[str, Any]:
-        with translate_upstream_errors():
-            if not isinstance(result, spec.output_model):
-                result = spec.output_model.model_validate(result)
-        return result.model_dump(mode="json")
+        return checked_output(loaded.cls, spec, result)
 
     async def _finish(self, trace: _Trace, started: float) -> float:
         duration = time.perf_counter() - started
@@ -367,9 +371,8 @@ class Gateway:
         assert exc is not None
         level = logging.WARNING if exc.status >= 500 else logging.INFO
         subject = self.pseudonym(trace.subject_id)
-        log.log(
-            level,
-            "call failed request_id=%s client=%s %s:%s code=%s subject=%s context=%s",
+        message = "call failed request_id=%s client=%s %s:%s code=%s subject=%s context=%s"
+        args: list[Any] = [
             trace.caller.request_id,
             trace.principal.client_id,
             trace.service,
@@ -377,16 +380,22 @@ class Gateway:
             exc.code,
             subject,
             exc.log_context,
-            extra={  # the same, as fields of a JSON log line (hub/core/logs.py)
-                "request_id": trace.caller.request_id,
-                "client": trace.principal.client_id,
-                "service": trace.service,
-                "operation": trace.operation,
-                "code": exc.code,
-                "status": exc.status,
-                "subject": subject,
-            },
-        )
+        ]
+        extra = {  # the same, as fields of a JSON log line (hub/core/logs.py)
+            "request_id": trace.caller.request_id,
+            "client": trace.principal.client_id,
+            "service": trace.service,
+            "operation": trace.operation,
+            "code": exc.code,
+            "status": exc.status,
+            "subject": subject,
+        }
+        if isinstance(exc, AdapterError):  # the developer's line: type and stack, no message
+            level, extra["exc_type"] = logging.ERROR, exc.exc_type
+            if exc.frames:
+                message += "\n%s"
+                args.append(exc.frames)
+        log.log(level, message, *args, extra=extra)
 
     def pseudonym(self, value: str | None) -> str | None:
         """A keyed hash of a personal identifier, for logs (never the identifier in clear)."""

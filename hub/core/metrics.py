@@ -106,6 +106,13 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.adapter_errors = Counter(
+            "hub_adapter_errors",
+            "Calls failed by an adapter's own bug (500 ADAPTER_ERROR): an exception that is not "
+            "upstream's, or an answer off the operation's output model",
+            ["service"],
+            registry=r,
+        )
         self._per_operation: dict[tuple[str, str], OperationMetrics] = {}
 
     def for_operation(self, service: str, operation: str) -> OperationMetrics:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -25,17 +27,71 @@ from hub.errors import (
     HubError,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from hub.mapping import MappingValueError
+from hub.upstream import status_error
 
 T = TypeVar("T")
 
 
+#: Errors of reading upstream's bytes: XML (lxml), JSON (a body that is not JSON or not
+#: UTF-8, from `response.json()`), the mapping (a value it cannot convert) and pydantic's (a
+#: mapped answer that does not fit the canonical model). Any other exception an operation
+#: raises is the adapter's own bug (hub.errors.AdapterError, made by the gateway).
+UPSTREAM_PARSE_ERRORS: tuple[type[Exception], ...] = (
+    etree.LxmlError,
+    MappingValueError,
+    ValidationError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+)
+_TRANSPORT_ERRORS = (httpx.HTTPError, TimeoutError)
+#: zeep's errors about upstream's answer (the others are about the WSDL or our request).
+_ZEEP_PARSE_ERRORS = (
+    "XMLSyntaxError",
+    "XMLParseError",
+    "DTDForbidden",
+    "EntitiesForbidden",
+    "ExternalReferenceForbidden",
+    "UnexpectedElementError",
+    "IncompleteMessage",
+)
+
+
+def is_upstream_exception(exc: BaseException) -> bool:
+    """Whether an exception is one `translate_upstream_errors` turns into an upstream
+    error: a transport error, a timeout, an error parsing upstream's answer (httpx, lxml,
+    zeep, JSON, the mapping, pydantic). The gateway blames the adapter for any other."""
+    return isinstance(exc, _TRANSPORT_ERRORS + UPSTREAM_PARSE_ERRORS) or (
+        _zeep_error(exc) is not None
+    )
+
+
+def _zeep_error(exc: BaseException) -> HubError | None:
+    """The upstream error a zeep exception means, None for another exception. zeep is only
+    looked up once imported (an adapter that uses it has): none of its errors exist before."""
+    zeep_exceptions = sys.modules.get("zeep.exceptions")
+    if zeep_exceptions is None or not isinstance(exc, zeep_exceptions.Error):
+        return None
+    context = {"cause": type(exc).__name__}
+    if isinstance(exc, zeep_exceptions.Fault):
+        # faultstring may quote personal data: only the side of the fault is kept
+        client_side = str(exc.code or "").rpartition(":")[2].endswith("Client")
+        return (UpstreamRejected if client_side else UpstreamError)(log_context=context)
+    if isinstance(exc, zeep_exceptions.TransportError):
+        error = status_error(int(exc.status_code or 0), has_body=bool(exc.content))
+        return (error or UpstreamBadResponse)(log_context=context)
+    if type(exc).__name__ in _ZEEP_PARSE_ERRORS:
+        return UpstreamBadResponse(log_context=context)
+    return None
+
+
 @contextlib.contextmanager
 def translate_upstream_errors() -> Iterator[None]:
-    """Turn transport, parsing and mapping failures into hub errors (details kept for logs)."""
+    """Turn transport and parse failures into hub errors (details kept for logs)."""
     try:
         yield
     except HubError:
@@ -48,11 +104,15 @@ def translate_upstream_errors() -> Iterator[None]:
         raise UpstreamUnavailable(log_context={"cause": type(exc).__name__}) from exc
     except httpx.HTTPError as exc:  # protocol errors, resets, …
         raise UpstreamError(log_context={"cause": type(exc).__name__}) from exc
-    except (etree.LxmlError, MappingValueError, ValidationError, ValueError) as exc:
-        # ValueError covers response.json() on a body that is not JSON or not UTF-8.
+    except UPSTREAM_PARSE_ERRORS as exc:
         # The message may quote upstream values (personal data): it goes to the log context,
         # which is pseudonymised, never to the caller.
         raise UpstreamBadResponse(log_context={"cause": type(exc).__name__}) from exc
+    except Exception as exc:
+        zeep_error = _zeep_error(exc)
+        if zeep_error is None:
+            raise
+        raise zeep_error from exc
 
 
 def _is_retriable(exc: BaseException) -> bool:

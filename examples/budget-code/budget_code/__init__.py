@@ -14,8 +14,10 @@ Schema, which `hub mappings check` holds the mapping to: `budget_code/upstream.s
 
 The hub's core does the rest around every operation: authentication, grants and purpose,
 input validation, timeout, retries (idempotent operations only), error translation,
-audit and metrics. An adapter raises `NotFound` for an unknown subject and
-`UpstreamBadResponse` for an off-contract answer, and lets httpx's errors through.
+audit and metrics. An adapter reads answers with `hub.upstream.raise_for_status` (the hub
+error an HTTP status means) and `response_json` (a bounded JSON body), raises `NotFound`
+for an unknown subject and `UpstreamBadResponse` for an off-contract answer, and lets
+httpx's errors through.
 """
 
 from __future__ import annotations
@@ -26,13 +28,7 @@ from urllib.parse import quote
 
 import httpx
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
-from hub.errors import (
-    NotFound,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from hub.upstream import raise_for_status, response_json
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -103,21 +99,9 @@ class BudgetCodeAdapter(Adapter):
         return {"x-api-key": self.config.api_key.get_secret_value(), "accept": "application/json"}
 
 
-def read_json(response: httpx.Response) -> Any:
-    """The answer's JSON of a 200, or the hub error its status means. Upstream's text is
+def read_json(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object of a 200, or the hub error its status means (404: no such
+    subject; `hub.upstream.raise_for_status` has the rest of the table). Upstream's text is
     never passed on: it may quote personal data."""
-    status = response.status_code
-    if status == 404:
-        raise NotFound()
-    if status in (401, 403):
-        raise UpstreamRejected(log_context={"http_status": status})
-    if status == 503 or (status >= 500 and not response.content):
-        raise UpstreamUnavailable(log_context={"http_status": status})
-    if status >= 500:
-        raise UpstreamError(log_context={"http_status": status})
-    if status != 200:
-        raise UpstreamBadResponse(log_context={"http_status": status})
-    try:
-        return response.json()
-    except ValueError:
-        raise UpstreamBadResponse(log_context={"cause": "not JSON"}) from None
+    raise_for_status(response, not_found=(404,))
+    return response_json(response)  # a JSON object, within bounds, or UpstreamBadResponse
