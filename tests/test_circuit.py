@@ -172,6 +172,18 @@ def test_a_cancelled_call_says_nothing_of_upstream():
     assert circuit.state == "half_open" and circuit.enter()  # the next one is the trial
 
 
+def test_an_adapter_bug_in_the_trial_says_nothing_of_upstream():
+    from hub.errors import AdapterError
+
+    circuit, clock, _ = breaker()
+    for _ in range(4):
+        outcome(circuit, UpstreamError())
+    clock.now += 5
+    trial = circuit.enter()
+    circuit.leave(trial=trial, error=AdapterError(exc_type="KeyError"))
+    assert circuit.state == "half_open" and circuit.enter()  # the next one is the trial
+
+
 def test_the_bulkhead_caps_calls_in_flight():
     circuit, _, _ = breaker(max_concurrent=2)
     circuit.enter(), circuit.enter()

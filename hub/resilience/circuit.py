@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hub.errors import (
+    AdapterError,
     BulkheadFull,
     CircuitOpen,
     HubError,
@@ -148,13 +149,16 @@ class CircuitBreaker:
 
     def leave(self, *, trial: bool, error: BaseException | None) -> None:
         """Record how an admitted call ended (`error` None: it succeeded). A call cancelled
-        by its caller says nothing of upstream and is not counted, nor is a trial whose
+        by its caller, or ended by the adapter's own bug (AdapterError), says nothing of
+        upstream and is not counted, nor is a trial whose
         state another process has moved on from meanwhile."""
         self.in_flight -= 1
         if trial:
             self._trial_running = False
             if self._trial_record != self.record_id:
                 return
+        if isinstance(error, AdapterError):
+            return  # the adapter's own bug: nothing learnt of upstream, as for a cancel
         if isinstance(error, HubError) or error is None:
             self._record(failed=error is not None and is_upstream_failure(error), trial=trial)
 
