@@ -432,9 +432,7 @@ class PaymentProvider(Adapter):
         "reconciliation": (ReconciliationQuery, ReconciliationList),
     }
 
-    def parse_notification(
-        self, body: bytes, headers: MappingABC[str, str]
-    ) -> PaymentNotification:
+    def parse_notification(self, body: bytes, headers: MappingABC[str, str]) -> PaymentNotification:
         """Verify and read the provider's callback (IPN).
 
         Raise `hub.errors.InvalidSignature` (or StaleMessage) for one that does not verify

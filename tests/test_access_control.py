@@ -246,7 +246,9 @@ async def test_an_admin_of_clients_cannot_make_or_take_over_an_auditor(echo):  #
     admin = new_client(echo, allow=["admin:clients"])
     for allow in (["admin:audit"], ["admin"], ["audit:access-log"], ["echo", "admin:audit"]):
         made = await echo.http.post(
-            "/admin/clients", json={"name": f"x-{len(allow)}", "allow": allow}, headers=bearer(admin)
+            "/admin/clients",
+            json={"name": f"x-{len(allow)}", "allow": allow},
+            headers=bearer(admin),
         )
         assert_problem(made, 403, "FORBIDDEN")
     for action in ("rotate-key", "revoke"):

@@ -29,7 +29,9 @@ def receiver() -> WebhookReceiver:
 
 
 @pytest.fixture
-async def stack(settings: Settings, receiver: WebhookReceiver) -> AsyncIterator[tuple[RunningHub, Any, Any]]:
+async def stack(
+    settings: Settings, receiver: WebhookReceiver
+) -> AsyncIterator[tuple[RunningHub, Any, Any]]:
     from adapters.judicial_records import JudicialRecordsAdapter
     from adapters.payment import PaymentAdapter
     from mocks import create_mock_app
@@ -50,22 +52,32 @@ async def stack(settings: Settings, receiver: WebhookReceiver) -> AsyncIterator[
         transports=transports,
         webhook_transport=httpx.ASGITransport(app=receiver.app()),
     ) as hub:
-        for mock, path in ((judicial, "/v1/judicial-records/results"), (payment, "/v1/payments/ipn")):
+        for mock, path in (
+            (judicial, "/v1/judicial-records/results"),
+            (payment, "/v1/payments/ipn"),
+        ):
             mock.state.push.url = f"http://hub.test{path}"
             mock.state.push.transport = httpx.ASGITransport(app=hub.app)
-        async with judicial.router.lifespan_context(judicial), payment.router.lifespan_context(payment):
+        async with (
+            judicial.router.lifespan_context(judicial),
+            payment.router.lifespan_context(payment),
+        ):
             yield hub, judicial, payment
 
 
 async def applicant(judicial: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=judicial), base_url="http://j") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=judicial), base_url="http://j"
+    ) as http:
         records = (await http.get("/_mock/records", params={"limit": 50})).json()
     return records
 
 
 async def wait_final(hub: RunningHub, key: str, job_id: str) -> dict[str, Any]:
     for _ in range(100):
-        read = await hub.http.get(f"/v1/judicial-records/requests/{job_id}", headers=hub.headers(key))
+        read = await hub.http.get(
+            f"/v1/judicial-records/requests/{job_id}", headers=hub.headers(key)
+        )
         data = read.json()["data"]
         if data["final"]:
             return data  # type: ignore[no-any-return]
@@ -85,19 +97,25 @@ ORDER = {
 }
 
 
-async def open_payment(hub: RunningHub, key: str, idem: str = "fee-1", **extra: Any) -> httpx.Response:
+async def open_payment(
+    hub: RunningHub, key: str, idem: str = "fee-1", **extra: Any
+) -> httpx.Response:
     headers = hub.headers(key, **{"idempotency-key": idem})
     return await hub.http.post("/v1/payments", json={**ORDER, **extra}, headers=headers)
 
 
 async def mock_call(mock: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mock), base_url="http://payment.mock") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=mock), base_url="http://payment.mock"
+    ) as http:
         return await http.request(method, path, **kwargs)
 
 
 async def wait_status(hub: RunningHub, key: str, payment_id: str, status: str) -> dict[str, Any]:
     for _ in range(100):
-        data = (await hub.http.get(f"/v1/payments/{payment_id}", headers=hub.headers(key))).json()["data"]
+        data = (await hub.http.get(f"/v1/payments/{payment_id}", headers=hub.headers(key))).json()[
+            "data"
+        ]
         if data["status"] == status:
             return data  # type: ignore[no-any-return]
         await asyncio.sleep(0.02)
@@ -123,7 +141,10 @@ async def test_a_payment_from_opening_to_receipt(stack, receiver) -> None:
     assert page.status_code == 200 and ORDER["description"] in page.text
 
     settled = await mock_call(
-        payment_mock, "POST", f"/_mock/payments/{payment['transaction_id']}/settle", json={"outcome": "success"}
+        payment_mock,
+        "POST",
+        f"/_mock/payments/{payment['transaction_id']}/settle",
+        json={"outcome": "success"},
     )
     assert settled.status_code == 200, settled.text
     paid = await wait_status(hub, key, payment["id"], "paid")
@@ -134,7 +155,10 @@ async def test_a_payment_from_opening_to_receipt(stack, receiver) -> None:
     client_id = hub.audit_rows()[-1]["client_id"]
     secret = webhook_secret(hub.settings.secret_key.get_secret_value().encode(), client_id)
     assert verify(secret, raw, headers["x-hub-signature"])
-    assert json.loads(raw)["event"] == "payment.paid" and json.loads(raw)["data"]["id"] == payment["id"]
+    assert (
+        json.loads(raw)["event"] == "payment.paid"
+        and json.loads(raw)["data"]["id"] == payment["id"]
+    )
 
     receipt = await hub.http.get(f"/v1/payments/{payment['id']}/receipt", headers=hub.headers(key))
     assert receipt.status_code == 200, receipt.text
@@ -151,7 +175,10 @@ async def test_a_failed_payment_is_failed(stack) -> None:
     key = hub.client()
     payment = (await open_payment(hub, key)).json()["data"]
     settled = await mock_call(
-        payment_mock, "POST", f"/_mock/payments/{payment['transaction_id']}/settle", json={"outcome": "failed"}
+        payment_mock,
+        "POST",
+        f"/_mock/payments/{payment['transaction_id']}/settle",
+        json={"outcome": "failed"},
     )
     assert settled.status_code == 200, settled.text
     await wait_status(hub, key, payment["id"], "failed")
@@ -177,12 +204,16 @@ async def test_no_callback_the_hub_queries_and_reconciles(stack) -> None:
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date()
     report = await hub.hub.payments.get().reconcile(today)
     assert not report.clean
-    assert report.status_mismatch == [{"reference": payment["id"], "hub": "pending", "upstream": "paid"}]
+    assert report.status_mismatch == [
+        {"reference": payment["id"], "hub": "pending", "upstream": "paid"}
+    ]
 
     with hub.hub.engine.begin() as conn:  # make the query due now
         conn.execute(text("UPDATE payments SET next_query_at = :t"), {"t": dt.datetime(2000, 1, 1)})
     assert await hub.hub.worker.run_once() >= 1
-    assert (await wait_status(hub, key, payment["id"], "paid"))["transaction_id"] == payment["transaction_id"]
+    assert (await wait_status(hub, key, payment["id"], "paid"))["transaction_id"] == payment[
+        "transaction_id"
+    ]
     report = await hub.hub.payments.get().reconcile(today)
     assert report.clean and report.hub_count == report.upstream_count == 1
 

@@ -115,9 +115,9 @@ def test_two_hub_processes_share_the_work_and_the_audit_chain(env):  # noqa: F81
         )  # fmt: skip
         headers = {"authorization": f"Bearer {created['api_key']}", "x-purpose": "hs-1"}
 
-        citizens = httpx.get(
-            f"http://127.0.0.1:{population_port}/_mock/records?limit=20"
-        ).json()["records"]
+        citizens = httpx.get(f"http://127.0.0.1:{population_port}/_mock/records?limit=20").json()[
+            "records"
+        ]
         sent: list[str] = []
 
         def lookup(i: int) -> int:
@@ -178,9 +178,7 @@ def test_two_hub_processes_share_the_work_and_the_audit_chain(env):  # noqa: F81
     engine = make_engine(env["HUB_DATABASE_URL"])
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT request_id, operation FROM audit_records")
-            ).all()
+            rows = conn.execute(text("SELECT request_id, operation FROM audit_records")).all()
             writers = conn.execute(text("SELECT COUNT(*) FROM audit_checkpoints")).scalar()
     finally:
         engine.dispose()
@@ -189,11 +187,12 @@ def test_two_hub_processes_share_the_work_and_the_audit_chain(env):  # noqa: F81
         counted.setdefault(rid, []).append(operation)
     # one record per call; a judicial application is two: the agency's request, and the
     # upstream submission made for it (README, The audit trail)
-    expected = {rid: ["request", "submit"] if rid.startswith("submit") else ["lookup"] for rid in sent}
+    expected = {
+        rid: ["request", "submit"] if rid.startswith("submit") else ["lookup"] for rid in sent
+    }
     assert {rid: sorted(counted.get(rid, [])) for rid in sent} == expected
     assert writers and writers >= 2
     verified = subprocess.run(
         [*HUB, "audit", "verify"], env=hub_env, capture_output=True, text=True
     )
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stderr
-

@@ -482,7 +482,7 @@ async def test_malformed_json_is_502_and_not_retried(hub, upstream) -> None:
 
 
 async def test_json_nested_100_000_deep_is_502_and_not_retried(hub, upstream) -> None:
-    route = upstream.get(STATUS_URL).respond(200, content=b"{\"a\":" * 100_000 + b"}" * 100_000)
+    route = upstream.get(STATUS_URL).respond(200, content=b'{"a":' * 100_000 + b"}" * 100_000)
     assert_problem(await status(hub), 502, "UPSTREAM_BAD_RESPONSE")
     assert route.call_count == 1
 
@@ -561,7 +561,11 @@ async def test_the_generic_route_refuses_what_the_job_routes_serve(stack, applic
     """By upstream reference, `status` would hand any client anyone's certificate, and a
     `submit` there would start an application the hub does not follow."""
     hub, _, _ = stack
-    body = {"reference": "LLTP-00000000-000001"} if operation == "status" else application(applicants["clean"])
+    body = (
+        {"reference": "LLTP-00000000-000001"}
+        if operation == "status"
+        else application(applicants["clean"])
+    )
     response = await hub.http.post(
         f"/v1/services/judicial-records/{operation}", json=body, headers=hub.headers(hub.key)
     )

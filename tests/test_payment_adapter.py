@@ -63,7 +63,9 @@ def now_vn() -> str:
     return dt.datetime.now(VIETNAM).strftime("%Y%m%d%H%M%S")
 
 
-def ipn(reference: str, amount: int, *, code: str = "00", when: str | None = None, **change: Any) -> dict[str, Any]:
+def ipn(
+    reference: str, amount: int, *, code: str = "00", when: str | None = None, **change: Any
+) -> dict[str, Any]:
     body = {
         "LoaiBanTin": "IPN",
         "MaLoi": code,
@@ -73,7 +75,9 @@ def ipn(reference: str, amount: int, *, code: str = "00", when: str | None = Non
         "MaGiaoDich": "DVC2026120100000001",
         "ThoiGianGD": when or now_vn(),
     }
-    body["MaXacThuc"] = sign(body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD")
+    body["MaXacThuc"] = sign(
+        body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD"
+    )
     body.update(change)
     return body
 
@@ -88,12 +92,15 @@ class Platform:
     def default(self, message: dict[str, Any]) -> httpx.Response:
         kind = message["LoaiBanTin"]
         if kind == "INIT":
-            return httpx.Response(200, json=reply(
-                "INIT",
-                MaThamChieu=message["MaThamChieu"],
-                MaGiaoDich="DVC2026120100000001",
-                UrlThanhToan="http://pay.example/pay/DVC2026120100000001",
-            ))
+            return httpx.Response(
+                200,
+                json=reply(
+                    "INIT",
+                    MaThamChieu=message["MaThamChieu"],
+                    MaGiaoDich="DVC2026120100000001",
+                    UrlThanhToan="http://pay.example/pay/DVC2026120100000001",
+                ),
+            )
         if kind == "QUERY":
             return httpx.Response(200, json=error_reply("04"))
         raise AssertionError(kind)
@@ -115,7 +122,9 @@ def receiver() -> WebhookReceiver:
 
 
 @pytest.fixture
-async def hub(settings: Settings, platform: Platform, receiver: WebhookReceiver) -> AsyncIterator[RunningHub]:
+async def hub(
+    settings: Settings, platform: Platform, receiver: WebhookReceiver
+) -> AsyncIterator[RunningHub]:
     router = respx.MockRouter(assert_all_called=False)
     router.post(API).mock(side_effect=platform)
     settings.adapters = {
@@ -175,8 +184,16 @@ async def test_init_message_is_signed_in_the_documented_order(hub, platform):
     created = dt.datetime.fromisoformat(payment["created_at"])
     assert message["ThoiGianGD"] == created.astimezone(VIETNAM).strftime("%Y%m%d%H%M%S")
     assert message["MaXacThuc"] == sign(
-        message, "LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "SoTien", "MaTienTe",
-        "ThongTinGiaoDich", "ThoiGianGD", "UrlTraVe",
+        message,
+        "LoaiBanTin",
+        "PhienBan",
+        "MaDoiTac",
+        "MaThamChieu",
+        "SoTien",
+        "MaTienTe",
+        "ThongTinGiaoDich",
+        "ThoiGianGD",
+        "UrlTraVe",
     )
     assert payment["status"] == "pending"
     assert payment["transaction_id"] == "DVC2026120100000001"
@@ -190,15 +207,39 @@ async def test_init_without_optional_fields_signs_them_empty(hub, platform):
     (message,) = platform.sent
     assert "SoDinhDanhNguoiNop" not in message["ThongTinBienLai"]
     assert message["UrlTraVe"] is None
-    text = "|".join([*(str(message[f]) for f in ("LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "SoTien", "MaTienTe", "ThongTinGiaoDich", "ThoiGianGD")), "", SECRET])
+    text = "|".join(
+        [
+            *(
+                str(message[f])
+                for f in (
+                    "LoaiBanTin",
+                    "PhienBan",
+                    "MaDoiTac",
+                    "MaThamChieu",
+                    "SoTien",
+                    "MaTienTe",
+                    "ThongTinGiaoDich",
+                    "ThoiGianGD",
+                )
+            ),
+            "",
+            SECRET,
+        ]
+    )
     assert message["MaXacThuc"] == hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(
     ("tamper", "code"),
     [
-        (lambda r: r.update(MaXacThuc="0" * 64), "UPSTREAM_BAD_RESPONSE"),  # not signed by our secret
-        (lambda r: r.update(UrlThanhToan="http://evil.example/"), "UPSTREAM_BAD_RESPONSE"),  # altered after signing
+        (
+            lambda r: r.update(MaXacThuc="0" * 64),
+            "UPSTREAM_BAD_RESPONSE",
+        ),  # not signed by our secret
+        (
+            lambda r: r.update(UrlThanhToan="http://evil.example/"),
+            "UPSTREAM_BAD_RESPONSE",
+        ),  # altered after signing
         (lambda r: r.pop("MaXacThuc"), "UPSTREAM_BAD_RESPONSE"),
     ],
 )
@@ -219,20 +260,36 @@ async def test_an_init_reply_that_does_not_verify_is_refused(hub, platform, tamp
 
 
 async def test_a_reply_for_another_reference_or_partner_is_refused(hub, platform):
-    platform.answer = lambda m: httpx.Response(200, json=reply(
-        "INIT", MaThamChieu="pay_other", MaGiaoDich="DVC1", UrlThanhToan="http://pay.example/x"
-    ))
+    platform.answer = lambda m: httpx.Response(
+        200,
+        json=reply(
+            "INIT", MaThamChieu="pay_other", MaGiaoDich="DVC1", UrlThanhToan="http://pay.example/x"
+        ),
+    )
     headers = hub.headers(hub.key, **{"idempotency-key": "k-1"})
-    assert_problem(await hub.http.post("/v1/payments", json=ORDER, headers=headers), 502, "UPSTREAM_BAD_RESPONSE")
+    assert_problem(
+        await hub.http.post("/v1/payments", json=ORDER, headers=headers),
+        502,
+        "UPSTREAM_BAD_RESPONSE",
+    )
 
     def other_partner(message):
-        body = {"MaLoi": "00", "MaDoiTac": "SOMEONE", "MaThamChieu": message["MaThamChieu"],
-                "MaGiaoDich": "DVC1", "UrlThanhToan": "http://pay.example/x"}
+        body = {
+            "MaLoi": "00",
+            "MaDoiTac": "SOMEONE",
+            "MaThamChieu": message["MaThamChieu"],
+            "MaGiaoDich": "DVC1",
+            "UrlThanhToan": "http://pay.example/x",
+        }
         body["MaXacThuc"] = sign(body, *REPLY_SIGNED["INIT"])
         return httpx.Response(200, json=body)
 
     platform.answer = other_partner
-    assert_problem(await hub.http.post("/v1/payments", json=ORDER, headers=headers), 502, "UPSTREAM_BAD_RESPONSE")
+    assert_problem(
+        await hub.http.post("/v1/payments", json=ORDER, headers=headers),
+        502,
+        "UPSTREAM_BAD_RESPONSE",
+    )
 
 
 # -- MaLoi and transport failures ----------------------------------------------------------
@@ -259,10 +316,17 @@ async def test_each_error_code_of_a_query(hub, platform, code, status, problem):
 
 
 async def test_query_maps_state_amount_and_vietnam_time(hub, platform):
-    platform.answer = lambda m: httpx.Response(200, json=reply(
-        "QUERY", MaThamChieu=m["MaThamChieu"], MaGiaoDich="DVC9", SoTien=150000,
-        TrangThaiGD="1", ThoiGianThanhToan="20261201091812",
-    ))
+    platform.answer = lambda m: httpx.Response(
+        200,
+        json=reply(
+            "QUERY",
+            MaThamChieu=m["MaThamChieu"],
+            MaGiaoDich="DVC9",
+            SoTien=150000,
+            TrangThaiGD="1",
+            ThoiGianThanhToan="20261201091812",
+        ),
+    )
     assert await op(hub, "query", {"reference": "pay_x"}) == {
         "reference": "pay_x",
         "transaction_id": "DVC9",
@@ -271,13 +335,23 @@ async def test_query_maps_state_amount_and_vietnam_time(hub, platform):
         "paid_at": "2026-12-01T09:18:12+07:00",
     }
     (message,) = platform.sent
-    assert message["MaXacThuc"] == sign(message, "LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD")
+    assert message["MaXacThuc"] == sign(
+        message, "LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD"
+    )
 
 
 async def test_an_unknown_state_code_is_off_contract(hub, platform):
-    platform.answer = lambda m: httpx.Response(200, json=reply(
-        "QUERY", MaThamChieu="pay_x", MaGiaoDich="DVC9", SoTien=1, TrangThaiGD="7", ThoiGianThanhToan="",
-    ))
+    platform.answer = lambda m: httpx.Response(
+        200,
+        json=reply(
+            "QUERY",
+            MaThamChieu="pay_x",
+            MaGiaoDich="DVC9",
+            SoTien=1,
+            TrangThaiGD="7",
+            ThoiGianThanhToan="",
+        ),
+    )
     assert (await op_error(hub, "query", {"reference": "pay_x"})).code == "UPSTREAM_BAD_RESPONSE"
 
 
@@ -285,11 +359,26 @@ async def test_an_unknown_state_code_is_off_contract(hub, platform):
     ("response", "status", "code", "retried"),
     [
         (httpx.Response(503), 503, "UPSTREAM_UNAVAILABLE", True),
-        (httpx.Response(500, text="<html>Internal Server Error</html>"), 502, "UPSTREAM_ERROR", True),
+        (
+            httpx.Response(500, text="<html>Internal Server Error</html>"),
+            502,
+            "UPSTREAM_ERROR",
+            True,
+        ),
         (httpx.Response(200, text='{"MaLoi": "00", "MaDoi'), 502, "UPSTREAM_BAD_RESPONSE", False),
-        (httpx.Response(200, json={"MaLoi": "42", "MaDoiTac": PARTNER}), 502, "UPSTREAM_BAD_RESPONSE", False),
+        (
+            httpx.Response(200, json={"MaLoi": "42", "MaDoiTac": PARTNER}),
+            502,
+            "UPSTREAM_BAD_RESPONSE",
+            False,
+        ),
         (httpx.Response(200, json=["not", "an", "object"]), 502, "UPSTREAM_BAD_RESPONSE", False),
-        (httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000), 502, "UPSTREAM_BAD_RESPONSE", False),
+        (
+            httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000),
+            502,
+            "UPSTREAM_BAD_RESPONSE",
+            False,
+        ),
         (httpx.Response(400, text="<html>Bad Request</html>"), 502, "UPSTREAM_REJECTED", False),
     ],
 )
@@ -325,26 +414,68 @@ async def test_slow_platform_is_504(hub, platform):
 async def test_receipt_and_reconciliation(hub, platform):
     def answer(message):
         if message["LoaiBanTin"] == "GET_BILL":
-            return httpx.Response(200, json=reply("GET_BILL", MaThamChieu="pay_x", SoBienLai="BL-20260000001", BienLai="JVBERi0="))
+            return httpx.Response(
+                200,
+                json=reply(
+                    "GET_BILL", MaThamChieu="pay_x", SoBienLai="BL-20260000001", BienLai="JVBERi0="
+                ),
+            )
         assert message["NgayDoiSoat"] == "20261201"
-        assert message["MaXacThuc"] == sign(message, "LoaiBanTin", "PhienBan", "MaDoiTac", "NgayDoiSoat", "ThoiGianGD")
+        assert message["MaXacThuc"] == sign(
+            message, "LoaiBanTin", "PhienBan", "MaDoiTac", "NgayDoiSoat", "ThoiGianGD"
+        )
         entries = [
-            {"MaThamChieu": "pay_a", "MaGiaoDich": "DVC1", "SoTien": 5000, "TrangThaiGD": "1", "ThoiGianThanhToan": "20261201100000"},
-            {"MaThamChieu": "pay_b", "MaGiaoDich": "DVC2", "SoTien": 7000, "TrangThaiGD": "3", "ThoiGianThanhToan": ""},
+            {
+                "MaThamChieu": "pay_a",
+                "MaGiaoDich": "DVC1",
+                "SoTien": 5000,
+                "TrangThaiGD": "1",
+                "ThoiGianThanhToan": "20261201100000",
+            },
+            {
+                "MaThamChieu": "pay_b",
+                "MaGiaoDich": "DVC2",
+                "SoTien": 7000,
+                "TrangThaiGD": "3",
+                "ThoiGianThanhToan": "",
+            },
         ]
-        return httpx.Response(200, json=reply("DOI_SOAT", NgayDoiSoat="20261201", SoLuong=len(entries), DanhSachGiaoDich=entries))
+        return httpx.Response(
+            200,
+            json=reply(
+                "DOI_SOAT", NgayDoiSoat="20261201", SoLuong=len(entries), DanhSachGiaoDich=entries
+            ),
+        )
 
     platform.answer = answer
-    assert await op(hub, "receipt", {"reference": "pay_x"}) == {"reference": "pay_x", "number": "BL-20260000001", "pdf_base64": "JVBERi0="}
+    assert await op(hub, "receipt", {"reference": "pay_x"}) == {
+        "reference": "pay_x",
+        "number": "BL-20260000001",
+        "pdf_base64": "JVBERi0=",
+    }
     listing = await op(hub, "reconciliation", {"date": "2026-12-01"})
     assert listing["entries"] == [
-        {"reference": "pay_a", "transaction_id": "DVC1", "amount": 5000, "status": "paid", "settled_at": "2026-12-01T10:00:00+07:00"},
-        {"reference": "pay_b", "transaction_id": "DVC2", "amount": 7000, "status": "pending", "settled_at": None},
+        {
+            "reference": "pay_a",
+            "transaction_id": "DVC1",
+            "amount": 5000,
+            "status": "paid",
+            "settled_at": "2026-12-01T10:00:00+07:00",
+        },
+        {
+            "reference": "pay_b",
+            "transaction_id": "DVC2",
+            "amount": 7000,
+            "status": "pending",
+            "settled_at": None,
+        },
     ]
 
 
 async def test_a_reconciliation_list_whose_count_disagrees_is_refused(hub, platform):
-    platform.answer = lambda m: httpx.Response(200, json=reply("DOI_SOAT", NgayDoiSoat="20261201", SoLuong=3, DanhSachGiaoDich=[]))
+    platform.answer = lambda m: httpx.Response(
+        200, json=reply("DOI_SOAT", NgayDoiSoat="20261201", SoLuong=3, DanhSachGiaoDich=[])
+    )
     error = await op_error(hub, "reconciliation", {"date": "2026-12-01"})
     assert error.code == "UPSTREAM_BAD_RESPONSE"
 
@@ -355,7 +486,11 @@ async def test_health_is_a_query_of_a_reference_nobody_has(hub, platform):
     assert platform.sent[-1]["LoaiBanTin"] == "QUERY"
     platform.answer = lambda m: httpx.Response(200, json=error_reply("02"))  # our secret refused
     ready = (await hub.http.get("/ready")).json()
-    assert ready["services"]["payment"] == {**ready["services"]["payment"], "ok": False, "detail": "UPSTREAM_REJECTED"}
+    assert ready["services"]["payment"] == {
+        **ready["services"]["payment"],
+        "ok": False,
+        "detail": "UPSTREAM_REJECTED",
+    }
 
 
 # -- the IPN callback, through the hub's API ------------------------------------------------
@@ -363,11 +498,15 @@ async def test_health_is_a_query_of_a_reference_nobody_has(hub, platform):
 
 async def post_ipn(hub: RunningHub, body: dict[str, Any] | bytes) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    return await hub.http.post("/v1/payments/ipn", content=content, headers={"content-type": "application/json"})
+    return await hub.http.post(
+        "/v1/payments/ipn", content=content, headers={"content-type": "application/json"}
+    )
 
 
 async def read(hub: RunningHub, payment_id: str) -> dict[str, Any]:
-    return (await hub.http.get(f"/v1/payments/{payment_id}", headers=hub.headers(hub.key))).json()["data"]  # type: ignore[no-any-return]
+    return (await hub.http.get(f"/v1/payments/{payment_id}", headers=hub.headers(hub.key))).json()[
+        "data"
+    ]  # type: ignore[no-any-return]
 
 
 async def test_a_verified_ipn_settles_the_payment_and_notifies_the_agency(hub, platform, receiver):
@@ -409,7 +548,9 @@ async def test_stale_future_and_replayed_ipns_and_amount_mismatch(hub, platform)
     old = (dt.datetime.now(VIETNAM) - dt.timedelta(hours=1)).strftime("%Y%m%d%H%M%S")
     future = (dt.datetime.now(VIETNAM) + dt.timedelta(hours=1)).strftime("%Y%m%d%H%M%S")
     assert_problem(await post_ipn(hub, ipn(payment["id"], 150000, when=old)), 400, "STALE_MESSAGE")
-    assert_problem(await post_ipn(hub, ipn(payment["id"], 150000, when=future)), 400, "STALE_MESSAGE")
+    assert_problem(
+        await post_ipn(hub, ipn(payment["id"], 150000, when=future)), 400, "STALE_MESSAGE"
+    )
     assert_problem(await post_ipn(hub, ipn(payment["id"], 15000)), 409, "PAYMENT_MISMATCH")
     assert (await read(hub, payment["id"]))["status"] == "pending"
     good = ipn(payment["id"], 150000)
@@ -434,7 +575,9 @@ async def test_garbage_ipn_bodies(hub):
     assert_problem(await post_ipn(hub, b"[1, 2]"), 422, "VALIDATION_ERROR")
     body = ipn("pay_x", 150000)
     body.pop("MaThamChieu")
-    body["MaXacThuc"] = sign(body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD")
+    body["MaXacThuc"] = sign(
+        body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD"
+    )
     assert_problem(await post_ipn(hub, body), 422, "VALIDATION_ERROR")
 
 
@@ -452,7 +595,12 @@ def test_parse_notification_bounds_the_age_both_ways():
     when = dt.datetime(2026, 12, 1, 9, 0, 0, tzinfo=VIETNAM)
     body = json.dumps(ipn("pay_x", 5, when=when.strftime("%Y%m%d%H%M%S"))).encode()
     note = adapter().parse_notification(body, {}, now=when.timestamp() + 899)
-    assert (note.reference, note.amount, note.status, note.occurred_at) == ("pay_x", 5, "paid", when)
+    assert (note.reference, note.amount, note.status, note.occurred_at) == (
+        "pay_x",
+        5,
+        "paid",
+        when,
+    )
     adapter().parse_notification(body, {}, now=when.timestamp() - 899)
     for skew in (901, -901):
         with pytest.raises(StaleMessage):
@@ -470,7 +618,9 @@ def test_parse_notification_bounds_the_age_both_ways():
 def test_parse_notification_refuses_wrong_types_even_if_signed_over_them(change, error):
     body = ipn("pay_x", 5)
     body.update(change)
-    body["MaXacThuc"] = sign(body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD")
+    body["MaXacThuc"] = sign(
+        body, "LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaGiaoDich", "ThoiGianGD"
+    )
     with pytest.raises(error):
         adapter().parse_notification(json.dumps(body).encode(), {})
 
@@ -481,9 +631,18 @@ def test_parse_notification_refuses_wrong_types_even_if_signed_over_them(change,
 @pytest.mark.parametrize(
     ("operation", "body"),
     [
-        ("init", {"reference": "pay_someone_else", "amount": 150000, "description": "x",
-                  "procedure_code": "1", "dossier_id": "1", "payer_name": "x",
-                  "created_at": "2026-12-01T00:00:00Z"}),
+        (
+            "init",
+            {
+                "reference": "pay_someone_else",
+                "amount": 150000,
+                "description": "x",
+                "procedure_code": "1",
+                "dossier_id": "1",
+                "payer_name": "x",
+                "created_at": "2026-12-01T00:00:00Z",
+            },
+        ),
         ("query", {"reference": "pay_someone_else"}),
         ("receipt", {"reference": "pay_someone_else"}),
         ("reconciliation", {"date": "2026-12-01"}),
@@ -508,24 +667,38 @@ async def test_the_generic_route_refuses_what_the_hub_owns(hub, platform, operat
 async def test_receipt_route_is_for_the_owner_of_a_paid_payment(hub, platform):
     def answer(message):
         if message["LoaiBanTin"] == "GET_BILL":
-            return httpx.Response(200, json=reply(
-                "GET_BILL", MaThamChieu=message["MaThamChieu"], SoBienLai="BL-20260000001", BienLai="JVBERi0="
-            ))
+            return httpx.Response(
+                200,
+                json=reply(
+                    "GET_BILL",
+                    MaThamChieu=message["MaThamChieu"],
+                    SoBienLai="BL-20260000001",
+                    BienLai="JVBERi0=",
+                ),
+            )
         return platform.default(message)
 
     platform.answer = answer
     payment = await open_payment(hub)
     url = f"/v1/payments/{payment['id']}/receipt"
-    assert_problem(await hub.http.get(url, headers=hub.headers(hub.key)), 404, "NOT_FOUND")  # not paid
+    assert_problem(
+        await hub.http.get(url, headers=hub.headers(hub.key)), 404, "NOT_FOUND"
+    )  # not paid
     assert (await post_ipn(hub, ipn(payment["id"], 150000))).status_code == 200
     other = hub.client()
     assert_problem(await hub.http.get(url, headers=hub.headers(other)), 404, "NOT_FOUND")
-    assert_problem(await hub.http.get(url, headers=hub.headers(hub.key, purpose=None)), 400, "PURPOSE_REQUIRED")
+    assert_problem(
+        await hub.http.get(url, headers=hub.headers(hub.key, purpose=None)), 400, "PURPOSE_REQUIRED"
+    )
     assert_problem(await hub.http.get(url), 401, "UNAUTHENTICATED")
     assert [m["LoaiBanTin"] for m in platform.sent] == ["INIT"]  # no refusal reached upstream
     response = await hub.http.get(url, headers=hub.headers(hub.key))
     assert response.status_code == 200, response.text
-    assert response.json()["data"] == {"reference": payment["id"], "number": "BL-20260000001", "pdf_base64": "JVBERi0="}
+    assert response.json()["data"] == {
+        "reference": payment["id"],
+        "number": "BL-20260000001",
+        "pdf_base64": "JVBERi0=",
+    }
     assert response.json()["meta"]["operation"] == "receipt"
 
 
@@ -543,5 +716,7 @@ async def test_the_payment_routes_take_the_catalogues_grant_names(hub, platform)
         "/v1/payments", json=ORDER, headers=hub.headers(reader_only, **{"idempotency-key": "g-2"})
     )
     assert_problem(refused, 403, "FORBIDDEN")
-    assert_problem(await hub.http.get(f"{url}/receipt", headers=hub.headers(opener)), 403, "FORBIDDEN")
+    assert_problem(
+        await hub.http.get(f"{url}/receipt", headers=hub.headers(opener)), 403, "FORBIDDEN"
+    )
     assert [m["LoaiBanTin"] for m in platform.sent] == ["INIT"]

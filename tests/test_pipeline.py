@@ -207,7 +207,12 @@ async def test_caller_headers_longer_than_the_audit_keeps_are_400(echo, upstream
     assert not route.called
     assert echo.audit_rows()[-1]["code"] == "BAD_REQUEST"
     fits = {header: "p" * limit} if header != "x-purpose" else {}
-    ok = await call(echo, echo.client(purposes=["test", "p" * limit]), purpose="p" * limit if header == "x-purpose" else "test", **fits)
+    ok = await call(
+        echo,
+        echo.client(purposes=["test", "p" * limit]),
+        purpose="p" * limit if header == "x-purpose" else "test",
+        **fits,
+    )
     assert ok.status_code == 200
 
 

@@ -47,7 +47,10 @@ async def hub(settings):
 
 
 async def calls(hub, key, n):
-    return [(await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(key))).status_code for _ in range(n)]
+    return [
+        (await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(key))).status_code
+        for _ in range(n)
+    ]
 
 
 async def test_a_client_past_its_rate_gets_429_until_the_next_minute(hub):
@@ -55,7 +58,9 @@ async def test_a_client_past_its_rate_gets_429_until_the_next_minute(hub):
     assert await calls(hub, limited, 3) == [404, 404, 404]
     hub.clock.now += 20
     refused = assert_problem(
-        await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited)), 429, "RATE_LIMITED"
+        await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited)),
+        429,
+        "RATE_LIMITED",
     )
     assert "3 calls a minute" in refused["detail"]
     answer = await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited))
@@ -74,7 +79,11 @@ async def test_the_hubs_own_limit_counts_every_client(settings):
         hub.hub.gateway.limiter.clock = Clock()
         first, second = hub.client(), hub.client()
         assert await calls(hub, first, 2) + await calls(hub, second, 2) == [404] * 4
-        assert_problem(await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(second)), 429, "RATE_LIMITED")
+        assert_problem(
+            await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(second)),
+            429,
+            "RATE_LIMITED",
+        )
 
 
 async def test_a_broken_counter_store_lets_calls_through_counted_in_memory(hub):
@@ -140,7 +149,9 @@ def test_a_limit_across_two_hub_processes(tmp_path):
         headers = {"authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
 
         def status(port: int) -> int:
-            return httpx.post(f"http://127.0.0.1:{port}{BAD_ID}", json=BAD_INPUT, headers=headers).status_code
+            return httpx.post(
+                f"http://127.0.0.1:{port}{BAD_ID}", json=BAD_INPUT, headers=headers
+            ).status_code
 
         # The counts are per minute of the real clock: start well inside one, so the calls
         # below cannot straddle two windows.

@@ -139,7 +139,9 @@ def servers(env: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         wait_until_up(mock, f"http://127.0.0.1:{mock_port}/_mock/health")
         wait_until_up(hub, f"http://127.0.0.1:{hub_port}/health")
-        issued = create_client(env, "agency-app", "--allow", "population", "--purpose", "hs-1.004227")
+        issued = create_client(
+            env, "agency-app", "--allow", "population", "--purpose", "hs-1.004227"
+        )
         yield {
             "hub": f"http://127.0.0.1:{hub_port}",
             "mock": f"http://127.0.0.1:{mock_port}",
@@ -210,7 +212,9 @@ def test_upstream_faults_over_real_sockets(servers):
     # the connection drops part-way through the answer: a real socket closed by uvicorn
     # (closed, or reset when unread bytes remain: either way no complete answer)
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
-        httpx.post(servers["mock"] + ENDPOINT_PATH, content=b"<x/>", headers={"x-mock-fault": "reset"})
+        httpx.post(
+            servers["mock"] + ENDPOINT_PATH, content=b"<x/>", headers={"x-mock-fault": "reset"}
+        )
     httpx.put(f"{servers['mock']}/_mock/faults", json={"fault": "reset"})
     dropped = httpx.get(url, headers=headers)
     assert dropped.status_code == 502 and dropped.json()["code"] == "UPSTREAM_ERROR"

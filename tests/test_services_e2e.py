@@ -139,6 +139,7 @@ async def test_certificate_issued_and_pushed_back(hub: RunningHub, mock_apps) ->
     assert results["convictions"]["certificate"]["has_criminal_record"] is True
     assert results["convictions"]["certificate"]["convictions"]
     assert results["rejected"]["status"] == "rejected" and results["rejected"]["rejection_reason"]
+
     # The results came by upstream's push (the worker is off in tests: nothing polled).
     # Each push's audit record is committed after the job it finished: wait for all three.
     def pushes() -> list[dict[str, Any]]:

@@ -172,9 +172,7 @@ def log_proxy_routes(proxies: ProxyRules, base_urls: MappingABC[str, str]) -> No
         routes.setdefault(masked(proxy) if proxy else "", []).append(name)
     direct = routes.pop("", [])
     through = "; ".join(f"{', '.join(names)} through {proxy}" for proxy, names in routes.items())
-    log.info(
-        "upstream proxy: %s; direct: %s", through or "no adapter", ", ".join(direct) or "none"
-    )
+    log.info("upstream proxy: %s; direct: %s", through or "no adapter", ", ".join(direct) or "none")
 
 
 def check_config(settings: Settings, name: str, config: AdapterConfig) -> None:

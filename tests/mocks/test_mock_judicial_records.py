@@ -51,7 +51,6 @@ class Portal:
         )
 
 
-
 @pytest.fixture(scope="module")
 def citizens() -> list[Citizen]:
     return load_citizens()

@@ -64,7 +64,6 @@ class Partner:
         return Starlette(routes=[Route("/v1/payments/ipn", receive, methods=["POST"])])
 
 
-
 def request_body(operation: str, clock_now: float = NOW, **fields: Any) -> dict[str, Any]:
     """A request as the hub's adapter writes it, signed; `fields` override or add."""
     body: dict[str, Any] = {

@@ -56,6 +56,7 @@ def test_make_round_trips():
 
 # -- enterprise codes -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("code", ["0100109106", "0100109106-001", "0100109106-999"])
 def test_valid_enterprise_codes(code: str) -> None:
     parsed = parse_enterprise_code(code)

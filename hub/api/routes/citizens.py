@@ -30,6 +30,7 @@ from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 
+
 @dataclass(frozen=True)
 class _Section:
     name: str
