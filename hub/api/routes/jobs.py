@@ -28,7 +28,9 @@ from hub.api.deps import (
     string_path_param,
 )
 from hub.api.middleware import request_id_of
+from hub.capabilities.jobs.service import JobService
 from hub.capabilities.webhooks import check_callback_url
+from hub.core.state import Hub
 from hub.errors import SchemaViolation, UnknownService
 from hub.security.auth import Principal
 
@@ -51,13 +53,18 @@ _SUBMIT_BODY = {
 _SERVICE_PARAM = string_path_param("service", "An asynchronous service (GET /v1/services)")
 
 
+def _jobs(hub: Hub, service: str) -> JobService:
+    jobs = hub.jobs.get(service)
+    if jobs is None:  # the caller's name is not echoed: it may be anything
+        raise UnknownService("no asynchronous service by that name")
+    return jobs
+
+
 async def submit_job(request: Request, service: str, status_path: str) -> Response:
     """Submit a request to `service` (202); `status_path` is where its job is read, with
     `{id}` for the job's id."""
     hub, caller = get_hub(request), caller_headers(request)
-    jobs = hub.jobs.get(service)
-    if jobs is None:
-        raise UnknownService("no asynchronous service by that name")
+    jobs = _jobs(hub, service)
     subject_field = hub.registry.get(service).cls.operations["submit"].subject
 
     async def apply(principal: Principal) -> tuple[dict[str, Any], str | None]:
@@ -87,9 +94,7 @@ async def submit_job(request: Request, service: str, status_path: str) -> Respon
 async def get_job(request: Request, service: str, job_id: str) -> Response:
     """A job of `service`: the caller's own (another client's is 404)."""
     hub, caller = get_hub(request), caller_headers(request)
-    jobs = hub.jobs.get(service)
-    if jobs is None:
-        raise UnknownService("no asynchronous service by that name")
+    jobs = _jobs(hub, service)
 
     async def view(principal: Principal) -> tuple[dict[str, Any], str | None]:
         return await jobs.view(principal, job_id)
@@ -101,9 +106,7 @@ async def get_job(request: Request, service: str, job_id: str) -> Response:
 async def accept_push(request: Request, service: str) -> Response:
     """A result `service`'s upstream pushed (verified by the adapter's `parse_push`)."""
     hub = get_hub(request)
-    jobs = hub.jobs.get(service)
-    if jobs is None:
-        raise UnknownService("no asynchronous service by that name")
+    jobs = _jobs(hub, service)
     body = await read_bytes(request, hub.settings.max_body_bytes)
     rid = request_id_of(request.scope)
     outcome = await jobs.accept_push(rid, body, request.headers)
