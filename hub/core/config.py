@@ -266,7 +266,7 @@ class Settings(SecretFileSettings):
         None,
         max_length=64,
         description="The payment provider (an installed PaymentProvider adapter) that "
-        "`POST /v1/payments` uses when its body names none, and whose callbacks land at "
+        "`POST /v1/payments` uses when its `?provider=` names none, and whose callbacks land at "
         "`/v1/payments/ipn`. Unset: the only provider installed (several need this set).",
     )
     payment_query_after_s: float = Field(

@@ -123,9 +123,12 @@ async def hub(settings: Settings, upstream: fakes.FakeUpstream) -> AsyncIterator
         yield running
 
 
-async def open_payment(hub: RunningHub, key: str, idem: str, **body: Any) -> dict[str, Any]:
+async def open_payment(
+    hub: RunningHub, key: str, idem: str, provider: str | None = None
+) -> dict[str, Any]:
     headers = {**hub.headers(key), "idempotency-key": idem}
-    response = await hub.http.post("/v1/payments", json={**ORDER, **body}, headers=headers)
+    params = {"provider": provider} if provider else {}
+    response = await hub.http.post("/v1/payments", json=ORDER, params=params, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["data"]  # type: ignore[no-any-return]
 
@@ -204,12 +207,17 @@ async def test_a_providers_callback_settles_only_its_own_payments(hub, upstream)
 async def test_unknown_or_non_provider_names_are_404_and_change_nothing(hub, upstream) -> None:
     key = hub.client()
     headers = {**hub.headers(key), "idempotency-key": "x"}
-    for name in ("nowhere", "x" * 5000, 12):
+    for name in ("nowhere", "x" * 2000):
         answer = await hub.http.post(
-            "/v1/payments", json={**ORDER, "provider": name}, headers=headers
+            "/v1/payments", json=ORDER, params={"provider": name}, headers=headers
         )
-        assert answer.status_code in (400, 404, 422), answer.text
+        assert answer.status_code == 404 and answer.json()["code"] == "UNKNOWN_SERVICE"
         assert "x" * 100 not in answer.text  # the caller's text is not echoed
+    # The provider is named in the URL only: the body is the payment, as before.
+    in_body = await hub.http.post(
+        "/v1/payments", json={**ORDER, "provider": "bank-gateway"}, headers=headers
+    )
+    assert in_body.status_code == 422
     answer = await callback(hub, "/v1/payments/ipn/nowhere", {}, "x-signature", push_signature)
     assert answer.status_code == 404 and answer.json()["code"] == "UNKNOWN_SERVICE"
     assert upstream.inits == [] and BANK == {}
@@ -273,3 +281,32 @@ def test_a_provider_that_breaks_the_contract_is_refused(settings) -> None:
     settings.adapters = {"wrong-models": {"base_url": "http://u.test"}}
     with pytest.raises(AdapterLoadError, match="'query' must take PaymentStatusQuery"):
         create_app(settings, adapters=[WrongModels])
+
+
+async def test_nothing_of_the_body_is_read_before_authentication(hub, upstream) -> None:
+    """The provider comes from the URL, so the body is still read only after the caller is
+    authenticated and its grant and purpose checked: a stranger's bad JSON is a 401."""
+    answer = await hub.http.post(
+        "/v1/payments?provider=bank-gateway",
+        content=b"{not json",
+        headers={"idempotency-key": "k", "content-type": "application/json"},
+    )
+    assert answer.status_code == 401
+    key = hub.client()
+    no_purpose = await hub.http.post(
+        "/v1/payments",
+        content=b"{not json",
+        headers={**hub.headers(key, purpose=None), "idempotency-key": "k"},
+    )
+    assert no_purpose.json()["code"] == "PURPOSE_REQUIRED"
+
+
+async def test_one_key_cannot_open_the_same_payment_at_two_providers(hub, upstream) -> None:
+    key = hub.client()
+    first = await open_payment(hub, key, "same")
+    headers = {**hub.headers(key), "idempotency-key": "same"}
+    again = await hub.http.post(
+        "/v1/payments", json=ORDER, params={"provider": "bank-gateway"}, headers=headers
+    )
+    assert again.status_code == 409 and again.json()["code"] == "IDEMPOTENCY_CONFLICT"
+    assert BANK == {} and [i["reference"] for i in upstream.inits] == [first["id"]]

@@ -1,8 +1,10 @@
 """Resource routes of the payment capability, for every payment provider.
 
-`POST /v1/payments` (Idempotency-Key required) opens a payment through the provider its body
-names (default: HUB_PAYMENT_PROVIDER's, or the only one installed); `GET /v1/payments/{id}`
-is its state and `/receipt` its receipt, from the provider it was opened through;
+`POST /v1/payments` (Idempotency-Key required) opens a payment through the provider its
+`?provider=` names (default: HUB_PAYMENT_PROVIDER's, or the only one installed): in the URL,
+not the body, so that nothing of the body is read before the grant and purpose checks.
+`GET /v1/payments/{id}` is its state and `/receipt` its receipt, from the provider it was
+opened through;
 `POST /v1/payments/ipn/{provider}` is where a provider's signed callback lands, and
 `POST /v1/payments/ipn` the default provider's (authenticated by its checksum, not by an
 API key).
@@ -18,7 +20,6 @@ from hub import __version__
 from hub.api.deps import caller_headers, envelope, get_hub, read_bytes, read_json, string_path_param
 from hub.api.middleware import request_id_of
 from hub.capabilities.payments.views import PaymentRequest
-from hub.errors import SchemaViolation
 from hub.security.auth import Principal
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -35,7 +36,14 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
                 "in": "header",
                 "required": True,
                 "schema": {"type": "string", "maxLength": 255},
-            }
+            },
+            {
+                "name": "provider",
+                "in": "query",
+                "required": False,
+                "description": "The payment provider (default: HUB_PAYMENT_PROVIDER's)",
+                "schema": {"type": "string", "maxLength": 64},
+            },
         ],
         "requestBody": {
             "required": True,
@@ -45,15 +53,12 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 )
 async def create_payment(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
-    body = await read_json(request, hub.settings.max_body_bytes)
-    provider = body.get("provider") if isinstance(body, dict) else None
-    if provider is not None and not isinstance(provider, str):
-        raise SchemaViolation("provider must be a string")
-    payments = hub.payments.get(provider)
+    payments = hub.payments.get(request.query_params.get("provider"))
     created = False
 
     async def create(principal: Principal) -> tuple[dict[str, object], str | None]:
         nonlocal created
+        body = await read_json(request, hub.settings.max_body_bytes)
         key = request.headers.get("idempotency-key")
         view, created = await payments.create(caller, principal, key, body)
         return view, None
@@ -75,10 +80,10 @@ async def create_payment(request: Request) -> Response:
 async def get_payment(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
     payment_id = request.path_params["payment_id"]
-    payments = await hub.payments.of_payment(hub.engine, payment_id)
+    payments, found = await hub.payments.of_payment(hub.engine, payment_id)
 
     async def view(principal: Principal) -> tuple[dict[str, object], str | None]:
-        return await payments.view(principal, payment_id), None
+        return payments.view(principal, found), None
 
     result = await hub.gateway.local(
         caller, payments.service, "get", view, personal_data=False, grant="query"
@@ -95,9 +100,8 @@ async def get_receipt(request: Request) -> Response:
     hub, caller = get_hub(request), caller_headers(request)
     principal = await hub.gateway.authenticate(caller)
     await hub.gateway.admit(principal)
-    payment_id = request.path_params["payment_id"]
-    payments = await hub.payments.of_payment(hub.engine, payment_id)
-    result = await payments.receipt(caller, principal, payment_id)
+    payments, found = await hub.payments.of_payment(hub.engine, request.path_params["payment_id"])
+    result = await payments.receipt(caller, principal, found)
     return envelope(result, caller.request_id)
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from hub.adapter import PaymentProvider
 from hub.capabilities.payments.service import PaymentService
@@ -18,7 +18,7 @@ from hub.errors import UnknownService
 
 
 def default_provider(providers: list[str], setting: str | None) -> str | None:
-    """The provider `POST /v1/payments` uses when its body names none: the setting's
+    """The provider `POST /v1/payments` uses when its `?provider=` names none: the setting's
     (HUB_PAYMENT_PROVIDER), else the only one installed; None when there is none.
 
     Raises ValueError (start-up stops) for a setting naming no installed provider, or for
@@ -61,21 +61,22 @@ class Payments:
             raise UnknownService("no payment provider by that name")
         return service
 
-    async def of_payment(self, engine: Engine, payment_id: str) -> PaymentService:
-        """The service of the provider a payment was opened through. An unknown payment
-        gets the default's, whose view then answers 404 like any payment not the caller's
-        (after the grant check, as for one that exists)."""
-        name = await asyncio.to_thread(_provider_of, engine, payment_id)
-        return self.get(name if name in self.services else None)
+    async def of_payment(
+        self, engine: Engine, payment_id: str
+    ) -> tuple[PaymentService, Payment | None]:
+        """A payment (None: no such payment) and the service of the provider it was opened
+        through. An unknown payment gets the default's, whose view then answers 404 like any
+        payment not the caller's (after the grant check, as for one that exists)."""
+        payment = await asyncio.to_thread(_payment, engine, payment_id)
+        name = payment.service if payment is not None else None
+        return self.get(name if name in self.services else None), payment
 
 
-def _provider_of(engine: Engine, payment_id: str) -> str | None:
+def _payment(engine: Engine, payment_id: str) -> Payment | None:
     if len(payment_id) > 40:
         return None
-    with Session(engine) as session:
-        return session.exec(
-            select(col(Payment.service)).where(col(Payment.id) == payment_id)
-        ).first()
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Payment, payment_id)
 
 
 def payment_services(

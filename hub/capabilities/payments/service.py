@@ -167,9 +167,10 @@ class PaymentService:
                     .where(Payment.idempotency_key == key)
                 ).first()
                 if found is not None:
-                    if found.request_hash != digest:
+                    if found.request_hash != digest or found.service != self.service:
                         raise IdempotencyConflict(
-                            "this Idempotency-Key was used with a different request body"
+                            "this Idempotency-Key was used with a different request body "
+                            "or payment provider"
                         )
                     session.expunge(found)
                     return found
@@ -227,21 +228,21 @@ class PaymentService:
 
     # -- view ---------------------------------------------------------------------------------
 
-    async def view(self, principal: Principal, payment_id: str) -> dict[str, Any]:
-        """A client's own payment (another client's is 404), cut to its field grant."""
-        payment = await asyncio.to_thread(self._get, payment_id)
+    def view(self, principal: Principal, payment: Payment | None) -> dict[str, Any]:
+        """A client's own payment (None, or another client's, is 404), cut to its field
+        grant. The routes read the payment once, to know its provider (Payments.of_payment)."""
         if payment is None or not self._owns(payment, principal):
             raise NotFound("no such payment")
         return payment_view(payment, principal.fields_for(self.service))
 
     async def receipt(
-        self, caller: CallerHeaders, principal: Principal, payment_id: str
+        self, caller: CallerHeaders, principal: Principal, payment: Payment | None
     ) -> CallResult:
-        """The platform's receipt of one of this client's paid payments: upstream's answer
-        goes to the client as it is, so the pipeline cuts it to the client's field grant."""
+        """The platform's receipt of one of this client's paid payments (as the route read
+        it): upstream's answer goes to the client as it is, so the pipeline cuts it to the
+        client's field grant."""
 
         async def reference() -> dict[str, str]:  # after the grant and purpose checks
-            payment = await asyncio.to_thread(self._get, payment_id)
             if payment is None or not self._owns(payment, principal):
                 raise NotFound("no such payment")
             if payment.status != "paid":
@@ -254,12 +255,6 @@ class PaymentService:
 
     def _owns(self, payment: Payment, principal: Principal) -> bool:
         return payment.client_id == principal.client_id and payment.service == self.service
-
-    def _get(self, payment_id: str) -> Payment | None:
-        if len(payment_id) > 40:
-            return None
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.get(Payment, payment_id)
 
     # -- callback -----------------------------------------------------------------------------
 

@@ -28,12 +28,6 @@ class PaymentRequest(CanonicalModel):
     payer_personal_id: PersonalIdStr | None = None
     return_url: str | None = Field(None, max_length=500)
     callback_url: str | None = Field(None, max_length=500, description="Webhook for the outcome")
-    provider: str | None = Field(
-        None,
-        max_length=64,
-        description="The payment provider (an installed PaymentProvider adapter's name); "
-        "default: HUB_PAYMENT_PROVIDER, or the only one installed",
-    )
 
 
 #: The keys of a payment's view that are the hub's own bookkeeping, or what the client
