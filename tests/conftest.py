@@ -11,20 +11,17 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from hub.adapter import Adapter
-from hub.app import create_app
 from hub.core.config import Settings
 from hub.core.db import make_engine
-from hub.core.state import Hub
 from hub.security.auth import create_client
+from hub.testing.client import InProcessHub, in_process_hub
 
 
 def database_url(tmp_path: Any) -> str:
@@ -91,17 +88,9 @@ def settings(tmp_path: Any) -> Settings:
     )
 
 
-@dataclass
-class RunningHub:
-    """An app with its lifespan entered and an httpx client speaking to it in-process."""
-
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: Settings
-
-    @property
-    def hub(self) -> Hub:
-        return self.app.state.hub  # type: ignore[no-any-return]
+class RunningHub(InProcessHub):
+    """The kit's in-process hub (app, lifespan entered, `http` client), with the suite's
+    helpers: clients, headers, the audit table."""
 
     def client(
         self,
@@ -180,13 +169,11 @@ async def running_hub(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[RunningHub]:
-    app = create_app(
+    """The hub in-process, built the kit's one way (`hub.testing.in_process_hub`)."""
+    async with in_process_hub(
         settings, adapters=adapters, transports=transports, webhook_transport=webhook_transport
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
-            yield RunningHub(app, http, settings)
+    ) as running:
+        yield RunningHub(running.app, running.http, settings)
 
 
 @pytest.fixture

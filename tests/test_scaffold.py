@@ -36,6 +36,7 @@ def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, protocol)
     written = generate("land-registry", target, protocol=protocol, title="Land registry")
     names = {p.relative_to(target).as_posix() for p in written}
     expected = {
+        ".gitignore",
         "README.md",
         "conftest.py",
         "pyproject.toml",
@@ -55,6 +56,25 @@ def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, protocol)
     assert " passed" in tests.stdout and "failed" not in tests.stdout
     lint = run([str(BIN / "ruff"), "check", "."], target)  # with the project's own settings
     assert lint.returncode == 0, lint.stdout
+    models = (target / "land_registry" / "models.py").read_text()
+    assert "(CanonicalModel)" in models and "BaseModel" not in models
+    ignored = (target / ".gitignore").read_text().split()
+    assert {"audit-archive/", "*.db", "__pycache__/"} <= set(ignored)
+
+
+@pytest.mark.parametrize("protocol", ["rest", "soap"])
+@pytest.mark.parametrize(
+    "name", ["provincial-land-registry", "provincial-land-registry-of-the-province"]
+)
+def test_long_names_pass_the_generated_lint(tmp_path, protocol, name):
+    """The longest names (40 characters) and titles (60) still make code within the line
+    length of the project's own ruff settings (an adapter once failed with 11 E501)."""
+    target = tmp_path / "out"
+    generate(name, target, protocol=protocol, title="T" * 60, personal_data=True)
+    lint = run([str(BIN / "ruff"), "check", "--output-format", "concise", "."], target)
+    assert lint.returncode == 0, lint.stdout
+    formatted = run([str(BIN / "ruff"), "format", "--check", "."], target)
+    assert formatted.returncode == 0, formatted.stdout
 
 
 def test_the_package_installs_and_the_hub_discovers_it(tmp_path):
@@ -148,6 +168,8 @@ def test_the_cli(tmp_path):
         "pip install -e" in made.output and (target / "health_insurance" / "service.wsdl").exists()
     )
     assert "personal_data=True" in (target / "health_insurance" / "__init__.py").read_text()
+    hint = f"hub mappings check {target / 'health_insurance' / 'mapping.yaml'}"
+    assert hint in made.output
     assert '[project.entry-points."hub.adapters"]' in (target / "pyproject.toml").read_text()
     again = runner.invoke(main, ["adapter", "new", "health-insurance", "--dir", str(target)])
     assert again.exit_code == 1 and "not empty" in again.output

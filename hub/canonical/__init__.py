@@ -4,7 +4,14 @@ Agency applications see these, whichever national system answered. Dates are ISO
 codes are decoded to English words, identifiers are validated types.
 """
 
-from hub.canonical.common import Address, EnterpriseCodeStr, Gender, PersonalIdStr, Relative
+from hub.canonical.common import (
+    Address,
+    CanonicalModel,
+    EnterpriseCodeStr,
+    Gender,
+    PersonalIdStr,
+    Relative,
+)
 from hub.canonical.population import (
     Citizen,
     CitizenLookup,
@@ -16,6 +23,7 @@ from hub.canonical.population import (
 
 __all__ = [
     "Address",
+    "CanonicalModel",
     "Citizen",
     "CitizenLookup",
     "CitizenVerification",

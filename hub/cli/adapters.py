@@ -35,7 +35,7 @@ def adapter_new(
     mapping, a mock of the upstream with sample data, and tests that pass as generated."""
     from pathlib import Path
 
-    from hub.scaffold import ScaffoldError, generate
+    from hub.scaffold import Names, ScaffoldError, generate
 
     target = Path(directory or name)
     try:
@@ -50,11 +50,13 @@ def adapter_new(
         )
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from None
+    names = Names.of(name)
     for path in written:
         click.echo(f"  {path}")
     install = f"pip install -e {target}  # the hub finds it through its entry point\n  "
     click.echo(
         f"\n{name}: {len(written)} files in {target}. Next:\n"
         f"  cd {target} && python -m pytest        # passes as generated\n"
+        f"  hub mappings check {target / names.pkg / 'mapping.yaml'}  # the mapping as written\n"
         f"  {install if package else ''}see {target / 'README.md'}"
     )

@@ -9,7 +9,7 @@
   from end to end without calling upstream.
 - `try_mapping` applies one operation's mapping to a sample answer saved from upstream (a
   SOAP envelope, plain XML or JSON) and returns the canonical result, validated by the
-  operation's output model when the adapter is known.
+  operation's output model when the adapter is known, and always as JSON.
 
 Both read files only: nothing here runs at the hub's start-up or on a request, and
 `hub.mapping` does not import this module. Outside packages import these names from
@@ -27,6 +27,7 @@ from typing import Any
 
 from lxml import etree
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from hub.mapping.compiler import load_mapping
 from hub.mapping.spec import (
@@ -289,5 +290,7 @@ def try_mapping(
     result = mapping.operation(operation).apply(payload)
     model = (models or {}).get(operation)
     if model is not None:
-        result = model.model_validate(result).model_dump(mode="json")
-    return operation, result
+        return operation, model.model_validate(result).model_dump(mode="json")
+    # No model to validate with (the adapter not found): the mapped values as JSON still
+    # (a `date:` transform gives a date), the way pydantic would render them.
+    return operation, to_jsonable_python(result)

@@ -1,7 +1,8 @@
 """`hub adapter new`: a complete, working adapter to start from.
 
 The templates under `templates/<protocol>/` are ordinary files with `{{key}}` placeholders
-(in names too: `__pkg__` is the Python package). They are filled by plain string
+(in names too: `__pkg__` is the Python package; `__dot__` a leading dot, which package-data
+globs would not match). They are filled by plain string
 replacement: the set of keys is small and fixed, and a template engine would be one more
 dependency for integrators to install for a one-off command. A placeholder left unfilled is
 a bug in a template, and stops generation.
@@ -127,6 +128,7 @@ def generate(
     written = []
     for relative, content in planned:
         destination = target / _fill(relative, replacements, relative).replace("__pkg__", names.pkg)
+        destination = destination.with_name(destination.name.replace("__dot__", "."))
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(content, encoding="utf-8")
         written.append(destination)

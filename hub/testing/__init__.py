@@ -20,12 +20,20 @@ loop, so no pytest asyncio plugin or mode is needed. See docs/conformance.md.
 Only tests import this package (it imports pytest); the hub core never does.
 
 Its modules: `faults` (the fault-injecting transport), `client` (the hub in-process:
-`hub_client`, `ConformanceHub`, `asgi_lifespan`), `samples`, `leaks` (what no error may
-show), `base` (the battery's plumbing), `pipeline_checks` and `fault_checks` (the checks),
-`conformance` (AdapterConformance, made of both).
+`in_process_hub` and `kit_settings`, the one way to build it, which keeps every file it
+writes in a temporary folder; `hub_client`, `ConformanceHub`, `asgi_lifespan`), `samples`,
+`leaks` (what no error may show), `base` (the battery's plumbing), `pipeline_checks` and
+`fault_checks` (the checks), `conformance` (AdapterConformance, made of both).
 """
 
-from hub.testing.client import ConformanceHub, asgi_lifespan, hub_client
+from hub.testing.client import (
+    ConformanceHub,
+    InProcessHub,
+    asgi_lifespan,
+    hub_client,
+    in_process_hub,
+    kit_settings,
+)
 from hub.testing.conformance import AdapterConformance
 from hub.testing.faults import Fault, FaultTransport, Injection, path_prefixes
 from hub.testing.samples import Sample
@@ -35,9 +43,12 @@ __all__ = [
     "ConformanceHub",
     "Fault",
     "FaultTransport",
+    "InProcessHub",
     "Injection",
     "Sample",
     "asgi_lifespan",
     "hub_client",
+    "in_process_hub",
+    "kit_settings",
     "path_prefixes",
 ]

@@ -12,12 +12,9 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from hub.adapter import Adapter, OperationSpec
-from hub.app import create_app
-from hub.core.config import Settings
-from hub.testing.client import ConformanceHub, asgi_lifespan
+from hub.testing.client import ConformanceHub, asgi_lifespan, in_process_hub, kit_settings
 from hub.testing.faults import FaultTransport, path_prefixes
 from hub.testing.samples import Sample
 
@@ -111,7 +108,8 @@ class ConformanceBase:
         self, tmp_path: Path | None = None, *, retry_attempts: int | None = None
     ) -> AsyncIterator[ConformanceHub]:
         """The hub with this adapter alone, wired to a fresh mock through a FaultTransport,
-        on an SQLite file in `tmp_path` (a temporary directory if None)."""
+        on an SQLite file in `tmp_path` (a temporary directory if None), where its audit archive
+        and witness go too (`kit_settings`)."""
         cls = type(self)
         adapter = self._adapter_cls()
         factory = getattr(cls, "mock", None)
@@ -123,21 +121,15 @@ class ConformanceBase:
         async with contextlib.AsyncExitStack() as stack:
             if tmp_path is None:
                 tmp_path = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            settings = Settings(
-                environment="development",
-                database_url=f"sqlite:///{tmp_path}/conformance.db",
-                secret_key=SecretStr("conformance-secret-key-0123456789abcdef"),
+            settings = kit_settings(
+                tmp_path,
                 retry_attempts=self.retry_attempts if retry_attempts is None else retry_attempts,
                 retry_deadline_s=10.0,
-                retry_initial_backoff_s=0.001,
-                retry_max_backoff_s=0.005,
                 upstream_timeout_s=10.0,
-                client_cache_ttl_s=0,
-                health_cache_s=0,
-                background_tasks=False,
                 adapters={adapter.name: {"base_url": base_url, **dict(cls.config)}},
             )
-            app = create_app(settings, adapters=[adapter], transports={adapter.name: transport})
             await stack.enter_async_context(asgi_lifespan(mock))
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            yield ConformanceHub(app.state.hub, adapter.name, mock, transport, base_url)
+            running = await stack.enter_async_context(
+                in_process_hub(settings, adapters=[adapter], transports={adapter.name: transport})
+            )
+            yield ConformanceHub(running.hub, adapter.name, mock, transport, base_url)

@@ -1,8 +1,10 @@
 """The hub in-process for adapter tests: its HTTP API as a client, or its pipeline directly.
 
-`hub_client` serves end-to-end tests through the hub's own routes; `ConformanceHub` is what
-the conformance battery runs against (and what sample functions receive); `asgi_lifespan`
-runs a mock's startup and shutdown around either.
+`in_process_hub` is the one way to build the hub in-process (the kit's battery, `hub_client`
+and the hub's own test suite all use it), on `kit_settings` that keep every file it writes
+in a folder of the test's; `hub_client` serves end-to-end tests through the hub's own
+routes; `ConformanceHub` is what the conformance battery runs against (and what sample
+functions receive); `asgi_lifespan` runs a mock's startup and shutdown around either.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import contextlib
 import copy
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from hub.adapter import Adapter
@@ -30,6 +33,72 @@ from hub.errors import HubError
 from hub.security.auth import Principal, create_client
 from hub.testing.faults import FaultTransport
 from hub.testing.samples import Sample, resolve_sample
+
+# -- the hub in-process: the one way the kit (and the hub's own tests) build it ---------------
+
+#: The server secret of every hub the kit builds (a test value: never a real hub's).
+KIT_SECRET = "hub-kit-secret-key-0123456789abcdef"
+
+
+def kit_settings(folder: Path, **overrides: Any) -> Settings:
+    """Settings of an in-process hub that writes nothing outside `folder`: its SQLite
+    database, its audit archives and its checkpoint witness are all under it (a test run
+    from a hub's working folder must never append to that hub's audit evidence). Retries
+    back off in milliseconds and nothing runs in the background; `overrides` are Settings
+    fields (`adapters={...}`, `retry_attempts=...`)."""
+    folder = Path(folder)
+    archive = folder / "audit-archive"
+    values: dict[str, Any] = {
+        "environment": "development",
+        "database_url": f"sqlite:///{folder}/hub.db",
+        "secret_key": SecretStr(KIT_SECRET),
+        "audit_archive_dir": str(archive),
+        "audit_witness_file": str(archive / "checkpoints.jsonl"),
+        "retry_initial_backoff_s": 0.001,
+        "retry_max_backoff_s": 0.005,
+        "client_cache_ttl_s": 0,
+        "health_cache_s": 0,
+        "background_tasks": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class InProcessHub:
+    """A hub app with its lifespan entered, and an httpx client speaking to it in-process
+    (`http`, no credential set)."""
+
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def hub(self) -> Hub:
+        """The hub's state: registry, gateway, engine, audit writer."""
+        return self.app.state.hub  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def in_process_hub(
+    settings: Settings,
+    *,
+    adapters: Iterable[type[Adapter]] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[InProcessHub]:
+    """The hub built by its own app factory with `settings` (`kit_settings` for one that
+    keeps to a temporary folder), its lifespan run around the block. `adapters`: only these
+    (default: every installed one); `transports`: per service, the httpx transport its
+    upstream client uses (an ASGI mock)."""
+    app = create_app(
+        settings, adapters=adapters, transports=transports, webhook_transport=webhook_transport
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+            yield InProcessHub(app, http, settings)
+
 
 # -- the hub's HTTP API, in-process ----------------------------------------------------------
 
@@ -50,37 +119,33 @@ async def hub_client(
             answer = await client.post("/v1/services/land-registry/parcels", json={...})
 
     For end-to-end tests of an adapter through authentication, validation, the mapping,
-    error translation and the audit, as an agency's application sees them. The database is
-    a temporary SQLite file; `config` overrides the adapter's settings.
+    error translation and the audit, as an agency's application sees them. Everything the
+    hub writes (database, audit archive, witness) is in a temporary folder, removed after;
+    `config` overrides the adapter's settings.
     """
     base_url = f"http://{adapter.name}.mock"
     async with contextlib.AsyncExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        settings = Settings(
-            environment="development",
-            database_url=f"sqlite:///{folder}/hub.db",
-            secret_key=SecretStr("hub-client-secret-key-0123456789abcdef"),
-            retry_initial_backoff_s=0.001,
-            retry_max_backoff_s=0.005,
-            client_cache_ttl_s=0,
-            health_cache_s=0,
-            background_tasks=False,
-            adapters={adapter.name: {"base_url": base_url, **dict(config or {})}},
+        settings = kit_settings(
+            folder, adapters={adapter.name: {"base_url": base_url, **dict(config or {})}}
         )
         transports = {adapter.name: httpx.ASGITransport(app=mock)}
-        app = create_app(settings, adapters=[adapter], transports=transports)
         await stack.enter_async_context(asgi_lifespan(mock))
-        await stack.enter_async_context(app.router.lifespan_context(app))
+        running = await stack.enter_async_context(
+            in_process_hub(settings, adapters=[adapter], transports=transports)
+        )
         issued = create_client(
-            app.state.hub.engine,
-            settings.secret_key.get_secret_value().encode(),
+            running.hub.engine,
+            KIT_SECRET.encode(),
             name=f"test-{uuid.uuid4().hex[:8]}",
             allow=allow,
             purposes=[purpose],
         )
         headers = {"authorization": f"Bearer {issued.api_key}", "x-purpose": purpose}
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://hub.test", headers=headers
+            transport=httpx.ASGITransport(app=running.app),
+            base_url="http://hub.test",
+            headers=headers,
         )
         yield await stack.enter_async_context(client)
 
