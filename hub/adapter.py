@@ -36,7 +36,7 @@ httpx and lxml errors propagate (the core translates them).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, get_type_hints
@@ -44,6 +44,7 @@ from typing import Any, ClassVar, TypeVar, get_type_hints
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from hub.audit.subjects import path_problem
 from hub.canonical.payment import (
     PaymentInitiated,
     PaymentNotification,
@@ -166,6 +167,8 @@ class OperationSpec:
     resource_query: dict[str, str] = field(default_factory=dict)
     #: The section of the citizen profile it answers (`profile=`).
     profile: str | None = None
+    #: Paths in the output naming further data subjects (`subject_from=`).
+    subject_from: tuple[str, ...] = ()
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -182,6 +185,7 @@ def operation(
     resource: str | None = None,
     resource_query: MappingABC[str, str] | None = None,
     profile: str | None = None,
+    subject_from: str | Sequence[str] = (),
 ) -> Callable[[F], F]:
     """Declare an adapter method as an operation.
 
@@ -189,6 +193,11 @@ def operation(
     - `idempotent`: safe to retry on a transient failure (reads are; a payment is not).
     - `personal_data`: the call touches personal data, so it needs `X-Purpose`.
     - `subject`: the input field naming the data subject, recorded in the audit trail.
+    - `subject_from`: where the output names further data subjects, for the answers that
+      disclose people the input does not name: a dotted path to their personal IDs, or
+      several (`("husband.personal_id", "wife.personal_id")`); a path steps through lists
+      (`"persons.personal_id"`). Each person found is a subject of the call's audit record,
+      so their access report lists it (hub.audit.subjects).
     - `route`: the hub's own resource route that serves this operation because the hub keeps
       its state and its owner (a job, a payment). The generic `POST /v1/services/...` route
       refuses it (403), so no client can reach another client's payment or certificate by
@@ -230,6 +239,9 @@ def operation(
                 "resource": resource,
                 "resource_query": dict(resource_query or {}),
                 "profile": profile,
+                "subject_from": (subject_from,)
+                if isinstance(subject_from, str)
+                else tuple(subject_from),
             },
         )
         return func
@@ -250,6 +262,10 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         raise TypeError(
             f"operation {func.__qualname__}: subject {meta['subject']!r} not an input field"
         )
+    for path in meta.get("subject_from", ()):
+        problem = path_problem(output_model, path)  # type: ignore[arg-type]
+        if problem is not None:
+            raise TypeError(f"operation {func.__qualname__}: subject_from {path!r}: {problem}")
     fields = input_model.model_fields  # type: ignore[union-attr]
     if meta.get("profile") and "personal_id" not in fields:
         raise TypeError(f"operation {func.__qualname__}: a profile section takes `personal_id`")
@@ -273,6 +289,7 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         resource=meta.get("resource"),
         resource_query=meta.get("resource_query", {}),
         profile=meta.get("profile"),
+        subject_from=meta.get("subject_from", ()),
     )
 
 

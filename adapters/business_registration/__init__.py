@@ -152,7 +152,11 @@ class BusinessRegistrationAdapter(Adapter):
         self._search_map = self.compiled_mapping.operation("search")
         self._by_representative_map = self.compiled_mapping.operation("by-representative")
 
-    @operation(personal_data=True, resource="GET /v1/enterprises/{enterprise_code}")
+    @operation(
+        personal_data=True,
+        subject_from="legal_representatives.personal_id",  # the people the record names
+        resource="GET /v1/enterprises/{enterprise_code}",
+    )
     async def lookup(self, request: EnterpriseLookup, ctx: CallContext) -> Enterprise:
         """An enterprise's (or a branch's) registration record by enterprise code.
 

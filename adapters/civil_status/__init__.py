@@ -101,7 +101,10 @@ class CivilStatusAdapter(Adapter):
         self._status_map = self.compiled_mapping.operation("marital-status")
 
     @operation(
-        subject="personal_id", resource="GET /v1/civil-status/records", profile="civil_status"
+        subject="personal_id",
+        subject_from="records.persons.personal_id",  # parents, spouses named in the records
+        resource="GET /v1/civil-status/records",
+        profile="civil_status",
     )
     async def records(self, request: CivilStatusQuery, ctx: CallContext) -> CivilStatusRecords:
         """Every birth, marriage and death record naming a citizen, in any role.
@@ -112,7 +115,10 @@ class CivilStatusAdapter(Adapter):
         data = await self._get(f"{API_PREFIX}/congdan/{request.personal_id}", ctx)
         return CivilStatusRecords.model_validate(self._records_map.apply(_with_persons(data)))
 
-    @operation(resource="GET /v1/civil-status/records/{kind}/{number}")
+    @operation(
+        subject_from="persons.personal_id",  # everyone the record names: both spouses, …
+        resource="GET /v1/civil-status/records/{kind}/{number}",
+    )
     async def record(self, request: RecordLookup, ctx: CallContext) -> CivilStatusRecord:
         """One record by kind and number (its key, e.g. KS-2005-01-000123)."""
         path = f"{API_PREFIX}/{KIND_PREFIX[request.kind]}/{request.number}"

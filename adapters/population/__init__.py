@@ -118,7 +118,18 @@ class PopulationAdapter(Adapter):
         self._lookup_map = self.compiled_mapping.operation("lookup")
         self._verify_map = self.compiled_mapping.operation("verify")
 
-    @operation(subject="personal_id", resource="GET /v1/citizens/{personal_id}", profile="citizen")
+    @operation(
+        subject="personal_id",
+        # the record names the parents, the spouse and the household's head by personal ID
+        subject_from=(
+            "father.personal_id",
+            "mother.personal_id",
+            "spouse.personal_id",
+            "household.head.personal_id",
+        ),
+        resource="GET /v1/citizens/{personal_id}",
+        profile="citizen",
+    )
     async def lookup(self, request: CitizenLookup, ctx: CallContext) -> Citizen:
         """A citizen's record by personal ID."""
         body = self._call_header("TraCuuThongTinCongDan", ctx) + element(

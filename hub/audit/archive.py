@@ -33,7 +33,7 @@ from hub.audit.chain import (
     record_dict,
 )
 from hub.audit.verify import Verification, walk
-from hub.core.models import AuditArchive, AuditCheckpoint, AuditRecord, utcnow
+from hub.core.models import AuditArchive, AuditCheckpoint, AuditRecord, AuditSubject, utcnow
 
 log = logging.getLogger("hub.audit")
 
@@ -124,6 +124,8 @@ def archive(
         archives = AuditArchive.__table__  # type: ignore[attr-defined]
         conn.execute(archives.insert().values(**manifest.model_dump(exclude={"id"})))
         conn.execute(table.delete().where(table.c.id <= manifest.last_id))
+        subjects = AuditSubject.__table__  # type: ignore[attr-defined]
+        conn.execute(subjects.delete().where(subjects.c.record_id <= manifest.last_id))
         checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
         conn.execute(checkpoints.delete().where(checkpoints.c.record_id <= manifest.last_id))
         conn.commit()

@@ -35,7 +35,8 @@ GENESIS = "0" * 64
 UNCHAINED = "unchained"
 
 #: The columns a record's hash covers, in the order they are hashed. Adding a column to the
-#: record means adding it here at the end (records written before then hash it as null).
+#: record means adding it here at the end: null values at the end are left out of the hash,
+#: so the records written before then keep the hash they were written with.
 CHAINED = (
     "id",
     "at",
@@ -52,7 +53,11 @@ CHAINED = (
     "duration_ms",
     "upstream_ms",
     "fields",
+    "subjects",
 )
+
+#: How many columns the chain covered when it was introduced (migration 0004).
+_FIRST_CHAINED = CHAINED.index("fields") + 1
 
 _PG_CHAIN_LOCK = 7407460912  # pg_advisory_xact_lock key of the audit chain
 
@@ -131,6 +136,8 @@ def _canonical(row: dict[str, Any]) -> list[Any]:
             values.append(int(value))
         else:
             values.append(str(value))
+    while len(values) > _FIRST_CHAINED and values[-1] is None:
+        values.pop()  # a column added later, null: hashed as before it existed
     return values
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from hub.audit.chain import canonical_time
-from hub.core.models import AuditRecord, Client
+from hub.core.models import AuditRecord, AuditSubject, Client
 from hub.errors import BadRequest
 
 MAX_PAGE = 500
@@ -106,14 +106,25 @@ def _fields(value: str | None) -> list[str] | None:
     return None if value is None else orjson.loads(value)
 
 
+def about(personal_id: str) -> Any:
+    """The records whose subject is this person, or that disclosed them among others (the
+    `audit_subjects` index, hub.audit.subjects): two index look-ups."""
+    records = AuditRecord.__table__  # type: ignore[attr-defined]
+    index = AuditSubject.__table__  # type: ignore[attr-defined]
+    listed = select(index.c.record_id).where(index.c.subject_id == personal_id)
+    return or_(records.c.subject_id == personal_id, records.c.id.in_(listed))
+
+
 def search(engine: Engine, query: AuditQuery) -> dict[str, Any]:
     """One page of records matching every filter given, oldest first."""
     table = AuditRecord.__table__  # type: ignore[attr-defined]
     statement = select(table).where(table.c.id > query.after)
-    for name in ("client_id", "service", "operation", "subject_id", "request_id"):
+    for name in ("client_id", "service", "operation", "request_id"):
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(table.c[name] == value)
+    if query.subject_id is not None:
+        statement = statement.where(about(query.subject_id))
     if query.since is not None:
         statement = statement.where(table.c.at >= query.since)
     if query.until is not None:
@@ -125,6 +136,7 @@ def search(engine: Engine, query: AuditQuery) -> dict[str, Any]:
     for row in rows:
         row["at"] = canonical_time(row["at"])
         row["fields"] = _fields(row["fields"])
+        row["subjects"] = _fields(row.get("subjects"))
         records.append(row)
     full = len(records) == query.limit
     return {"records": records, "next_after": records[-1]["id"] if full else None}
@@ -141,8 +153,9 @@ def access_report(
 ) -> dict[str, Any]:
     """Who accessed this person's data: each call about them, newest last, with the agency
     and application that made it, the purpose stated, the dossier it served and what came
-    of it. The civil servant's own identifier is left out (it is theirs, and the agency
-    answers for its staff); an auditor finds it under `GET /admin/audit`."""
+    of it; the records that disclosed them beside another subject too (a spouse's marriage
+    record, the parcel they own). The civil servant's own identifier is left out (it is
+    theirs, and the agency answers for its staff); an auditor finds it under `GET /admin/audit`."""
     records = AuditRecord.__table__  # type: ignore[attr-defined]
     clients = Client.__table__  # type: ignore[attr-defined]
     statement = (
@@ -160,7 +173,7 @@ def access_report(
             clients.c.agency,
         )
         .select_from(records.outerjoin(clients, clients.c.id == records.c.client_id))
-        .where(records.c.subject_id == personal_id)
+        .where(about(personal_id))
         .where(records.c.id > after)
     )
     if since is not None:

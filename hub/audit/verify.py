@@ -32,6 +32,7 @@ from hub.audit.chain import (
     record_hash,
 )
 from hub.audit.checkpoints import checkpoint_signed, read_witness
+from hub.audit.subjects import index_problems
 from hub.core.models import AuditArchive, AuditCheckpoint, AuditRecord
 
 
@@ -164,6 +165,9 @@ def verify(
         prev_id, prev_hash, hashes = walk(rows(), key, prev_id, prev_hash, "", found, wanted)
         result.close()
         found.last_id = prev_id
+        if found.problems:
+            return found
+        found.problems.extend(index_problems(conn))
         if found.problems:
             return found
         ends = {a.last_id: a.last_hash for a in archives}

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from hub.audit.chain import aware, chain_end, lock_chain, record_hash
 from hub.audit.checkpoints import checkpoint, witness, write_checkpoint
+from hub.audit.subjects import index_subjects
 from hub.core.models import AuditRecord, utcnow
 from hub.errors import AuditUnavailable
 
@@ -105,6 +106,7 @@ class AuditWriter:
         with self._engine.connect() as conn:
             lock_chain(conn)
             last_id, prev = chain_end(conn)
+            first_id = last_id + 1
             params = []
             for row in rows:
                 last_id += 1
@@ -112,6 +114,7 @@ class AuditWriter:
                 prev = chained["hash"] = record_hash(self._key, prev, chained)
                 params.append(self._shape(chained))
             conn.exec_driver_sql(self._sql, params)  # type: ignore[arg-type]
+            index_subjects(conn, first_id, rows)  # the further subjects, same transaction
             signed = None
             if self._checkpoint_due(conn, last_id):
                 signed = write_checkpoint(conn, self._key, last_id, prev)

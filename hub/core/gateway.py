@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from hub.adapter import CallContext, OperationSpec
+from hub.audit.subjects import assign, subjects_in
 from hub.audit.writer import AuditWriter
 from hub.canonical.common import INVALID_ENTERPRISE_CODE_ERROR, INVALID_PERSONAL_ID_ERROR
 from hub.core.adapter_faults import adapter_error, checked_output
@@ -177,6 +178,10 @@ class Gateway:
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
+            if spec.subject_from:  # people the answer names: subjects too (hub.audit.subjects)
+                trace.subject_id, trace.subjects = assign(
+                    trace.subject_id, subjects_in(data, spec.subject_from)
+                )
             if trim:
                 granted = principal.fields_for(service)
                 data = data if granted is None else cut_fields(data, granted)
@@ -418,6 +423,7 @@ class _Trace:
         "service",
         "status",
         "subject_id",
+        "subjects",
         "upstream_ms",
     )
 
@@ -425,6 +431,7 @@ class _Trace:
         self.principal, self.caller = principal, caller
         self.service, self.operation = service, operation
         self.subject_id: str | None = None
+        self.subjects: str | None = None
         self.upstream_ms: float | None = None
         self.status, self.code = 200, "OK"
         self.error: HubError | None = None
@@ -454,6 +461,7 @@ class _Trace:
             "duration_ms": round(duration_ms, 3),
             "upstream_ms": None if self.upstream_ms is None else round(self.upstream_ms, 3),
             "fields": self.fields,
+            "subjects": self.subjects,
         }
 
 

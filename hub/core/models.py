@@ -93,6 +93,20 @@ class AuditRecord(SQLModel, table=True):
     fields: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     prev_hash: str | None = Field(default=None, max_length=64, unique=True)
     hash: str | None = Field(default=None, max_length=64)
+    #: The further data subjects the answer disclosed (JSON list of personal IDs), None if
+    #: `subject_id` is the only one; indexed in `audit_subjects` (hub.audit.subjects).
+    subjects: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AuditSubject(SQLModel, table=True):
+    """The index of audit records' further subjects (`AuditRecord.subjects`): one row per
+    person and record, so that a person's access report finds every record that disclosed
+    them. Written with the records, in their transaction; `hub audit verify` checks it."""
+
+    __tablename__ = "audit_subjects"
+
+    subject_id: str = Field(primary_key=True, max_length=64)
+    record_id: int = Field(primary_key=True, index=True)
 
 
 class AuditCheckpoint(SQLModel, table=True):
