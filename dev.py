@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Bootstrap and run, with nothing but Python 3.11+ installed.
 
+    python3 dev.py setup    # only make .venv (then .venv/bin/hub, .venv/bin/pytest, …)
     python3 dev.py up       # the hub on :8000 with every mock on :8101-8105 (SQLite)
     python3 dev.py test     # the test suite (extra arguments go to pytest)
     python3 dev.py bench    # the benchmark (extra arguments go to bench/run.py)
@@ -42,11 +43,14 @@ def ensure_venv() -> None:
 def main() -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before anything checks
         sys.exit("Python 3.11 or newer is needed")
-    if len(sys.argv) < 2 or sys.argv[1] not in ("up", "test", "bench"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("setup", "up", "test", "bench"):
         print(__doc__)
         return 2
     command, rest = sys.argv[1], sys.argv[2:]
     ensure_venv()
+    if command == "setup":
+        print(f".venv ready: {BIN / 'hub'} --help, {BIN / 'pytest'} -q")
+        return 0
     if command == "up":
         args = [str(BIN / "hub"), "up", *rest]
     elif command == "test":

@@ -34,6 +34,12 @@ class Out(BaseModel):
     value: int
 
 
+class Wider(Out):
+    """A subclass of the output model with a field the catalogue's schema does not have."""
+
+    secret: str
+
+
 class BuggyAdapter(Adapter):
     name = "buggy"
     version = "1.2.3"
@@ -70,6 +76,12 @@ class BuggyAdapter(Adapter):
         """Answers an Out whose value is not an int."""
         await self._value(request)
         return Out.model_construct(personal_id=request.personal_id, value=SECRET)
+
+    @operation(name="wider")
+    async def wider(self, request: Query, ctx: CallContext) -> Out:
+        """Answers a subclass of its output model carrying one more field."""
+        value = await self._value(request)
+        return Wider(personal_id=request.personal_id, value=value, secret=SECRET)
 
     @operation(name="not-a-model")
     async def not_a_model(self, request: Query, ctx: CallContext) -> Out:
@@ -188,6 +200,16 @@ async def test_other_bugs_and_off_model_answers_are_adapter_errors(
     assert route.call_count == 1
     assert_clean(response, caplog.records)
     assert adapter_errors(buggy) == 1
+
+
+async def test_a_subclass_of_the_output_model_sends_only_the_models_fields(buggy, upstream):
+    """The answer is validated as the declared output model, not as the class the adapter
+    built it with: a field beyond the published schema never goes out."""
+    upstream.get(f"/items/{PID}").respond(200, json={"value": 7})
+    response = await call(buggy, "wider", buggy.client())
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"personal_id": PID, "value": 7}
+    assert SECRET not in response.text and "secret" not in response.text
 
 
 async def test_upstream_failures_stay_upstream_errors(buggy, upstream):

@@ -66,3 +66,18 @@ def test_kit_settings_keep_every_file_in_the_folder(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__])
+
+
+async def test_an_unknown_operation_says_which_one_was_meant(hub):
+    key = hub.client(allow=["business-registration"])
+    base = "/v1/services/business-registration"
+    answer = await hub.http.post(f"{base}/by_representative", json={}, headers=hub.headers(key))
+    assert answer.status_code == 404 and answer.json()["code"] == "UNKNOWN_OPERATION"
+    assert "did you mean `by-representative`?" in answer.json()["detail"]
+    far = await hub.http.post(f"{base}/payroll", json={}, headers=hub.headers(key))
+    assert "did you mean" not in far.json()["detail"] and "'payroll'" in far.json()["detail"]
+    # the caller's path segment is quoted only when short and plain
+    for segment in ("x" * 65, "look%3Cscript%3E", "LOOKUP"):
+        odd = await hub.http.post(f"{base}/{segment}", json={}, headers=hub.headers(key))
+        assert odd.status_code == 404, odd.text
+        assert odd.json()["detail"] == "service 'business-registration' has no such operation"

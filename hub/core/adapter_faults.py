@@ -46,7 +46,9 @@ def checked_output(adapter: type[Adapter], spec: OperationSpec, result: Any) -> 
     if not isinstance(result, spec.output_model):
         raise adapter_error(adapter, result, answer=True)
     try:
-        checked = type(result).model_validate(result.model_dump(by_alias=True, warnings=False))
+        # As the declared model, not the answer's own class: a subclass's extra field would
+        # otherwise go out beyond the catalogue's schema.
+        checked = spec.output_model.model_validate(result.model_dump(by_alias=True, warnings=False))
     except Exception as exc:  # ValidationError; or a dump of values no field can hold
         raise adapter_error(adapter, exc, answer=True) from None
     return checked.model_dump(mode="json")

@@ -9,9 +9,11 @@ message naming the culprit.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import importlib.resources
 import logging
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -216,8 +218,23 @@ class LoadedAdapter:
     def spec(self, operation: str) -> OperationSpec:
         spec = self.cls.operations.get(operation)
         if spec is None:
-            raise UnknownOperation(f"service {self.cls.name!r} has no operation {operation!r}")
+            raise UnknownOperation(unknown_operation(self.cls.name, operation, self.cls.operations))
         return spec
+
+
+#: What of an unknown operation's name the error may quote: the caller's own path segment,
+#: so only a short one in the operation names' alphabet (never their text at any length).
+_QUOTABLE = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+def unknown_operation(service: str, operation: str, known: Iterable[str]) -> str:
+    """The UNKNOWN_OPERATION detail: the name asked for when it is quotable, and the closest
+    operation's name when one is close (`lookup_parcel` -> did you mean `lookup-parcel`)."""
+    if not _QUOTABLE.fullmatch(operation):
+        return f"service {service!r} has no such operation"
+    detail = f"service {service!r} has no operation {operation!r}"
+    close = difflib.get_close_matches(operation.replace("_", "-"), list(known), n=1)
+    return f"{detail}; did you mean `{close[0]}`?" if close else detail
 
 
 class AdapterRegistry:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class MappingError(Exception):
@@ -89,7 +89,16 @@ FieldValue = str | FieldSpec
 
 class OperationSpec(_Strict):
     root: str | None = None
-    fields: dict[str, FieldValue]
+    fields: dict[str, FieldValue] = Field(default_factory=dict)
+    object: str | None = Field(
+        None, description="an `objects` entry that is the operation's whole field set"
+    )
+
+    @model_validator(mode="after")
+    def _fields_or_object(self) -> OperationSpec:
+        if (self.object is None) == (not self.fields):
+            raise ValueError("an operation takes `fields` or `object` (an `objects` entry)")
+        return self
 
 
 class MappingFile(_Strict):
@@ -131,7 +140,22 @@ def parse_mapping(source: str | Path, text: str | None = None) -> tuple[Any, Map
         loc = tuple(p for p in first["loc"] if p not in ("str", "FieldSpec"))
         where = ".".join(str(p) for p in loc)
         raise MappingError(name, _line_of(raw, loc), f"{where}: {first['msg']}") from None
+    _reuse_objects(name, raw, spec)
     return raw, spec
+
+
+def _reuse_objects(name: str, raw: Any, spec: MappingFile) -> None:
+    """An operation whose field set is an `objects` entry (`object: record`) gets that
+    entry's fields, and the raw document points there too, so that a problem in one of them
+    is reported at its line in `objects`."""
+    for op_name, op in spec.operations.items():
+        if op.object is None:
+            continue
+        if op.object not in spec.objects:
+            loc = ("operations", op_name, "object")
+            raise MappingError(name, _line_of(raw, loc), f"no object {op.object!r} in `objects`")
+        op.fields = dict(spec.objects[op.object])
+        raw["operations"][op_name]["fields"] = raw["objects"][op.object]
 
 
 def line_of(raw: Any, loc: tuple[Any, ...]) -> int | None:

@@ -90,3 +90,44 @@ def test_check_and_try_warn_when_the_installed_copy_differs(tmp_path):
 def test_check_of_a_missing_file(tmp_path):
     checked = CliRunner().invoke(main, ["mappings", "check", str(tmp_path / "nope.yaml")])
     assert checked.exit_code == 1 and "no such file" in checked.output
+
+
+def test_an_operation_reuses_an_object_as_its_whole_field_set(tmp_path):
+    from pydantic import BaseModel
+
+    from hub.mapping import MappingError, load_mapping
+
+    class Parcel(BaseModel):
+        parcel_id: str
+        area_m2: float
+
+    class Parcels(BaseModel):
+        items: list[Parcel]
+
+    text = """format: json
+objects:
+  parcel:
+    parcel_id: SoThua
+    area_m2: DienTich
+operations:
+  lookup-parcel: {root: data, object: parcel}
+  parcels-of-owner:
+    root: data
+    fields:
+      items: {path: DanhSach, object: parcel, many: true}
+"""
+    models = {"lookup-parcel": Parcel, "parcels-of-owner": Parcels}
+    mapping = load_mapping("land.yaml", text, models=models)
+    one = {"data": {"SoThua": "T-1", "DienTich": 120.5}}
+    assert mapping.operation("lookup-parcel").apply(one) == {"parcel_id": "T-1", "area_m2": 120.5}
+    many = {"data": {"DanhSach": [one["data"]]}}
+    assert mapping.operation("parcels-of-owner").apply(many)["items"][0]["parcel_id"] == "T-1"
+    # a field the model does not have, in the object: reported at its line in `objects`
+    bad = text.replace("    area_m2: DienTich\n", "    area_m2: DienTich\n    colour: Mau\n")
+    with pytest.raises(MappingError, match=r"^land\.yaml:6: .*colour"):
+        load_mapping("land.yaml", bad, models=models)
+    with pytest.raises(MappingError, match="no object 'plot'"):
+        load_mapping("land.yaml", text.replace("object: parcel}", "object: plot}"), models=models)
+    both = text.replace("object: parcel}", "object: parcel, fields: {parcel_id: SoThua}}")
+    with pytest.raises(MappingError, match="`fields` or `object`"):
+        load_mapping("land.yaml", both, models=models)
