@@ -128,6 +128,10 @@ class TestJudicialRecordsConformance(AdapterConformance):
     adapter = JudicialRecordsAdapter
     # No push: the kit's hub is not reachable from the mock, and `status` is what is checked.
     mock = staticmethod(lambda: create_mock_app("judicial-records", push_url=None))
+    # The schema describes a record's `data` in a successful answer.
+    upstream_answers = staticmethod(
+        lambda request, body: body.get("data") if body.get("statusCode") == "00" else None
+    )
     samples: ClassVar[dict[str, Sample]] = {
         "submit": APPLICATION,
         "status": a_submitted_application,
@@ -170,6 +174,10 @@ async def a_paid_payment(kit: ConformanceHub) -> dict[str, Any]:
 class TestPaymentConformance(AdapterConformance):
     adapter = PaymentAdapter
     mock = staticmethod(lambda: create_mock_app("payment", ipn_url=None))
+    # The schema describes the platform's successful answers (`MaLoi` "00").
+    upstream_answers = staticmethod(
+        lambda request, body: body if body.get("MaLoi") == "00" else None
+    )
     samples: ClassVar[dict[str, Sample]] = {
         "init": ORDER,
         "query": an_open_payment,

@@ -7,12 +7,18 @@ make the battery fail, so an integrator's mistake cannot pass it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from adapters.business_registration import BusinessRegistrationAdapter
+from hub.adapter import Adapter, CallContext, Health, operation
+from hub.scaffold import generate
 from hub.testing import AdapterConformance, hub_client
 from mocks import create_mock_app
 
@@ -64,10 +70,6 @@ def test_kit_settings_keep_every_file_in_the_folder(tmp_path):
     assert settings.retry_attempts == 1
 
 
-if __name__ == "__main__":  # pragma: no cover
-    pytest.main([__file__])
-
-
 async def test_an_unknown_operation_says_which_one_was_meant(hub):
     key = hub.client(allow=["business-registration"])
     base = "/v1/services/business-registration"
@@ -81,3 +83,185 @@ async def test_an_unknown_operation_says_which_one_was_meant(hub):
         odd = await hub.http.post(f"{base}/{segment}", json={}, headers=hub.headers(key))
         assert odd.status_code == 404, odd.text
         assert odd.json()["detail"] == "service 'business-registration' has no such operation"
+
+
+# -- the battery on deliberately broken copies of an adapter ---------------------------------
+
+
+@pytest.fixture
+def generated(tmp_path, monkeypatch):
+    """A freshly generated REST adapter (`hub adapter new kit-broken`), imported from source:
+    (its package, its adapter class, its mock factory, its expected answers)."""
+    target = tmp_path / "kit-broken"
+    generate("kit-broken", target, personal_data=True)
+    monkeypatch.setattr(sys, "path", [str(target), *sys.path])
+    import kit_broken
+    import kit_broken.mock
+
+    expected = json.loads((target / "tests" / "expected.json").read_text(encoding="utf-8"))
+    yield target / "kit_broken", kit_broken.KitBrokenAdapter, kit_broken.mock.create_app, expected
+    for name in [m for m in sys.modules if m == "kit_broken" or m.startswith("kit_broken.")]:
+        del sys.modules[name]
+
+
+def battery_of(adapter: type[Adapter], mock: Any, expected: dict[str, Any]) -> AdapterConformance:
+    known = next(iter(expected))
+
+    class Battery(AdapterConformance):
+        pass
+
+    Battery.adapter = adapter
+    Battery.mock = staticmethod(mock)
+    Battery.samples = {"lookup": {"id": known}}
+    Battery.expected = {"lookup": expected[known]}
+    return Battery()
+
+
+def test_the_generated_adapter_passes_the_checks_its_copies_fail(generated, tmp_path):
+    _, adapter, mock, expected = generated
+    battery = battery_of(adapter, mock, expected)
+    battery.test_sample_answers_its_output_model("lookup", tmp_path / "sample")
+    for fault in ("unauthorized", "server_error"):
+        battery.test_health_is_not_ok_on_an_error_status(fault, tmp_path / fault)
+    battery.test_personal_data_is_declared()
+
+
+@pytest.mark.parametrize("fault", ["unauthorized", "server_error"])
+def test_a_health_probe_ok_on_any_status_fails_the_kit(generated, tmp_path, fault):
+    _, adapter, mock, expected = generated
+
+    class AnyStatusIsFine(adapter):  # type: ignore[misc,valid-type]
+        async def health(self) -> Health:
+            response = await self.http.get("/api/v1/health", headers=self._headers())
+            return Health(ok=True, detail=f"HTTP {response.status_code}")
+
+    battery = battery_of(AnyStatusIsFine, mock, expected)
+    with pytest.raises(AssertionError, match="probe is ok"):
+        battery.test_health_is_not_ok_on_an_error_status(fault, tmp_path)
+
+
+def drifting(app: Any, change: Any) -> Any:
+    """The mock's ASGI app with `change` applied to each JSON answer's decoded body."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_mock"):
+            await app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    body = json.dumps(change(json.loads(b"".join(chunks)))).encode()
+                    headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+                    headers.append((b"content-length", str(len(body)).encode()))
+                    await send({**start, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+
+        await app(scope, receive, keep)
+
+    return wrapped
+
+
+def with_data(change: Any) -> Any:
+    def apply(body: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(body.get("data"), dict):
+            change(body["data"])
+        return body
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda record: record.update(TrangThai=1), id="a-number-for-a-string"),
+        pytest.param(lambda record: record.update(GhiChu="extra"), id="an-extra-field"),
+    ],
+)
+def test_a_mock_drifting_from_its_upstream_schema_fails_the_kit(generated, tmp_path, change):
+    _, adapter, mock, expected = generated
+    battery = battery_of(adapter, lambda: drifting(mock(), with_data(change)), expected)
+    battery.expected = {}  # the drift alone, whatever the adapter makes of it
+    with pytest.raises(Exception, match=r"breaks kit_broken:upstream\.schema\.json"):
+        battery.test_sample_answers_its_output_model("lookup", tmp_path)
+
+
+def test_two_output_fields_swapped_fail_the_kit(generated, tmp_path):
+    package, adapter, mock, expected = generated
+    mapping = (package / "mapping.yaml").read_text()
+    swapped = mapping.replace("id: MaSo", "id: Ten").replace("name: Ten", "name: MaSo")
+    assert swapped != mapping
+    (package / "swapped.yaml").write_text(swapped)
+
+    class Swapped(adapter):  # type: ignore[misc,valid-type]
+        mapping = "kit_broken:swapped.yaml"
+
+    battery = battery_of(Swapped, mock, expected)
+    with pytest.raises(AssertionError, match="not the expected one"):
+        battery.test_sample_answers_its_output_model("lookup", tmp_path)
+
+
+class Owner(BaseModel):
+    personal_id: str
+    full_name: str
+
+
+class Parcel(BaseModel):
+    parcel_id: str
+    owner: Owner
+
+
+class ParcelQuery(BaseModel):
+    parcel_id: str
+
+
+class OwnerQuery(BaseModel):
+    personal_id: str
+
+
+def declared(**kwargs: Any) -> AdapterConformance:
+    """A battery of an adapter whose one operation is declared with `kwargs`."""
+    by_owner = kwargs.pop("by_owner", False)
+
+    class Land(Adapter):
+        name = "land"
+        version = "1"
+
+        if by_owner:
+
+            @operation(**kwargs)
+            async def parcel(self, request: OwnerQuery, ctx: CallContext) -> Parcel:
+                raise NotImplementedError
+
+        else:
+
+            @operation(**kwargs)
+            async def parcel(self, request: ParcelQuery, ctx: CallContext) -> Parcel:
+                raise NotImplementedError
+
+    class Battery(AdapterConformance):
+        adapter = Land
+
+    return Battery()
+
+
+@pytest.mark.parametrize(
+    ("declaration", "problem"),
+    [
+        ({"personal_data": False, "subject_from": "owner.personal_id"}, "personal_data=False"),
+        ({}, "output 'owner.personal_id' is not in `subject_from`"),
+        ({"by_owner": True, "subject_from": "owner.personal_id"}, "is not declared as `subject`"),
+    ],
+)
+def test_personal_ids_undeclared_fail_the_kit(declaration, problem):
+    with pytest.raises(AssertionError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        declared(**declaration).test_personal_data_is_declared()
+    right = {"subject_from": "owner.personal_id"}
+    if declaration.get("by_owner"):
+        right.update(by_owner=True, subject="personal_id")
+    declared(**right).test_personal_data_is_declared()

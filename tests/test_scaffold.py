@@ -46,6 +46,7 @@ def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, protocol)
         "land_registry/mock.py",
         "land_registry/sample_data.json",
         "tests/test_land_registry.py",
+        "tests/expected.json",
     }
     schema = (
         "land_registry/service.wsdl" if protocol == "soap" else "land_registry/upstream.schema.json"

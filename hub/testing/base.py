@@ -43,6 +43,8 @@ class ConformanceBase:
     samples: ClassVar[Mapping[str, Sample]] = {}
     unknown: ClassVar[Mapping[str, Sample]] = {}
     exempt: ClassVar[Mapping[str, str]] = {}
+    expected: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    upstream_answers: ClassVar[Callable[[httpx.Request, Any], Any] | None] = None
     config: ClassVar[Mapping[str, Any]] = {}
     fault_paths: ClassVar[Sequence[str] | Callable[[httpx.Request], bool] | None] = None
     retry_attempts: ClassVar[int] = 3

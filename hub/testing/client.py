@@ -47,6 +47,7 @@ def kit_settings(folder: Path, **overrides: Any) -> Settings:
     back off in milliseconds and nothing runs in the background; `overrides` are Settings
     fields (`adapters={...}`, `retry_attempts=...`)."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     archive = folder / "audit-archive"
     values: dict[str, Any] = {
         "environment": "development",

@@ -21,6 +21,15 @@ class AdapterConformance(FaultChecks, PipelineChecks):
     - `unknown`: operation name -> an input upstream does not know (answered NOT_FOUND).
     - `exempt`: operation name -> why it has no sample (operations served by their own
       route need none).
+    - `expected`: operation name -> what its sample must answer: the output's JSON data, or
+      some of its fields (each one given must be equal). Catches a mapping that fits the
+      model but puts values in the wrong fields (two names swapped).
+    - `upstream_answers`: what of upstream's answers the adapter's `upstream_schema` (a
+      JSON Schema) describes: a function of (the httpx.Request, the decoded JSON answer)
+      returning the part to validate, or None to leave that answer out. Default: the whole
+      JSON body of every 2xx answer to a request `fault_paths` selects. While the samples
+      run, each such answer of the mock is validated against the schema, so a mock that
+      drifts from it (a number sent as a string, a field the schema does not have) fails.
     - `config`: the adapter's configuration overrides the mock needs (credentials);
       `base_url` defaults to a placeholder the transport ignores.
     - `fault_paths`: which upstream requests meet injected faults: None (every request), a

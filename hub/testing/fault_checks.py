@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from hub.adapter import Health, OperationSpec
 from hub.errors import HubError, UpstreamBadResponse, UpstreamError, UpstreamTimeout
@@ -139,6 +140,27 @@ class FaultChecks(ConformanceBase):
                         ) from exc
                 assert isinstance(health, Health), f"health() returned {health!r}"
                 assert not health.ok, f"health() is ok with upstream down: {health}"
+
+        self._run(check)
+
+    @pytest.mark.parametrize("fault", ["unauthorized", "server_error"])
+    def test_health_is_not_ok_on_an_error_status(self, fault: Fault, tmp_path: Path) -> None:
+        """With every request answered 401 (our credentials refused) or 500, the hub's
+        probe and health() say not ok: a probe that reports ok on any HTTP status would
+        keep a broken upstream in /ready."""
+
+        async def check() -> None:
+            async with self.running(tmp_path) as kit:
+                with kit.transport.inject(fault) as met:
+                    probed = (await kit.hub.health.adapters())[kit.service]
+                    assert not probed.ok, f"the hub's probe is ok with every answer {fault}"
+                    try:
+                        health = await kit.adapter.health()
+                    except (httpx.TransportError, HubError):
+                        return
+                assert met.count, "health() made no upstream request"
+                assert isinstance(health, Health), f"health() returned {health!r}"
+                assert not health.ok, f"health() is ok with every answer {fault}: {health}"
 
         self._run(check)
 

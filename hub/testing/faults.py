@@ -19,8 +19,22 @@ import httpx
 #: httpx.ReadTimeout (as the HTTP client does when its own read timeout fires first);
 #: http_500: a 500 with a text body (a fake stack trace); http_503: a 503 with no body;
 #: malformed: the real answer cut in half; refuse: every request, targeted or not, fails
-#: with httpx.ConnectError.
-Fault = Literal["hang", "read_timeout", "http_500", "http_503", "malformed", "refuse"]
+#: with httpx.ConnectError; unauthorized / server_error: every request, targeted or not, is
+#: answered 401 / 500 (an upstream that refuses our credentials, or is broken: a health
+#: probe must not call either ok).
+Fault = Literal[
+    "hang",
+    "read_timeout",
+    "http_500",
+    "http_503",
+    "malformed",
+    "refuse",
+    "unauthorized",
+    "server_error",
+]
+
+#: The faults that meet every request, targeted or not, and the status they answer with.
+_EVERY_REQUEST = {"unauthorized": 401, "server_error": 500}
 
 #: Planted in the body of the injected HTTP 500: it must never reach the caller.
 CANARY = "conformance-canary-5f0c1e"
@@ -46,6 +60,16 @@ class Injection:
         return len(self.requests)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One answer upstream gave, as the transport recorded it (`FaultTransport.record`)."""
+
+    request: httpx.Request
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+
+
 class FaultTransport(httpx.AsyncBaseTransport):
     """Wraps the mock's transport; while a fault is on, the requests `targets` selects meet it.
 
@@ -60,6 +84,18 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.targets = targets
         self.requests: list[httpx.Request] = []
         self._injection: Injection | None = None
+        self._answers: list[Answer] | None = None
+
+    @contextlib.contextmanager
+    def record(self) -> Iterator[list[Answer]]:
+        """Keep, for the block, every answer upstream gives to a request the transport's
+        `targets` select (no fault on): what the battery holds to the upstream's schema."""
+        answers: list[Answer] = []
+        self._answers = answers
+        try:
+            yield answers
+        finally:
+            self._answers = None
 
     @contextlib.contextmanager
     def inject(self, fault: Fault) -> Iterator[Injection]:
@@ -75,10 +111,16 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.requests.append(request)
         injection = self._injection
         if injection is None:
+            if self._answers is not None and self.targets(request):
+                return await self._recorded(request, self._answers)
             return await self.inner.handle_async_request(request)
         if injection.fault == "refuse":
             injection.requests.append(request)
             raise httpx.ConnectError("connection refused (conformance kit)", request=request)
+        if injection.fault in _EVERY_REQUEST:
+            injection.requests.append(request)
+            status = _EVERY_REQUEST[injection.fault]
+            return httpx.Response(status, json={"error": f"HTTP {status} (conformance kit)"})
         if not self.targets(request):
             return await self.inner.handle_async_request(request)
         injection.requests.append(request)
@@ -108,6 +150,20 @@ class FaultTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status_code, headers=kept, content=body[: max(len(body) // 2, 1)]
         )
+
+    async def _recorded(self, request: httpx.Request, answers: list[Answer]) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        answers.append(Answer(request, response.status_code, response.headers, body))
+        kept = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-length", "content-encoding", "transfer-encoding")
+        ]
+        return httpx.Response(response.status_code, headers=kept, content=body)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

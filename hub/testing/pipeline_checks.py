@@ -11,8 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from hub.adapter import Health
+from hub.audit.subjects import personal_id_paths
 from hub.errors import NotFound
 from hub.testing.base import ConformanceBase, _over
+from hub.testing.faults import Answer
 from hub.testing.leaks import _assert_clean, _forbidden
 
 
@@ -48,6 +50,21 @@ def _dangling_refs(schema: Mapping[str, Any]) -> list[str]:
 
     walk(schema)
     return dangling
+
+
+def _assert_expected(operation: str, data: Any, expected: Mapping[str, Any] | None) -> None:
+    """Each field `expected` gives is what the sample answered."""
+    if expected is None:
+        return
+    wrong = {
+        name: {"expected": value, "answered": data.get(name, "(missing)")}
+        for name, value in expected.items()
+        if data.get(name, _MISSING) != value
+    }
+    assert not wrong, f"{operation}: the sample's answer is not the expected one: {wrong}"
+
+
+_MISSING = object()
 
 
 class PipelineChecks(ConformanceBase):
@@ -104,25 +121,83 @@ class PipelineChecks(ConformanceBase):
                 except Exception as exc:
                     raise AssertionError(f"`{attr}[{name!r}]` is not a valid input: {exc}") from exc
 
+    def test_personal_data_is_declared(self) -> None:
+        """An operation whose input or output carries a personal ID (a field named
+        `personal_id` or `…_personal_id`, at any depth) is `personal_data=True` (else no
+        purpose is asked), names its input's personal ID as `subject`, and lists every
+        person its output names in `subject_from` (else their access report misses it)."""
+        problems = []
+        for name, spec in self._adapter_cls().operations.items():
+            inputs = personal_id_paths(spec.input_model)
+            outputs = personal_id_paths(spec.output_model)
+            if not (inputs or outputs):
+                continue
+            if not spec.personal_data:
+                problems.append(f"{name}: carries {(inputs + outputs)[0]!r}, personal_data=False")
+            if inputs and spec.subject not in inputs:
+                problems.append(f"{name}: input {inputs[0]!r} is not declared as `subject`")
+            for path in outputs:
+                echo = spec.subject is not None and path == spec.subject
+                if not echo and path not in spec.subject_from:
+                    problems.append(f"{name}: output {path!r} is not in `subject_from`")
+        assert not problems, "; ".join(problems)
+
     # -- 2. every sample answers its output model --------------------------------------------
 
     @_over("samples")
     def test_sample_answers_its_output_model(self, operation: str, tmp_path: Path) -> None:
         """The sample, through the hub's pipeline against the mock, answers the operation's
-        output model."""
+        output model, and what `expected` gives; the mock's answers on the way fit the
+        adapter's upstream JSON Schema."""
         spec = self._spec(operation)
 
         async def check() -> None:
             async with self.running(tmp_path) as kit:
                 payload = await kit.resolve(self.samples[operation])
                 before = len(kit.transport.requests)
-                data = await kit.call(operation, payload)
+                with kit.transport.record() as answers:
+                    data = await kit.call(operation, payload)
                 assert len(kit.transport.requests) > before, "no upstream request was made"
                 model: type[BaseModel] = spec.output_model
                 model.model_validate(data)
                 json.dumps(data, allow_nan=False)
+                _assert_expected(operation, data, type(self).expected.get(operation))
+                self._assert_answers_fit_the_schema(answers)
 
         self._run(check)
+
+    def _assert_answers_fit_the_schema(self, answers: list[Answer]) -> None:
+        """The mock's answers, against the adapter's `upstream_schema` when it is a JSON
+        Schema (a WSDL is held to the mock by the adapter's own tests, with zeep)."""
+        declared = self._adapter_cls().upstream_schema
+        if not declared or not declared.endswith(".json"):
+            return
+        from jsonschema import Draft202012Validator  # the `testing` extra brings it
+
+        from hub.core.registry import resource_path
+
+        schema = json.loads(resource_path(declared).read_text(encoding="utf-8"))
+        validator = Draft202012Validator(schema)
+        select = type(self).upstream_answers
+        for answer in answers:
+            try:
+                body = json.loads(answer.body)
+            except ValueError:
+                continue  # not JSON: the schema says nothing of it
+            if select is not None:
+                subject = select(answer.request, body)
+            else:
+                subject = body if 200 <= answer.status_code < 300 else None
+            if subject is None:
+                continue
+            problems = [
+                f"{'/'.join(map(str, e.absolute_path)) or '(the answer)'}: {e.message[:200]}"
+                for e in validator.iter_errors(subject)
+            ]
+            assert not problems, (
+                f"the mock's answer to {answer.request.method} {answer.request.url.path} "
+                f"breaks {declared}: {problems}"
+            )
 
     # -- 3. unknown subject -> NotFound ------------------------------------------------------
 
