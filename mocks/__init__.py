@@ -99,7 +99,7 @@ def create_mock_app(name: str, **options: Any) -> Any:
     factory = spec.load_factory()
     fault_options: Sequence[str] = options.pop("fault_options", ())
     if fault_options:
-        from mocks._faults import parse_fault_options  # pydantic import only when needed
+        from mocks.faults import parse_fault_options  # pydantic import only when needed
 
         options["faults"] = parse_fault_options(fault_options)
     accepted = inspect.signature(factory).parameters

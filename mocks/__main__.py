@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from mocks._faults import FaultConfigError, parse_fault_options
+    from mocks.faults import FaultConfigError, parse_fault_options
 
     unknown = [name for name in args.names if name not in MOCKS]
     if unknown:

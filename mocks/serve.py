@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from mocks import MOCKS, MockSpec, create_mock_app, mock_names
-from mocks._faults import parse_fault_options
+from mocks.faults import parse_fault_options
 
 __all__ = ["hub_options", "serve_mocks", "uvicorn_speedups"]
 

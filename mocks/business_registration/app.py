@@ -29,7 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mocks._faults import (
+from mocks.business_registration.data import Enterprise, Register, load_register
+from mocks.business_registration.search import NameIndex, fold
+from mocks.faults import (
     ConnectionReset,
     FaultConfig,
     FaultConfigError,
@@ -38,8 +40,6 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
-from mocks.business_registration.data import Enterprise, Register, load_register
-from mocks.business_registration.search import NameIndex, fold
 
 __all__ = ["API_PREFIX", "STATUS_CODES", "TOKEN_PATH", "create_app", "lgsp_access_token"]
 

@@ -21,7 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mocks._faults import (
+from mocks.civil_status.oauth import TokenIssuer
+from mocks.civil_status.registry import KINDS, Registry, build_registry
+from mocks.data import Citizen, load_citizens
+from mocks.faults import (
     ConnectionReset,
     FaultConfig,
     FaultConfigError,
@@ -30,9 +33,6 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
-from mocks.civil_status.oauth import TokenIssuer
-from mocks.civil_status.registry import KINDS, Registry, build_registry
-from mocks.data import Citizen, load_citizens
 
 __all__ = ["API_PREFIX", "MAX_RECORDS_LIMIT", "OVERSIZED_BYTES", "create_app"]
 

@@ -30,7 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.provinces import PROVINCES
-from mocks._faults import (
+from mocks._push import PushTarget, TaskSet
+from mocks.data import Citizen, load_citizens
+from mocks.faults import (
     ConnectionReset,
     FaultConfig,
     FaultConfigError,
@@ -39,8 +41,6 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
-from mocks._push import PushTarget, TaskSet
-from mocks.data import Citizen, load_citizens
 from mocks.judicial_records import outcome
 from mocks.judicial_records.pdf import certificate_pdf
 from mocks.judicial_records.push import DEFAULT_PUSH_URL, Pusher

@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from mocks._faults import (
+from mocks._push import PushTarget, TaskSet
+from mocks.faults import (
     ConnectionReset,
     FaultConfig,
     FaultConfigError,
@@ -35,7 +36,6 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
-from mocks._push import PushTarget, TaskSet
 from mocks.judicial_records.pdf import certificate_pdf
 from mocks.payment import checksum, messages, pages
 from mocks.payment.ipn import DEFAULT_IPN_URL, IpnSender, vietnam_time

@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from mocks._faults import (
+from mocks.data import Citizen, load_citizens
+from mocks.faults import (
     ConnectionReset,
     FaultConfig,
     FaultConfigError,
@@ -33,7 +34,6 @@ from mocks._faults import (
     fault_routes,
     hold_until_disconnect,
 )
-from mocks.data import Citizen, load_citizens
 from mocks.population import soap
 
 __all__ = ["ENDPOINT_PATH", "MAX_REQUEST_BYTES", "create_app"]

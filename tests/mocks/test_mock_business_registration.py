@@ -18,7 +18,6 @@ from stdnum.vn import mst
 
 from hub.identifiers import InvalidIdentifier, parse_enterprise_code
 from hub.provinces import PROVINCES
-from mocks._faults import FaultConfig
 from mocks.business_registration._vocab import VSIC
 from mocks.business_registration.app import create_app, lgsp_access_token
 from mocks.business_registration.data import (
@@ -31,6 +30,7 @@ from mocks.business_registration.data import (
 from mocks.data import Citizen, citizen_index, load_citizens
 from mocks.data._geography import Geography
 from mocks.data.generate import SEED as POPULATION_SEED
+from mocks.faults import FaultConfig
 
 BASE_URL = "http://business.mock"
 DETAIL = "/apiDKKD/DoanhNghiep/chiTietDoanhNghiep"

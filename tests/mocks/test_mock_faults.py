@@ -10,7 +10,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from mocks._faults import (
+from mocks.data import Citizen
+from mocks.faults import (
     FaultConfig,
     FaultConfigError,
     FaultState,
@@ -18,7 +19,6 @@ from mocks._faults import (
     parse_fault_header,
     parse_fault_options,
 )
-from mocks.data import Citizen
 
 from .conftest import BASE_URL, answer_of, call, fault_of, lookup_body, make_app
 

@@ -25,8 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mocks import create_mock_app
-from mocks._faults import FaultConfig
 from mocks.data import citizen_index
+from mocks.faults import FaultConfig
 from mocks.judicial_records.push import PushTarget
 from mocks.payment import checksum
 from mocks.payment.app import create_app

@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 import mocks
 from mocks import MOCKS, MockSpec, create_mock_app, mock_names, mock_ports
 from mocks.__main__ import main as cli_main
-from mocks._faults import FaultConfig
 from mocks.data import load_citizens
+from mocks.faults import FaultConfig
 from mocks.population.client_auth import PopulationAuth
 from mocks.serve import hub_options, serve_mocks
 from tests.test_servers import free_port, free_ports_in_a_row
