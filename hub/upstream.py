@@ -162,8 +162,11 @@ class UpstreamClient:
         data: Mapping[str, Any] | None = None,
         headers: Headers | None = None,
         timeout: float | httpx.Timeout | None = None,
+        auth: httpx.Auth | None = None,
     ) -> httpx.Response:
-        """Send a request; returns an httpx.Response, raises httpx exceptions."""
+        """Send a request; returns an httpx.Response, raises httpx exceptions. `auth` is an
+        httpx.Auth (hub.upstream_auth has the common schemes), whose flow is run as httpx
+        runs it: it may change the request, send others first, and resend it."""
         merged = dict(headers or {})
         if json is not None:
             content = orjson.dumps(json)
@@ -179,9 +182,40 @@ class UpstreamClient:
             effective = timeout
         else:
             effective = httpx.Timeout(timeout)
+        if auth is not None:
+            request = httpx.Request(method, self.url(path, params), content=content, headers=merged)
+            return await self._send_with_auth(request, auth, effective)
         return await self._backend.send(
             method, self.url(path, params), content=content, headers=merged, timeout=effective
         )
+
+    async def _send_with_auth(
+        self, request: httpx.Request, auth: httpx.Auth, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        # httpx.AsyncClient._send_handling_auth's loop, over our backend: the flow yields
+        # each request to send and is given each answer (already read) until it stops.
+        flow = auth.async_auth_flow(request)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                headers = {
+                    name: value
+                    for name, value in outgoing.headers.items()
+                    if name.lower() not in ("host", "content-length")
+                }
+                response = await self._backend.send(
+                    outgoing.method,
+                    str(outgoing.url),
+                    content=outgoing.content or None,
+                    headers=headers,
+                    timeout=timeout,
+                )
+                try:
+                    outgoing = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+        finally:
+            await flow.aclose()
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("GET", path, **kwargs)

@@ -10,11 +10,7 @@ more with a new one: the only repeat this adapter makes itself (the core owns re
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -32,6 +28,7 @@ from hub.canonical.enterprise import (
 )
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamRejected
 from hub.upstream import raise_for_status, response_json
+from hub.upstream_auth import GatewayToken
 
 
 class BusinessRegistrationConfig(AdapterConfig):
@@ -51,59 +48,6 @@ class BusinessRegistrationConfig(AdapterConfig):
     token_renew_before_s: float = Field(
         30, ge=0, description="Renew the token this long before it expires"
     )
-
-
-class TokenCache:
-    """One bearer token, fetched on first use and again shortly before it expires.
-
-    `fetch` returns (token, lifetime in seconds). Concurrent callers wait for one fetch
-    (an asyncio.Lock); `drop(token)` forgets a token upstream refused, unless it has already
-    been replaced.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[], Awaitable[tuple[str, float]]],
-        *,
-        renew_before_s: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fetch = fetch
-        self._renew_before_s = renew_before_s
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._renew_at = 0.0
-
-    def _current(self) -> str | None:
-        return self._token if self._clock() < self._renew_at else None
-
-    async def get(self) -> str:
-        """The cached token, or a new one when there is none or it is due for renewal."""
-        token = self._current()
-        if token is not None:
-            return token
-        async with self._lock:
-            # Another caller may have fetched one while this one waited for the lock.
-            return self._current() or await self._renew()
-
-    async def renew(self) -> str:
-        """Fetch a new token now, whatever the cached one's state."""
-        async with self._lock:
-            return await self._renew()
-
-    async def _renew(self) -> str:
-        started = self._clock()
-        token, lifetime = await self._fetch()
-        self._token = token
-        # Early by the margin, but never by more than half the lifetime of a short token.
-        self._renew_at = started + lifetime - min(self._renew_before_s, lifetime / 2)
-        return token
-
-    def drop(self, token: str) -> None:
-        """Forget `token` (upstream refused it), unless a newer one has replaced it."""
-        if self._token == token:
-            self._token = None
 
 
 def _error_code(response: httpx.Response) -> str | None:
@@ -146,8 +90,14 @@ class BusinessRegistrationAdapter(Adapter):
             "AppName": config.app_name,
             "PartnerCode": config.partner_code,
         }
-        self._gateway_header = base64.b64encode(json.dumps(credential).encode()).decode()
-        self._tokens = TokenCache(self._fetch_token, renew_before_s=config.token_renew_before_s)
+        # The gateway's exchange (hub.upstream_auth): the credential header on every request,
+        # a bearer token from its token endpoint, cached, renewed once on a 401.
+        self._auth = GatewayToken(
+            config.token_path,
+            credential_header="lgspaccesstoken",
+            credential=credential,
+            renew_before_s=config.token_renew_before_s,
+        )
         self._lookup_map = self.compiled_mapping.operation("lookup")
         self._search_map = self.compiled_mapping.operation("search")
         self._by_representative_map = self.compiled_mapping.operation("by-representative")
@@ -204,7 +154,7 @@ class BusinessRegistrationAdapter(Adapter):
         """Fetch a fresh gateway token: proves the gateway is up and takes our credentials."""
         started = time.perf_counter()
         try:
-            await self._tokens.renew()
+            await self._auth.renew(self.http)
         except HubError as exc:
             return Health(ok=False, detail=f"token endpoint: {exc.code}")
         return Health(
@@ -215,35 +165,8 @@ class BusinessRegistrationAdapter(Adapter):
 
     async def _get(self, operation_path: str, params: dict[str, Any]) -> dict[str, Any]:
         path = f"{self.config.api_path}/{operation_path}"
-        token = await self._tokens.get()
-        response = await self.http.get(path, params=params, headers=self._headers(token))
-        if response.status_code == 401:  # expired or revoked early: one new token, one resend
-            self._tokens.drop(token)
-            token = await self._tokens.get()
-            response = await self.http.get(path, params=params, headers=self._headers(token))
-            if response.status_code == 401:
-                raise UpstreamRejected(log_context={"http_status": 401, "cause": "token refused"})
+        headers = {"accept": "application/json"}
+        response = await self.http.get(path, params=params, headers=headers, auth=self._auth)
+        if response.status_code == 401:  # refused again with a fresh token
+            raise UpstreamRejected(log_context={"http_status": 401, "cause": "token refused"})
         return read_json(response)
-
-    def _headers(self, token: str) -> dict[str, str]:
-        return {
-            "lgspaccesstoken": self._gateway_header,
-            "authorization": f"Bearer {token}",
-            "accept": "application/json",
-        }
-
-    async def _fetch_token(self) -> tuple[str, float]:
-        response = await self.http.post(
-            self.config.token_path,
-            data={"grant_type": "client_credentials"},
-            headers={"lgspaccesstoken": self._gateway_header, "accept": "application/json"},
-        )
-        body = read_json(response)
-        token, lifetime = body.get("access_token"), body.get("expires_in", "")
-        try:
-            seconds = float(lifetime)  # some gateways send it as a string
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not isinstance(token, str) or not token or not 0 <= seconds < float("inf"):
-            raise UpstreamBadResponse(log_context={"cause": "token answer off contract"})
-        return token, seconds

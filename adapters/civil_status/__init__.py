@@ -11,16 +11,12 @@ by itself (everything else is the core's retry policy).
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime as dt
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
@@ -34,6 +30,7 @@ from hub.canonical.civil_status import (
 )
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
 from hub.upstream import raise_for_status, response_json
+from hub.upstream_auth import OAuth2ClientCredentials
 
 API_PREFIX = "/api/v1/hotich"
 #: Vietnam keeps UTC+7 all year: the date a confirmation is given on.
@@ -67,20 +64,6 @@ class CivilStatusConfig(AdapterConfig):
     )
 
 
-class _TokenReply(BaseModel):
-    """RFC 6749 §5.1 access-token response (only the members used)."""
-
-    access_token: str = Field(min_length=1)
-    token_type: str
-    expires_in: int = Field(gt=0)
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    renew_at: float  # time.monotonic()
-
-
 class CivilStatusAdapter(Adapter):
     """Birth, marriage and death records, and marital-status confirmations."""
 
@@ -94,8 +77,13 @@ class CivilStatusAdapter(Adapter):
     config: CivilStatusConfig
 
     async def startup(self) -> None:
-        self._token: _Token | None = None
-        self._token_lock = asyncio.Lock()
+        config = self.config
+        self._auth = OAuth2ClientCredentials(
+            config.token_path,
+            config.client_id,
+            config.client_secret.get_secret_value(),
+            renew_before_s=config.token_renew_margin_s,
+        )
         self._records_map = self.compiled_mapping.operation("records")
         self._record_map = self.compiled_mapping.operation("record")
         self._status_map = self.compiled_mapping.operation("marital-status")
@@ -150,77 +138,23 @@ class CivilStatusAdapter(Adapter):
     async def health(self) -> Health:
         """Fetch a fresh token: the token endpoint answers and accepts our credentials."""
         started = time.monotonic()
-        self._token = await self._fetch_token()
+        await self._auth.renew(self.http)
         latency = (time.monotonic() - started) * 1000
         return Health(ok=True, detail="token endpoint OK", latency_ms=latency)
-
-    # -- OAuth2 -------------------------------------------------------------------------
-
-    async def _bearer(self) -> str:
-        """A live token: the cached one, or one fresh fetch shared by every waiting call."""
-        token = self._token
-        if token is not None and time.monotonic() < token.renew_at:
-            return token.value
-        async with self._token_lock:
-            token = self._token
-            if token is None or time.monotonic() >= token.renew_at:
-                token = self._token = await self._fetch_token()
-            return token.value
-
-    def _drop(self, value: str) -> None:
-        # Only the token that was refused: another call may already have renewed it.
-        if self._token is not None and self._token.value == value:
-            self._token = None
-
-    async def _fetch_token(self) -> _Token:
-        response = await self.http.post(
-            self.config.token_path,
-            data={"grant_type": "client_credentials"},
-            headers={"authorization": self._client_auth(), "accept": "application/json"},
-        )
-        if response.status_code != 200:
-            context = {"cause": "token", "oauth_error": _oauth_error(response)}
-            raise_for_status(response, log_context=context)
-        reply = _TokenReply.model_validate_json(response.content)
-        if reply.token_type.lower() != "bearer":
-            raise UpstreamBadResponse(log_context={"cause": "token_type is not Bearer"})
-        # Renew a margin before expiry, but never sooner than half-way through its life.
-        lifetime = max(reply.expires_in - self.config.token_renew_margin_s, reply.expires_in / 2)
-        return _Token(reply.access_token, time.monotonic() + lifetime)
-
-    def _client_auth(self) -> str:
-        # RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined for HTTP Basic.
-        secret = self.config.client_secret.get_secret_value()
-        pair = f"{quote_plus(self.config.client_id)}:{quote_plus(secret)}"
-        return "Basic " + base64.b64encode(pair.encode()).decode()
 
     # -- the API --------------------------------------------------------------------------
 
     async def _get(self, path: str, ctx: CallContext) -> Any:
-        """GET an API path with the bearer token; a refused token is renewed once."""
-        for _ in range(2):
-            token = await self._bearer()
-            response = await self.http.get(
-                path,
-                headers={
-                    "authorization": f"Bearer {token}",
-                    "accept": "application/json",
-                    "x-request-id": ctx.request_id,
-                },
-            )
-            if response.status_code != 401:
-                return _read(response)
-            self._drop(token)
-        raise UpstreamRejected(log_context={"http_status": 401, "cause": "token refused twice"})
-
-
-def _oauth_error(response: httpx.Response) -> str | None:
-    """RFC 6749's `error` code of a refused token request, when the body carries one."""
-    try:
-        error = response_json(response).get("error")
-    except UpstreamBadResponse:
-        return None
-    return error if isinstance(error, str) and len(error) <= 64 else None
+        """GET an API path with the bearer token (hub.upstream_auth: cached, shared, renewed
+        once on a 401); a token refused twice is a rejection."""
+        response = await self.http.get(
+            path,
+            headers={"accept": "application/json", "x-request-id": ctx.request_id},
+            auth=self._auth,
+        )
+        if response.status_code == 401:
+            raise UpstreamRejected(log_context={"http_status": 401, "cause": "token refused twice"})
+        return _read(response)
 
 
 def _read(response: httpx.Response) -> Any:
