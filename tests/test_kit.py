@@ -7,6 +7,7 @@ make the battery fail, so an integrator's mistake cannot pass it.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -95,11 +96,10 @@ def generated(tmp_path, monkeypatch):
     target = tmp_path / "kit-broken"
     generate("kit-broken", target, personal_data=True)
     monkeypatch.setattr(sys, "path", [str(target), *sys.path])
-    import kit_broken
-    import kit_broken.mock
-
+    package = importlib.import_module("kit_broken")  # generated just now, not a dependency
+    mock = importlib.import_module("kit_broken.mock")
     expected = json.loads((target / "tests" / "expected.json").read_text(encoding="utf-8"))
-    yield target / "kit_broken", kit_broken.KitBrokenAdapter, kit_broken.mock.create_app, expected
+    yield target / "kit_broken", package.KitBrokenAdapter, mock.create_app, expected
     for name in [m for m in sys.modules if m == "kit_broken" or m.startswith("kit_broken.")]:
         del sys.modules[name]
 
