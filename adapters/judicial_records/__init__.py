@@ -43,6 +43,7 @@ from hub.errors import (
 from hub.mapping import MappingValueError
 from hub.provinces import PROVINCES
 from hub.upstream import raise_for_status, response_json
+from hub.upstream_auth import ApiKey
 
 __all__ = ["JudicialRecordsAdapter", "JudicialRecordsConfig"]
 
@@ -103,6 +104,8 @@ class JudicialRecordsAdapter(AsyncAdapter):
     config: JudicialRecordsConfig
 
     async def startup(self) -> None:
+        # the authKey as a static bearer token (hub.upstream_auth)
+        self._auth = ApiKey("authorization", f"Bearer {self.config.auth_key.get_secret_value()}")
         self._submit_map = self.compiled_mapping.operation("submit")
         self._status_map = self.compiled_mapping.operation("status")
 
@@ -123,14 +126,14 @@ class JudicialRecordsAdapter(AsyncAdapter):
             "ngayTiepNhan": dt.datetime.now(VIETNAM).strftime("%Y%m%d%H%M%S"),
             "toKhai": _form(request),
         }
-        response = await self.http.post(APPLICATIONS_PATH, json=body, headers=self._auth())
+        response = await self.http.post(APPLICATIONS_PATH, json=body, auth=self._auth)
         data = _read(response, "submit")
         return CertificateSubmission.model_validate(self._submit_map.apply(data))
 
     @operation(route="GET /v1/judicial-records/requests/{id}")
     async def status(self, request: CertificateStatusQuery, ctx: CallContext) -> CertificateStatus:
         """Where an application stands, with the certificate once issued."""
-        response = await self.http.get(_status_path(request.reference), headers=self._auth())
+        response = await self.http.get(_status_path(request.reference), auth=self._auth)
         data = _read(response, "status")
         return CertificateStatus.model_validate(self._status_map.apply(data))
 
@@ -162,7 +165,7 @@ class JudicialRecordsAdapter(AsyncAdapter):
             ) from None
 
     async def health(self) -> Health:
-        response = await self.http.get(_status_path(_HEALTH_REFERENCE), headers=self._auth())
+        response = await self.http.get(_status_path(_HEALTH_REFERENCE), auth=self._auth)
         try:
             code = response_json(response).get("statusCode")
         except UpstreamBadResponse:  # not a JSON object: not our upstream
@@ -172,9 +175,6 @@ class JudicialRecordsAdapter(AsyncAdapter):
         return Health(ok=ok, detail=f"HTTP {response.status_code}")
 
     # -- protocol -------------------------------------------------------------------------
-
-    def _auth(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.config.auth_key.get_secret_value()}"}
 
     def _verified_timestamp(self, body: bytes, headers: Mapping[str, str]) -> int:
         lowered = {key.lower(): value for key, value in headers.items()}
