@@ -1,0 +1,211 @@
+"""Services: each adapter's state live (ready, circuit, latency and errors over 5 and 60
+minutes, the last error), its catalogue entry, and, when its upstream is one of our mocks,
+a switch to inject a fault and clear it (the mocks' `PUT/DELETE /_mock/faults`)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from fastapi import APIRouter
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from starlette.responses import RedirectResponse, Response
+
+from hub.audit.chain import canonical_time
+from hub.console import web
+from hub.core.models import AuditRecord, utcnow
+from hub.core.registry import LoadedAdapter
+from hub.errors import BadRequest, HubUnavailable, NotFound
+
+router = APIRouter(include_in_schema=False)
+
+#: Most audit records read for one service's figures (the newest of the last hour).
+MAX_ROWS = 20_000
+WINDOWS_MIN = (5, 60)
+FAULT_PATH = "/_mock/faults"
+MOCK_TIMEOUT_S = 1.0
+#: The switch's faults -> the mocks' short form (mocks/_faults.py, parse_fault_body).
+FAULT_KINDS = ("down", "slow", "error", "malformed")
+
+
+def _figures(rows: Sequence[Any], since: dt.datetime) -> dict[str, Any]:
+    window = [row for row in rows if canonical_time(row.at) >= canonical_time(since)]
+    if not window:
+        return {"calls": 0, "p50": None, "p95": None, "error_rate": None}
+    durations = sorted(row.duration_ms for row in window)
+    p95 = durations[0] if len(durations) == 1 else statistics.quantiles(durations, n=20)[-1]
+    errors = sum(1 for row in window if row.status >= 500)
+    return {
+        "calls": len(window),
+        "p50": round(statistics.median(durations), 1),
+        "p95": round(p95, 1),
+        "error_rate": round(100 * errors / len(window), 1),
+    }
+
+
+def service_figures(engine: Engine, service: str) -> dict[str, Any]:
+    """Latency and error rate over the last 5 and 60 minutes, and the last error, from the
+    audit trail (so every hub process's calls count). Errors are answers of 500 and over."""
+    table = AuditRecord.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    statement = (
+        select(table.c.at, table.c.status, table.c.code, table.c.duration_ms)
+        .where(table.c.service == service)
+        .where(table.c.at >= now - dt.timedelta(minutes=max(WINDOWS_MIN)))
+        .order_by(table.c.id.desc())
+        .limit(MAX_ROWS)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    last_error = next((row for row in rows if row.status >= 500), None)
+    return {
+        "windows": {m: _figures(rows, now - dt.timedelta(minutes=m)) for m in WINDOWS_MIN},
+        "last_error": None
+        if last_error is None
+        else {"code": last_error.code, "at": canonical_time(last_error.at)},
+    }
+
+
+def _fault_url(loaded: LoadedAdapter) -> str:
+    return str(httpx.URL(loaded.instance.http.base_url).copy_with(path=FAULT_PATH, query=None))
+
+
+async def mock_faults(loaded: LoadedAdapter) -> dict[str, Any] | None:
+    """The faults the upstream's mock has on, or None when the upstream is not our mock."""
+    try:
+        response = await loaded.instance.http.get(_fault_url(loaded), timeout=MOCK_TIMEOUT_S)
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, OSError):
+        return None
+    if not isinstance(body, dict) or "latency_ms" not in body:
+        return None
+    defaults = {"latency_ms": 0, "error_rate": 0.0, "fault_rate": 1.0}
+    return {key: value for key, value in body.items() if value != defaults.get(key, False)}
+
+
+async def _state(page: web.Page) -> list[dict[str, Any]]:
+    hub = page.hub
+    loaded = list(hub.registry)
+    health = await hub.health.adapters()
+    figures = await asyncio.gather(
+        *(asyncio.to_thread(service_figures, hub.engine, a.cls.name) for a in loaded)
+    )
+    faults = await asyncio.gather(*(mock_faults(a) for a in loaded))
+    services = []
+    for adapter, figure, fault in zip(loaded, figures, faults, strict=True):
+        probe = health.get(adapter.cls.name)
+        circuit = adapter.circuit.state
+        ready = bool(probe and probe.ok)
+        services.append(
+            {
+                "name": adapter.cls.name,
+                "title": adapter.cls.title,
+                "version": adapter.cls.version,
+                "ready": ready,
+                "probe": probe.detail if probe else None,
+                "circuit": circuit,
+                "healthy": ready and circuit == "closed",
+                "mock": fault is not None,
+                "faults": fault or {},
+                **figure,
+            }
+        )
+    return services
+
+
+@router.get(web.PREFIX + "/services")
+@web.page("operator", "viewer")
+async def services_page(page: web.Page) -> Response:
+    return page.render("services.html", title="Services", services=await _state(page))
+
+
+@router.get(web.PREFIX + "/services/live")
+@web.page("operator", "viewer")
+async def services_live(page: web.Page) -> Response:
+    """The state table alone, which the page re-reads every few seconds (htmx)."""
+    return page.render("services_live.html", title="Services", services=await _state(page))
+
+
+@router.get(web.PREFIX + "/services/{name}")
+@web.page("operator", "viewer")
+async def service_detail(page: web.Page) -> Response:
+    loaded = _adapter(page)
+    entry = loaded.cls.describe()
+    for operation in entry["operations"]:
+        for key in ("input_schema", "output_schema"):
+            operation[key] = json.dumps(operation[key], indent=2, ensure_ascii=False)
+    return page.render("service.html", title="Services", entry=entry)
+
+
+def _adapter(page: web.Page) -> LoadedAdapter:
+    name = str(page.request.path_params["name"])
+    if name not in page.hub.registry:
+        raise NotFound("no such service")
+    return page.hub.registry.get(name)
+
+
+def fault_body(form: dict[str, str]) -> dict[str, Any]:
+    """The mock's `PUT /_mock/faults` body for the switch's form (400 on a bad value)."""
+    kind = web.one_of(form, "kind", FAULT_KINDS)
+    if kind == "down":
+        return {"fault": "http_503"}
+    if kind == "malformed":
+        return {"fault": "malformed"}
+    if kind == "slow":
+        ms = form.get("ms", "")
+        if not (ms.isascii() and ms.isdigit()) or not 1 <= int(ms) <= 60_000:
+            raise BadRequest("the delay is a whole number of milliseconds, 1 to 60000")
+        return {"fault": "latency", "ms": int(ms)}
+    try:
+        rate = float(form.get("rate", ""))
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate <= 1:
+        raise BadRequest("the error rate is a share above 0 and at most 1, e.g. 0.5")
+    return {"fault": "error", "rate": rate}
+
+
+async def _send_fault(loaded: LoadedAdapter, method: str, body: dict[str, Any] | None) -> None:
+    if await mock_faults(loaded) is None:
+        raise BadRequest("this service's upstream is not one of the hub's mocks")
+    try:
+        response = await loaded.instance.http.request(
+            method, _fault_url(loaded), json=body, timeout=MOCK_TIMEOUT_S
+        )
+    except (httpx.HTTPError, OSError):
+        raise HubUnavailable("the mock did not answer") from None
+    if response.status_code != 200:
+        raise BadRequest("the mock refused the fault")
+
+
+@router.post(web.PREFIX + "/services/{name}/fault")
+@web.page("operator", action="set-fault")
+async def set_fault(page: web.Page) -> Response:
+    loaded = _adapter(page)
+
+    async def work() -> tuple[dict[str, Any], str | None]:
+        body = fault_body(page.form)
+        await _send_fault(loaded, "PUT", body)
+        return {"service": loaded.cls.name, **body}, None
+
+    await page.audited("set-fault", work)
+    return RedirectResponse(web.PREFIX + "/services", status_code=303)
+
+
+@router.post(web.PREFIX + "/services/{name}/fault/clear")
+@web.page("operator", action="clear-fault")
+async def clear_fault(page: web.Page) -> Response:
+    loaded = _adapter(page)
+
+    async def work() -> tuple[dict[str, Any], str | None]:
+        await _send_fault(loaded, "DELETE", None)
+        return {"service": loaded.cls.name}, None
+
+    await page.audited("clear-fault", work)
+    return RedirectResponse(web.PREFIX + "/services", status_code=303)
