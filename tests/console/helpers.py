@@ -19,9 +19,9 @@ def make_user(hub: RunningHub, name: str, roles: Iterable[str]) -> str:
     return name
 
 
-def browser(hub: RunningHub) -> httpx.AsyncClient:
+def browser(hub: RunningHub, base_url: str = "http://hub.test") -> httpx.AsyncClient:
     """A client of its own (its own cookie jar), as one person's browser."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=hub.app), base_url="http://hub.test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=hub.app), base_url=base_url)
 
 
 def csrf_of(page: httpx.Response) -> str:
