@@ -12,14 +12,14 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from hub.console import web
-from hub.console.pages import audit, clients, login, services
+from hub.console.pages import audit, clients, login, reused, services, traffic, work
 
 __all__ = ["install"]
 
 
 def install(app: FastAPI) -> None:
     """Serve the console at /console/ on the hub's app."""
-    for module in (login, services, clients, audit):
+    for module in (login, services, traffic, clients, work, reused, audit):
         app.include_router(module.router)
     app.mount(
         web.PREFIX + "/static",

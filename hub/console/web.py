@@ -39,7 +39,10 @@ MAX_FORM_FIELDS = 200
 #: Pages in the navigation: (path under /console, label, roles that see it).
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/services", "Services", ("operator", "viewer")),
+    ("/traffic", "Traffic", ("operator", "viewer")),
     ("/clients", "Clients", ("operator",)),
+    ("/work", "Work in flight", ("operator",)),
+    ("/reused", "Data reused", ("operator", "viewer")),
     ("/audit", "Audit", ("auditor",)),
 ]
 

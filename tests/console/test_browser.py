@@ -296,3 +296,22 @@ def test_switch_language(page: Any) -> None:
     shoot(page, "services-en")
     page.locator(".langs a[lang=vi]").click()
     expect(page.locator("h1")).to_have_text("Dịch vụ", timeout=WAIT_MS)
+
+
+def test_traffic_charts_work_in_flight_and_data_reused(page: Any, up: Up) -> None:
+    from playwright.sync_api import expect
+
+    subject = a_subject(up)
+    assert up.call(subject) == 200
+    page.goto("/console/traffic")
+    chart = page.locator("[data-chart=by_service]")
+    expect(chart).to_have_attribute("data-drawn", "yes", timeout=WAIT_MS)  # uPlot, under the CSP
+    expect(chart.locator("canvas")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#traffic-services")).to_contain_text("population", timeout=WAIT_MS)
+    shoot(page, "traffic")
+    page.goto("/console/work")
+    expect(page.locator("#reconcile-form")).to_be_visible(timeout=WAIT_MS)
+    shoot(page, "work")
+    page.goto("/console/reused")
+    expect(page.locator("#reused-system")).to_contain_text("population", timeout=WAIT_MS)
+    shoot(page, "reused")
