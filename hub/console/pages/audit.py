@@ -15,7 +15,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -27,7 +27,7 @@ from hub.audit.search import FILTER_LIMITS, access_report, parse_int, parse_time
 from hub.audit.verify import verify
 from hub.console import web
 from hub.core.models import AuditRecord
-from hub.errors import BadRequest, HubError, InvalidPersonalId, NotFound
+from hub.errors import AuditChainBroken, BadRequest, InvalidPersonalId, NotFound
 from hub.identifiers import parse_personal_id
 
 router = APIRouter(include_in_schema=False)
@@ -192,12 +192,6 @@ async def record_page(page: web.Page) -> Response:
     return page.render("audit_record.html", title="Audit", record=record)
 
 
-class ChainBroken(HubError):
-    status: ClassVar[int] = 409
-    code: ClassVar[str] = "AUDIT_CHAIN_BROKEN"
-    title: ClassVar[str] = "The audit chain is broken"
-
-
 @router.post(web.PREFIX + "/audit/verify")
 @web.page("auditor", action="audit-verify")
 async def verify_now(page: web.Page) -> Response:
@@ -223,10 +217,10 @@ async def verify_now(page: web.Page) -> Response:
             first_problem=found.problems[0] if found.problems else None,
         )
         if not found.ok:
-            raise ChainBroken("the chain does not verify: see the first problem")
+            raise AuditChainBroken("the chain does not verify: see the first problem")
         return dict(outcome), None
 
-    with contextlib.suppress(ChainBroken):  # audited as AUDIT_CHAIN_BROKEN; shown below
+    with contextlib.suppress(AuditChainBroken):  # audited as AUDIT_CHAIN_BROKEN; shown below
         await page.audited("audit-verify", work)
     return page.render("audit_verify.html", title="Audit", outcome=outcome)
 
