@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, case, distinct, func, select
 from sqlalchemy.engine import Engine
 from starlette.responses import Response
 
@@ -71,24 +71,30 @@ def reused(engine: Engine, systems: list[str], since: dt.date, until: dt.date) -
         .group_by(payments.c.dossier_id)
         .subquery()
     )
-    day = func.date(records.c.at)
+    # SQLite keeps timestamps as `YYYY-MM-DD HH:MM:SS…` text: a prefix is its cheapest day
+    day = (
+        func.substr(records.c.at, 1, 10)
+        if engine.dialect.name == "sqlite"
+        else func.date(records.c.at)
+    )
     grouped = (
         select(day, records.c.client_id, records.c.service, procedures.c.procedure, func.count())
         .select_from(records.outerjoin(procedures, procedures.c.dossier_id == records.c.dossier_id))
         .where(success)
         .group_by(day, records.c.client_id, records.c.service, procedures.c.procedure)
     )
-    dossiers = select(func.count(distinct(records.c.dossier_id))).where(
-        records.c.dossier_id.is_not(None)
-    )
+    # both counts of dossiers in one pass: all of the period's, and those served
+    dossiers = select(
+        func.count(distinct(records.c.dossier_id)),
+        func.count(distinct(case((success, records.c.dossier_id)))),
+    ).where(in_period, records.c.dossier_id.is_not(None))
     with engine.connect() as conn:
         rows = conn.execute(grouped).all()
         names = {
             row.id: (row.agency or "", row.name)
             for row in conn.execute(select(clients.c.id, clients.c.name, clients.c.agency))
         }
-        all_dossiers = conn.execute(dossiers.where(in_period)).scalar() or 0
-        served = conn.execute(dossiers.where(success)).scalar() or 0
+        all_dossiers, served = conn.execute(dossiers).one()
     lines = []
     for when, client_id, system, procedure, count in rows:
         agency, client = names.get(client_id, ("", client_id))

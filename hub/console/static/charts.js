@@ -20,8 +20,7 @@
     var figures = JSON.parse(source.textContent);
     document.querySelectorAll("[data-chart]").forEach(function (element) {
       var key = element.getAttribute("data-chart");
-      var named = key === "p95_ms" ? { p95: figures.p95_ms } : figures[key];
-      draw(element, figures.minutes, named);
+      draw(element, figures.minutes, figures[key]);
     });
   });
 })();
