@@ -138,38 +138,50 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 @pytest.fixture(scope="module")
-def chromium(up: Up, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def chromium_browser(up: Up) -> Iterator[Any]:
+    """Debian's Chromium, headless, with a fresh profile of its own (Playwright's launch)."""
     from playwright.sync_api import sync_playwright
 
-    profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as driver:
-        context = driver.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1100, "height": 760},
-            base_url=up.hub,
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         try:
-            yield context
+            yield browser
         finally:
-            context.close()
+            browser.close()
+
+
+def new_context(browser: Any, up: Up, **options: Any) -> Any:
+    """A fresh context: no cookies, the hub as base URL (each test is a new person)."""
+    return browser.new_context(base_url=up.hub, viewport={"width": 1100, "height": 760}, **options)
 
 
 @pytest.fixture
-def page(chromium: Any, up: Up) -> Iterator[Any]:
-    """A tab, logged in as `hub up`'s development user."""
+def chromium(chromium_browser: Any, up: Up) -> Iterator[Any]:
+    context = new_context(chromium_browser, up)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def log_in(tab: Any, up: Up) -> None:
     from playwright.sync_api import expect
 
-    chromium.clear_cookies()
-    tab = chromium.new_page()
     tab.goto("/console/")
     expect(tab.locator("input[name=name]")).to_be_visible(timeout=WAIT_MS)
     tab.fill("input[name=name]", "dev")
     tab.fill("input[name=password]", up.password)
     tab.click("form[action='/console/login'] button[type=submit]")
     expect(tab.locator("header .user")).to_contain_text("dev", timeout=WAIT_MS)
+
+
+@pytest.fixture
+def page(chromium: Any, up: Up) -> Iterator[Any]:
+    """A tab, logged in as `hub up`'s development user."""
+    tab = chromium.new_page()
+    log_in(tab, up)
     try:
         yield tab
     finally:
@@ -188,7 +200,6 @@ def a_subject(up: Up) -> str:
 def test_log_in_with_the_printed_password(chromium: Any, up: Up) -> None:
     from playwright.sync_api import expect
 
-    chromium.clear_cookies()
     tab = chromium.new_page()
     tab.goto("/console/services")
     expect(tab).to_have_url(re.compile(r"/console/login\?next="), timeout=WAIT_MS)
@@ -315,3 +326,30 @@ def test_traffic_charts_work_in_flight_and_data_reused(page: Any, up: Up) -> Non
     page.goto("/console/reused")
     expect(page.locator("#reused-system")).to_contain_text("population", timeout=WAIT_MS)
     shoot(page, "reused")
+
+
+def test_reading_and_posting_forms_with_javascript_off(chromium_browser: Any, up: Up) -> None:
+    from playwright.sync_api import expect
+
+    context = new_context(chromium_browser, up, java_script_enabled=False)
+    try:
+        tab = context.new_page()
+        log_in(tab, up)  # the login form posts normally
+        tab.goto("/console/services")
+        expect(tab.locator("#service-population .circuit")).to_be_visible(timeout=WAIT_MS)
+        faults = tab.locator("#faults-population")
+        faults.locator("select[name=kind]").select_option("slow")
+        faults.locator("input[name=ms]").fill("30")
+        faults.locator("form[action$='/fault'] button[type=submit]").click()
+        expect(tab.locator("#service-population .faults")).to_contain_text(
+            "latency_ms=30", timeout=WAIT_MS
+        )
+        tab.locator("#faults-population form[action$='/fault/clear'] button").click()
+        expect(tab.locator("#service-population .faults")).not_to_contain_text(
+            "latency", timeout=WAIT_MS
+        )
+        tab.goto("/console/traffic")  # the charts need JavaScript; the tables do not
+        expect(tab.locator("#traffic-services")).to_be_visible(timeout=WAIT_MS)
+        expect(tab.locator("[data-chart=by_service]")).not_to_have_attribute("data-drawn", "yes")
+    finally:
+        context.close()

@@ -232,3 +232,29 @@ async def test_the_assets_are_served_by_the_hub(hub: RunningHub) -> None:
     for asset in ("vendor/htmx.min.js", "vendor/uPlot.iife.min.js", "console.css", "print.css"):
         answer = await hub.http.get(f"/console/static/{asset}")
         assert answer.status_code == 200 and len(answer.content) > 100
+
+
+async def test_verify_now_shows_and_audits_a_broken_chain(hub: RunningHub, mock_apps) -> None:
+    from sqlalchemy import text
+
+    key = hub.client(purposes=["test"])
+    subject = await a_subject(hub, mock_apps)
+    await hub.http.get(f"/v1/citizens/{subject}", headers=hub.headers(key))
+    await eventually(lambda: hub.audit_rows(), "the look-up audited")
+    with hub.hub.engine.begin() as conn:  # someone edits the trail behind the hub's back
+        conn.execute(text("UPDATE audit_records SET purpose = 'altered' WHERE id = 1"))
+    client = await logged_in(hub, "thu", ["auditor"])
+    async with contextlib.aclosing(client):
+        page = await client.get("/console/audit")
+        verified = await client.post(
+            "/console/audit/verify",
+            data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)},
+        )
+        assert verified.status_code == 200 and 'class="state bad"' in verified.text
+        await eventually(
+            lambda: any(r["operation"] == "audit-verify" for r in hub.audit_rows()), "audited"
+        )
+        after = await client.get("/console/audit")
+    assert 'id="last-verified"' in after.text and 'class="state bad"' in after.text
+    [row] = console_rows(hub, "audit-verify")
+    assert row["code"] == "AUDIT_CHAIN_BROKEN" and row["officer_id"] == "thu"

@@ -223,3 +223,27 @@ def test_the_users_commands(settings, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = runner.invoke(main, ["users", "create", "x", "--role", "admin"])
     assert bad.exit_code != 0
     engine.dispose()
+
+
+async def test_disabling_a_user_or_a_new_password_ends_their_sessions(hub: RunningHub) -> None:
+    from hub.console.users import reset_password, set_active
+
+    client = await logged_in(hub, "lan", ["operator"])
+    async with contextlib.aclosing(client):
+        assert (await client.get("/console/services")).status_code == 200
+        set_active(hub.hub.engine, "lan", False)
+        assert (await client.get("/console/services")).status_code == 303
+        set_active(hub.hub.engine, "lan", True)
+        assert (await log_in(client, "lan")).status_code == 303
+        reset_password(hub.hub.engine, "lan", "another long password")
+        assert (await client.get("/console/services")).status_code == 303
+        assert (await log_in(client, "lan")).status_code == 401
+
+
+async def test_a_session_ends_at_its_maximum_age_however_active(hub: RunningHub) -> None:
+    client = await logged_in(hub, "lan", ["operator"])
+    async with contextlib.aclosing(client):
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=hub.settings.console_session_max_s + 1)
+        with hub.hub.engine.begin() as conn:
+            conn.execute(text("UPDATE console_sessions SET created_at = :t"), {"t": old})
+        assert (await client.get("/console/services")).status_code == 303
