@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -225,8 +225,14 @@ class Page:
 Handler = Callable[[Page], Awaitable[Response]]
 
 
-def login_redirect(request: Request) -> RedirectResponse:
+def login_redirect(request: Request) -> Response:
+    """To the login page, and back here after it. A page's htmx refresh gets htmx's own
+    redirect instead, so the whole page goes to the login rather than the table alone."""
     target = quote(_here(request), safe="/")
+    if request.headers.get("hx-request") == "true":
+        page = safe_next(urlsplit(request.headers.get("hx-current-url", "")).path)
+        login = f"{PREFIX}/login?next={quote(page, safe='/')}"
+        return Response(status_code=204, headers={"hx-redirect": login})
     return RedirectResponse(f"{PREFIX}/login?next={target}", status_code=303)
 
 

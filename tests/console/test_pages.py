@@ -258,3 +258,17 @@ async def test_verify_now_shows_and_audits_a_broken_chain(hub: RunningHub, mock_
     assert 'id="last-verified"' in after.text and 'class="state bad"' in after.text
     [row] = console_rows(hub, "audit-verify")
     assert row["code"] == "AUDIT_CHAIN_BROKEN" and row["officer_id"] == "thu"
+
+
+async def test_in_production_no_upstream_is_asked_whether_it_is_a_mock(
+    hub: RunningHub, mock_apps
+) -> None:
+    client = await logged_in(hub, "lan", ["operator"])
+    hub.settings.environment = "production"  # after the login: its cookie would be Secure
+    async with contextlib.aclosing(client):
+        page = await client.get("/console/services")
+        assert page.status_code == 200 and 'id="faults-population"' not in page.text
+        switched = await post_form(
+            client, "/console/services", "/console/services/population/fault", {"kind": "down"}
+        )
+    assert switched.status_code == 400 and not mock_apps["population"].state.faults.current.active

@@ -247,3 +247,15 @@ async def test_a_session_ends_at_its_maximum_age_however_active(hub: RunningHub)
         with hub.hub.engine.begin() as conn:
             conn.execute(text("UPDATE console_sessions SET created_at = :t"), {"t": old})
         assert (await client.get("/console/services")).status_code == 303
+
+
+async def test_an_htmx_refresh_of_an_ended_session_sends_the_whole_page_to_the_login(
+    hub: RunningHub,
+) -> None:
+    async with browser(hub) as client:
+        answer = await client.get(
+            "/console/services/live",
+            headers={"hx-request": "true", "hx-current-url": "http://hub.test/console/services"},
+        )
+    assert answer.status_code == 204
+    assert answer.headers["hx-redirect"] == "/console/login?next=/console/services"

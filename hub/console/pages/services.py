@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,8 +103,27 @@ def _fault_url(loaded: LoadedAdapter) -> str:
     return str(httpx.URL(loaded.instance.http.base_url).copy_with(path=FAULT_PATH, query=None))
 
 
-async def mock_faults(loaded: LoadedAdapter) -> dict[str, Any] | None:
-    """The faults the upstream's mock has on, or None when the upstream is not our mock."""
+#: An upstream found not to be one of our mocks is not asked again for this long: the live
+#: table must not send a request a national system does not know every few seconds.
+NOT_A_MOCK_S = 600.0
+_not_mocks: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+async def mock_faults(loaded: LoadedAdapter, *, production: bool = False) -> dict[str, Any] | None:
+    """The faults the upstream's mock has on, or None when the upstream is not our mock (in
+    production no upstream is taken for one: the switch is for testers)."""
+    if production:
+        return None
+    checked = _not_mocks.get(loaded.instance)
+    if checked is not None and time.monotonic() - checked < NOT_A_MOCK_S:
+        return None
+    found = await _ask_mock(loaded)
+    if found is None:
+        _not_mocks[loaded.instance] = time.monotonic()
+    return found
+
+
+async def _ask_mock(loaded: LoadedAdapter) -> dict[str, Any] | None:
     try:
         response = await loaded.instance.http.get(_fault_url(loaded), timeout=MOCK_TIMEOUT_S)
         body = response.json() if response.status_code == 200 else None
@@ -119,9 +140,10 @@ async def _state(page: web.Page) -> list[dict[str, Any]]:
     loaded = list(hub.registry)
     health = await hub.health.adapters()
     names = [a.cls.name for a in loaded]
+    production = hub.settings.environment == "production"
     figures_by_name, faults = await asyncio.gather(
         asyncio.to_thread(all_figures, hub.engine, names),
-        asyncio.gather(*(mock_faults(a) for a in loaded)),
+        asyncio.gather(*(mock_faults(a, production=production) for a in loaded)),
     )
     figures = [figures_by_name[name] for name in names]
     services = []
@@ -198,8 +220,10 @@ def fault_body(form: dict[str, str]) -> dict[str, Any]:
     return {"fault": "error", "rate": rate}
 
 
-async def _send_fault(loaded: LoadedAdapter, method: str, body: dict[str, Any] | None) -> None:
-    if await mock_faults(loaded) is None:
+async def _send_fault(page: web.Page, method: str, body: dict[str, Any] | None) -> None:
+    loaded = _adapter(page)
+    production = page.hub.settings.environment == "production"
+    if await mock_faults(loaded, production=production) is None:
         raise BadRequest("this service's upstream is not one of the hub's mocks")
     try:
         response = await loaded.instance.http.request(
@@ -218,7 +242,7 @@ async def set_fault(page: web.Page) -> Response:
 
     async def work() -> tuple[dict[str, Any], str | None]:
         body = fault_body(page.form)
-        await _send_fault(loaded, "PUT", body)
+        await _send_fault(page, "PUT", body)
         return {"service": loaded.cls.name, **body}, None
 
     await page.audited("set-fault", work)
@@ -231,7 +255,7 @@ async def clear_fault(page: web.Page) -> Response:
     loaded = _adapter(page)
 
     async def work() -> tuple[dict[str, Any], str | None]:
-        await _send_fault(loaded, "DELETE", None)
+        await _send_fault(page, "DELETE", None)
         return {"service": loaded.cls.name}, None
 
     await page.audited("clear-fault", work)
