@@ -9,6 +9,7 @@ skip with the reason on a laptop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -94,10 +95,9 @@ class Up:
         ).status_code
 
 
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    _need_chromium()
-    folder = tmp_path_factory.mktemp("console-up")
+@contextlib.contextmanager
+def hub_up(folder: Path) -> Iterator[tuple[Up, dict[str, str]]]:
+    """`hub up` on free ports with its own database and archive folder; its environment."""
     url = database_url(folder)
     reset_database(url)
     hub_port, mock_base = free_port(), free_ports_in_a_row(5)
@@ -113,28 +113,24 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         "HUB_CIRCUIT_MAX_COOLDOWN_S": "2",
         "HUB_HEALTH_CACHE_S": "0",
     }
-    proc = start(
-        [
-            *HUB,
-            "up",
-            "--port",
-            str(hub_port),
-            "--mock-ports",
-            str(mock_base),
-            "--log-level",
-            "warning",
-        ],
-        env,
-    )
+    command = [*HUB, "up", "--port", str(hub_port), "--mock-ports", str(mock_base)]
+    proc = start([*command, "--log-level", "warning"], env)
     population = f"http://127.0.0.1:{mock_ports(mock_base)['population']}"
     running = Up(proc, f"http://127.0.0.1:{hub_port}", population)
     try:
         running.read_banner()
         wait_until_up(proc, f"{running.hub}/health", timeout=60)
         wait_until_up(proc, f"{population}/_mock/health")
-        yield running
+        yield running, env
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    _need_chromium()
+    with hub_up(tmp_path_factory.mktemp("console-up")) as (running, _env):
+        yield running
 
 
 @pytest.fixture(scope="module")
