@@ -259,3 +259,29 @@ async def test_an_htmx_refresh_of_an_ended_session_sends_the_whole_page_to_the_l
         )
     assert answer.status_code == 204
     assert answer.headers["hx-redirect"] == "/console/login?next=/console/services"
+
+
+ROLE_PAGES = {
+    "/console/services": {"operator", "viewer"},
+    "/console/services/population": {"operator", "viewer"},
+    "/console/traffic": {"operator", "viewer"},
+    "/console/reused": {"operator", "viewer"},
+    "/console/reused.csv": {"operator", "viewer"},
+    "/console/clients": {"operator"},
+    "/console/work": {"operator"},
+    "/console/audit": {"auditor"},
+    "/console/audit/report": {"auditor"},
+}
+
+
+async def test_every_page_checks_the_role(hub: RunningHub) -> None:
+    for role in ("operator", "auditor", "viewer"):
+        client = await logged_in(hub, f"user-{role}", [role])
+        async with contextlib.aclosing(client):
+            for path, allowed in ROLE_PAGES.items():
+                answer = await client.get(path)
+                assert answer.status_code == (200 if role in allowed else 403), (role, path)
+                if answer.status_code == 403:
+                    assert "text/html" in answer.headers["content-type"]
+            landing = await client.get("/console/", follow_redirects=True)
+            assert landing.status_code == 200
