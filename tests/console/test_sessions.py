@@ -95,6 +95,9 @@ async def test_login_attempts_from_one_address_are_throttled(hub: RunningHub) ->
     async with browser(hub) as client:
         answers = [await log_in(client, "lan", "not it at all!") for _ in range(4)]
     assert [a.status_code for a in answers][-1] == 429
+    # the login's own counters: no address in the metrics, nothing taken from API clients
+    assert b"console-login" not in hub.hub.metrics.render()
+    assert b"127.0.0.1" not in hub.hub.metrics.render()
 
 
 async def test_login_without_its_csrf_token_is_refused(hub: RunningHub) -> None:

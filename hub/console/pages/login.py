@@ -18,6 +18,7 @@ from hub.console.users import ROLES, LoginRefused, User, authenticate
 from hub.core.gateway import CallerHeaders
 from hub.core.state import Hub
 from hub.errors import Forbidden, HubError, RateLimited, Unauthenticated
+from hub.security.ratelimit import RateLimiter
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,6 +75,24 @@ async def _audit_login(
     )
 
 
+def _login_limiter(request: Request, hub: Hub) -> RateLimiter | None:
+    """The login attempts' own limiter, over the API's counters (Redis when configured): not
+    the API's, which would count logins against the hub's global limit and label its
+    metrics with addresses. One per app, so its fallback counts survive a Redis outage."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "console_login_limiter", None)
+    if limiter is None and hub.gateway.limiter is not None:
+        limiter = state.console_login_limiter = RateLimiter(
+            hub.gateway.limiter.counters, global_per_minute=None
+        )
+    return limiter
+
+
+def _address_key(hub: Hub, address: str) -> str:
+    """The counter's name for an address: a pseudonym, so Redis holds no address in clear."""
+    return "console-login:" + (hub.gateway.pseudonym(address) or "-")
+
+
 @router.post(web.PREFIX + "/login")
 async def login(request: Request) -> Response:
     hub = get_hub(request)
@@ -88,10 +107,10 @@ async def login(request: Request) -> Response:
             request, Forbidden("the form's security token is missing or wrong: reload"), None
         )
     address = request.client.host if request.client else "-"
-    limiter = hub.gateway.limiter
+    limiter = _login_limiter(request, hub)
     try:
         if limiter is not None:
-            await limiter.check(f"console-login:{address}", hub.settings.console_login_per_minute)
+            await limiter.check(_address_key(hub, address), hub.settings.console_login_per_minute)
     except RateLimited as exc:
         await _audit_login(hub, request, None, exc)
         return _login_page(request, hub, status_code=429, error="Too many attempts: wait a minute.")
