@@ -251,12 +251,16 @@ def revoke(engine: Engine, name: str, *, prefix: str | None = None) -> int:
         return len(keys)
 
 
-def describe_clients(engine: Engine, name: str | None = None) -> list[dict[str, Any]]:
+def describe_clients(
+    engine: Engine, name: str | None = None, *, offset: int = 0, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Clients as `hub clients list/show` print them: grants, limits and each key's prefix,
-    dates and state; never a key or its hash."""
+    dates and state; never a key or its hash. `offset` and `limit` page them by name."""
     now = utcnow()
     with Session(engine) as session:
-        query = select(Client).order_by(col(Client.name))
+        query = select(Client).order_by(col(Client.name)).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         if name is not None:
             query = query.where(Client.name == name)
         clients = session.exec(query).all()

@@ -272,3 +272,22 @@ async def test_in_production_no_upstream_is_asked_whether_it_is_a_mock(
             client, "/console/services", "/console/services/population/fault", {"kind": "down"}
         )
     assert switched.status_code == 400 and not mock_apps["population"].state.faults.current.active
+
+
+async def test_the_clients_list_is_paged(hub: RunningHub, monkeypatch) -> None:
+    from hub.console.pages import clients as clients_page
+
+    monkeypatch.setattr(clients_page, "PAGE_SIZE", 2)
+    for _ in range(3):
+        hub.client()
+    client = await logged_in(hub, "lan", ["operator"])
+    async with contextlib.aclosing(client):
+        first = await client.get("/console/clients")
+        second = await client.get("/console/clients?offset=2")
+        bad = await client.get("/console/clients?offset=-1")
+    assert first.text.count("/console/clients/client-") == 2 and 'id="clients-next"' in first.text
+    assert (
+        second.text.count("/console/clients/client-") == 1
+        and 'id="clients-next"' not in second.text
+    )
+    assert bad.status_code == 400

@@ -10,12 +10,14 @@ takes over the key of an admin or auditor client.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import RedirectResponse, Response
 
 from hub.api.routes.admin import ClientSpec, RevokeSpec, RotateSpec, _may_manage, _parse
+from hub.audit.search import parse_int
 from hub.capabilities.webhooks import webhook_secret
 from hub.console import web
 from hub.errors import BadRequest, Conflict, NotFound
@@ -24,6 +26,9 @@ from hub.security.auth import Principal
 from hub.security.fields import check_field_grants, parse_field_grant
 
 router = APIRouter(include_in_schema=False)
+
+#: Clients listed a page.
+PAGE_SIZE = 100
 
 
 def _principal(page: web.Page) -> Principal:
@@ -106,8 +111,20 @@ def _secret(page: web.Page) -> bytes:
 @router.get(web.PREFIX + "/clients")
 @web.page("operator")
 async def clients_page(page: web.Page) -> Response:
-    clients = await asyncio.to_thread(auth.describe_clients, page.hub.engine)
-    return page.render("clients.html", title="Clients", clients=clients)
+    offset = parse_int(page.request.query_params.get("offset"), "offset", 0, 0, 2**31)
+    clients = await asyncio.to_thread(
+        functools.partial(
+            auth.describe_clients, page.hub.engine, offset=offset, limit=PAGE_SIZE + 1
+        )
+    )
+    more = len(clients) > PAGE_SIZE
+    return page.render(
+        "clients.html",
+        title="Clients",
+        clients=clients[:PAGE_SIZE],
+        next_offset=offset + PAGE_SIZE if more else None,
+        offset=offset,
+    )
 
 
 @router.post(web.PREFIX + "/clients")

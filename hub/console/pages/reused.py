@@ -90,9 +90,14 @@ def reused(engine: Engine, systems: list[str], since: dt.date, until: dt.date) -
     ).where(in_period, records.c.dossier_id.is_not(None))
     with engine.connect() as conn:
         rows = conn.execute(grouped).all()
+        wanted = sorted({row.client_id for row in rows})
         names = {
             row.id: (row.agency or "", row.name)
-            for row in conn.execute(select(clients.c.id, clients.c.name, clients.c.agency))
+            for row in conn.execute(
+                select(clients.c.id, clients.c.name, clients.c.agency).where(
+                    clients.c.id.in_(wanted)
+                )
+            )
         }
         all_dossiers, served = conn.execute(dossiers).one()
     lines = []

@@ -66,9 +66,14 @@ def traffic(engine: Engine, now: dt.datetime | None = None) -> dict[str, Any]:
     )
     with engine.connect() as conn:
         grouped = conn.execute(per_minute).all()
+        wanted = sorted({row.client_id for row in grouped})
         names = {
             row.id: row.agency or row.name
-            for row in conn.execute(select(clients.c.id, clients.c.name, clients.c.agency))
+            for row in conn.execute(
+                select(clients.c.id, clients.c.name, clients.c.agency).where(
+                    clients.c.id.in_(wanted)
+                )
+            )
         }
     by_service: dict[str, list[int]] = defaultdict(lambda: [0] * MINUTES)
     by_outcome = {name: [0] * MINUTES for name in ("ok", "refused", "failed")}
