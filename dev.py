@@ -7,6 +7,7 @@
     python3 dev.py bench    # the benchmark (extra arguments go to bench/run.py)
     python3 dev.py bench profile   # the citizen profile's fan-out (bench/profile.py)
     python3 dev.py bench faults    # the hub killed, an upstream down, one slow (bench/faults.py)
+    python3 dev.py bench console   # console pages over 100,000 audit records (bench/console.py)
     python3 dev.py docs     # the documentation site on :8008 (mkdocs serve; `docs build` builds it)
 
 The first run makes `.venv/` and installs the project with its dev extras into it; later runs
@@ -61,7 +62,7 @@ def main() -> int:
             args = [str(BIN / "mkdocs"), "build", "--strict", *rest[1:]]
         else:
             args = [str(BIN / "mkdocs"), "serve", "--dev-addr", "127.0.0.1:8008", *rest]
-    elif rest[:1] in (["profile"], ["faults"]):
+    elif rest[:1] in (["profile"], ["faults"], ["console"]):
         args = [str(BIN / "python"), str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:]]
     else:
         args = [str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest]

@@ -33,6 +33,7 @@ from hub.audit.writer import AuditWriter
 from hub.capabilities.jobs.service import job_services
 from hub.capabilities.payments.desk import default_provider, payment_services
 from hub.capabilities.webhooks import WebhookSender, audit_by
+from hub.console import install as install_console
 from hub.core.config import Settings
 from hub.core.db import make_engine, prepare
 from hub.core.gateway import Gateway
@@ -261,6 +262,7 @@ def create_app(
     own_routes = list(app.routes)  # the docs and the OpenAPI document, before ours join
     for router in routers:
         app.include_router(router)
+    install_console(app)  # /console/: server-rendered pages, not on the direct path
     # With CORS on, every answer goes through its middleware.
     if settings.direct_path and not settings.cors_origins:
         app.serve_directly(

@@ -21,6 +21,7 @@
     │   └── UnknownService (404 UNKNOWN_SERVICE)
     ├── MethodNotAllowed (405 METHOD_NOT_ALLOWED)
     ├── Conflict (409 CONFLICT)
+    │   ├── AuditChainBroken (409 AUDIT_CHAIN_BROKEN)   the console's "verify now" found a break
     │   ├── IdempotencyConflict (409 IDEMPOTENCY_CONFLICT)
     │   ├── PaymentMismatch (409 PAYMENT_MISMATCH)
     │   └── ReplayedMessage (409 REPLAYED_MESSAGE)
@@ -223,6 +224,10 @@ class MethodNotAllowed(HubError):
 
 class Conflict(HubError):
     status, code, title = 409, "CONFLICT", "Conflict"
+
+
+class AuditChainBroken(Conflict):
+    code, title = "AUDIT_CHAIN_BROKEN", "The audit chain is broken"
 
 
 class IdempotencyConflict(Conflict):

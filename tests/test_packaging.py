@@ -49,6 +49,13 @@ def test_the_wheel_carries_package_data(wheel):
         "hub/migrations/script.py.mako",
         "hub/scaffold/templates/soap/__pkg__/service.wsdl.tmpl",
         "hub/scaffold/templates/soap/tests/test___pkg__.py.tmpl",
+        # the console: its pages, assets (no CDN) and catalogues
+        "hub/console/templates/base.html",
+        "hub/console/static/console.css",
+        "hub/console/static/vendor/htmx.min.js",
+        "hub/console/static/vendor/uPlot.iife.min.js",
+        "hub/console/static/vendor/htmx.LICENSE.txt",
+        "hub/console/locale/vi/LC_MESSAGES/messages.po",
     ):
         assert required in names, required
     assert not any(name.startswith("tests/") for name in names)

@@ -1,7 +1,8 @@
 """The `hub` command: serve the hub, run the mocks, manage clients.
 
 One module per command group: `serve` (serve, up, mocks), `clients`, `payments`, `audit`,
-`db`, `adapters` (adapter new) and `mappings`; what several share is in `common`.
+`db`, `adapters` (adapter new), `mappings` and `users` (the console's); what several
+share is in `common`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import click
 
 # The modules, not their groups, are imported: a group named as its module (`audit`) would
 # hide the module behind `hub.cli.audit`.
-from hub.cli import adapters, audit, clients, db, mappings, payments, serve
+from hub.cli import adapters, audit, clients, db, mappings, payments, serve, users
 
 __all__ = ["main"]
 
@@ -31,5 +32,6 @@ for command in (
     db.db,
     adapters.adapter,
     mappings.mappings,
+    users.users,
 ):
     main.add_command(command)

@@ -15,6 +15,8 @@ from hub.cli.common import configure_logging, database
 from hub.core.config import Settings
 
 DEMO_CLIENT = "demo"
+#: The development console user `hub up` makes (new password at every `hub up`).
+DEMO_USER = "dev"
 
 # uvloop and httptools come with uvicorn[standard]; measured ~2x the plain asyncio + h11.
 LOOP, HTTP = "uvloop", "httptools"
@@ -106,6 +108,7 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
     mocks = subprocess.Popen(_mocks_command(host=host, base_port=mock_base, hub_url=hub_url))
     try:
         api_key = _demo_client(settings)
+        console_password = _demo_user(settings)
         _wait_for_mocks(mocks, ports)
         base = f"http://{host}:{port}"
         first, last = min(ports.values()), max(ports.values())
@@ -113,6 +116,8 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
             f"\n  Hub on {base}  (docs: {base}/docs)  mocks on {host}:{first}-{last}\n"
             f"  Demo client API key (new at every `hub up`; development only):\n\n"
             f"    export HUB_KEY={api_key}\n\n"
+            f"  Console: {base}/console/  user {DEMO_USER!r}, password (new at every `hub up`):\n\n"
+            f"    {console_password}\n\n"
             f"  Subjects to try: curl -s 'http://{host}:<{first}..{last}>/_mock/records?limit=5'\n"
             f"  Then, with H=(-H \"Authorization: Bearer $HUB_KEY\" -H 'X-Purpose: demo'):\n"
             f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>\n'
@@ -219,6 +224,25 @@ def _demo_client(settings: Settings) -> str:
             agency="development",
         )
     return issued.api_key
+
+
+def _demo_user(settings: Settings) -> str:
+    """(Re)create the development console user, operator and auditor; returns its password."""
+    from sqlmodel import Session, delete, select
+
+    from hub.console.users import create_user, new_password
+    from hub.core.models import ConsoleSession, ConsoleUser
+
+    password = new_password()
+    with database(settings) as engine:
+        with Session(engine) as session:
+            old = session.exec(select(ConsoleUser).where(ConsoleUser.name == DEMO_USER)).first()
+            if old is not None:
+                session.exec(delete(ConsoleSession).where(ConsoleSession.user_id == old.id))  # type: ignore
+                session.delete(old)
+                session.commit()
+        create_user(engine, DEMO_USER, ["operator", "auditor"], password)
+    return password
 
 
 @click.group()

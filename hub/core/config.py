@@ -327,6 +327,19 @@ class Settings(SecretFileSettings):
         "delivery (default: in production only).",
     )
 
+    console_idle_timeout_s: float = Field(
+        1800.0, gt=0, description="A console session ends after this long without a request."
+    )
+    console_session_max_s: float = Field(
+        43200.0, gt=0, description="… and this long after its login, whatever the activity."
+    )
+    console_login_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Console login attempts a minute from one address (each account also "
+        "locks after 5 failures in a row, for 30 s doubling to 15 min).",
+    )
+
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         repr=False,  # may carry adapters' secrets

@@ -257,3 +257,43 @@ class WebhookDelivery(SQLModel, table=True):
     gave_up_at: dt.datetime | None = _when()
     last_status: int | None = None
     lease_until: dt.datetime | None = _when()
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A named person who logs in to the console (hub/console): an operator, an auditor or
+    a viewer. Not an agency client: a console user never holds an API key."""
+
+    __tablename__ = "console_users"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(index=True, unique=True, max_length=64)
+    #: Comma-separated roles: operator, auditor, viewer.
+    roles: str = Field(max_length=64)
+    #: An argon2id hash (argon2-cffi's PasswordHasher), never the password.
+    password_hash: str = Field(max_length=255)
+    #: The base32 TOTP secret when a second factor is enrolled.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: dt.datetime | None = _when()
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_login_at: dt.datetime | None = _when()
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A console login, kept server-side: the cookie holds a random token, this row holds
+    only its SHA-256 (a copy of the table opens no session)."""
+
+    __tablename__ = "console_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="console_users.id", index=True, max_length=40)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_seen_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

@@ -251,12 +251,16 @@ def revoke(engine: Engine, name: str, *, prefix: str | None = None) -> int:
         return len(keys)
 
 
-def describe_clients(engine: Engine, name: str | None = None) -> list[dict[str, Any]]:
+def describe_clients(
+    engine: Engine, name: str | None = None, *, offset: int = 0, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Clients as `hub clients list/show` print them: grants, limits and each key's prefix,
-    dates and state; never a key or its hash."""
+    dates and state; never a key or its hash. `offset` and `limit` page them by name."""
     now = utcnow()
     with Session(engine) as session:
-        query = select(Client).order_by(col(Client.name))
+        query = select(Client).order_by(col(Client.name)).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         if name is not None:
             query = query.where(Client.name == name)
         clients = session.exec(query).all()
@@ -476,3 +480,36 @@ def _remember(cache: dict[str, Any], limit: int, key: str, value: Any) -> None:
 def _aware(value: dt.datetime) -> dt.datetime:
     # SQLite hands datetimes back without their time zone; they were stored in UTC.
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def update_client(
+    engine: Engine,
+    name: str,
+    *,
+    allow: Iterable[str],
+    purposes: Iterable[str],
+    rate_per_minute: int | None,
+    fields: Mapping[str, Sequence[str]],
+    require_officer: bool,
+    require_dossier: bool,
+    agency: str | None = None,
+) -> None:
+    """Change a client's grants, purposes, rate limit and field grants (the console's edit;
+    its keys stay as they are). The same rules as `create_client`; LookupError if unknown.
+    Hub processes see the change within HUB_CLIENT_CACHE_TTL_S."""
+    allow, purposes = sorted(set(allow)), sorted(set(purposes))
+    if not allow:
+        raise ValueError("a client needs at least one --allow grant")
+    for grant in allow:
+        if grant != "*" and not all(part.strip() for part in grant.split(":", 1)):
+            raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
+    if rate_per_minute is not None and rate_per_minute < 1:
+        raise ValueError("a rate limit is at least 1 call a minute")
+    with Session(engine) as session:
+        client = _client_named(session, name)
+        client.allow, client.purposes, client.agency = allow, purposes, agency
+        client.rate_per_minute = rate_per_minute
+        client.fields = {service: list(names) for service, names in fields.items()}
+        client.require_officer, client.require_dossier = require_officer, require_dossier
+        session.add(client)
+        session.commit()
