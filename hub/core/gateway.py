@@ -200,6 +200,7 @@ class Gateway:
         principal: Principal | None = None,
         authorize: bool = True,
         grant: str | None = None,
+        status: int | Callable[[], int] = 200,
     ) -> CallResult:
         """Serve a call from the hub's own records (a job's state, a payment) with the same
         authentication, grant and purpose checks, audit and metrics as an upstream call.
@@ -209,7 +210,8 @@ class Gateway:
         principal's field grant (`hub.fields.trim_view`), and the audit record lists its
         fields. The grant checked is `service:GRANT`, where
         `grant` is the catalogue's operation the route serves (default: `operation`, the
-        name the audit record carries).
+        name the audit record carries). `status` is the HTTP status the route answers a
+        success with (201, 202; a callable when `func` decides it), for the audit record.
         """
         started = time.perf_counter()
         admit = principal is None
@@ -232,6 +234,7 @@ class Gateway:
                 )
             data, trace.subject_id = await func(principal)
             trace.disclosed(data)
+            trace.status = status() if callable(status) else status
         except BaseException as exc:
             await self._fail(trace, started, exc)
             raise

@@ -112,7 +112,7 @@ async def test_submit_answers_202_with_a_job_the_client_can_read(hub, upstream) 
     # The upstream call, the agency's application around it, then the read.
     assert [(r["operation"], r["status"]) for r in rows] == [
         ("submit", 200),
-        ("request", 200),
+        ("request", 202),  # what the client was answered (issue 18, finding 6)
         ("status", 200),
     ]
     assert rows[0]["subject_id"] == APPLICATION["personal_id"]

@@ -103,7 +103,13 @@ async def _admin(
         return data, data.pop("_subject", None)
 
     result = await hub.gateway.local(
-        caller, SERVICE, operation, run, personal_data=personal_data, grant=grant
+        caller,
+        SERVICE,
+        operation,
+        run,
+        personal_data=personal_data,
+        grant=grant,
+        status=status_code,
     )
     return envelope(result, caller.request_id, status_code=status_code)
 
