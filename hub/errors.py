@@ -36,7 +36,9 @@
     │   └── InvalidClient (401 INVALID_CLIENT)
     ├── UpstreamError (502 UPSTREAM_ERROR)   upstream failed; retriable
     │   ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)   unparsable or off-contract
-    │   │   └── ResponseTooLarge (502 UPSTREAM_BAD_RESPONSE)   past the size cap
+    │   │   ├── ResponseTooLarge (502 UPSTREAM_BAD_RESPONSE)   past the size cap
+    │   │   └── UpstreamUnreadable (502 UPSTREAM_BAD_RESPONSE)   not JSON/XML, or past its
+    │   │                                                         bounds: counted by the circuit
     │   ├── UpstreamRejected (502 UPSTREAM_REJECTED)   upstream refused our request
     │   ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)   cannot connect, or it is down
     │   │   ├── BulkheadFull (503 UPSTREAM_UNAVAILABLE)   too many calls in flight to it
@@ -375,6 +377,13 @@ class ResponseTooLarge(UpstreamBadResponse):
 
     def __init__(self, size: int) -> None:
         super().__init__(log_context={"cause": "response too large", "bytes_at_least": size})
+
+
+class UpstreamUnreadable(UpstreamBadResponse):
+    """Upstream's answer is not its protocol's format at all: not JSON or XML, not UTF-8,
+    nested deeper or holding more than the hub reads. Unlike an off-contract value in one
+    record, this says the upstream (or something between) is broken or hostile, so the
+    circuit breaker counts it as an upstream failure; like any bad response, not retried."""
 
 
 class CircuitOpen(UpstreamUnavailable):

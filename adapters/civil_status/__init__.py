@@ -175,7 +175,9 @@ class CivilStatusAdapter(Adapter):
         if response.status_code != 200:
             context = {"cause": "token", "oauth_error": _oauth_error(response)}
             raise_for_status(response, log_context=context)
-        reply = _TokenReply.model_validate_json(response.content)
+        # Through response_json, as every answer: bounded, and unreadable bytes are
+        # UpstreamUnreadable (counted by the circuit), not a ValidationError.
+        reply = _TokenReply.model_validate(response_json(response))
         if reply.token_type.lower() != "bearer":
             raise UpstreamBadResponse(log_context={"cause": "token_type is not Bearer"})
         # Renew a margin before expiry, but never sooner than half-way through its life.

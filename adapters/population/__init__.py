@@ -20,7 +20,13 @@ from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import Citizen, CitizenLookup, CitizenVerification, CitizenVerificationResult
-from hub.errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
+from hub.errors import (
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnreadable,
+)
 from hub.soap import SoapFault, element, envelope, parse_response
 from hub.upstream import raise_for_status
 
@@ -207,7 +213,7 @@ class PopulationAdapter(Adapter):
             # on a 200, the answer is off-contract.
             raise_for_status(response)
             context = {"http_status": status, "cause": type(exc).__name__}
-            raise UpstreamBadResponse(log_context=context) from None
+            raise UpstreamUnreadable(log_context=context) from None
         if status != 200:
             raise UpstreamBadResponse(log_context={"http_status": status})
         return payload

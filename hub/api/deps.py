@@ -44,7 +44,7 @@ def caller_headers(request: Request) -> CallerHeaders:
 async def read_bytes(request: Request, limit: int) -> bytes:
     """The request's body, refusing more than `limit` bytes before reading them all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body exceeds {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
