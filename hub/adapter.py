@@ -166,6 +166,8 @@ class OperationSpec:
     resource_query: dict[str, str] = field(default_factory=dict)
     #: The section of the citizen profile it answers (`profile=`).
     profile: str | None = None
+    #: The output field with a verification's overall verdict (`verification=`).
+    verification: str | None = None
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -182,6 +184,7 @@ def operation(
     resource: str | None = None,
     resource_query: MappingABC[str, str] | None = None,
     profile: str | None = None,
+    verification: str | None = None,
 ) -> Callable[[F], F]:
     """Declare an adapter method as an operation.
 
@@ -202,6 +205,11 @@ def operation(
       "name_prefix"}` reads `?name=` into the input's `name_prefix`.
     - `profile`: the section of the citizen profile (`GET /v1/citizens/{id}/profile`) this
       operation answers, called with `{"personal_id": …}` beside the other sections.
+    - `verification`: the operation checks details stated about its `subject` against the
+      record, and this output field holds the overall verdict (`"match"`). The core then
+      answers that field alone unless the client's field grant names more, throttles the
+      operation per client and per person, and alerts on enumeration patterns
+      (hub.security.verification): a verification must not be an oracle.
     """
     if timeout_s is not None and timeout_s <= 0:
         raise ValueError("an operation's timeout must be positive")
@@ -230,6 +238,7 @@ def operation(
                 "resource": resource,
                 "resource_query": dict(resource_query or {}),
                 "profile": profile,
+                "verification": verification,
             },
         )
         return func
@@ -251,6 +260,14 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
             f"operation {func.__qualname__}: subject {meta['subject']!r} not an input field"
         )
     fields = input_model.model_fields  # type: ignore[union-attr]
+    verdict = meta.get("verification")
+    if verdict is not None and (
+        not meta["subject"] or verdict not in getattr(output_model, "model_fields", {})
+    ):
+        raise TypeError(
+            f"operation {func.__qualname__}: a verification names its subject and a verdict "
+            "field of its output"
+        )
     if meta.get("profile") and "personal_id" not in fields:
         raise TypeError(f"operation {func.__qualname__}: a profile section takes `personal_id`")
     for query_name, field_name in meta.get("resource_query", {}).items():
@@ -273,6 +290,7 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         resource=meta.get("resource"),
         resource_query=meta.get("resource_query", {}),
         profile=meta.get("profile"),
+        verification=meta.get("verification"),
     )
 
 

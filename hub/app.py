@@ -45,6 +45,7 @@ from hub.resilience.circuit_sync import CircuitSync
 from hub.resilience.retry import RetryPolicy
 from hub.security.auth import Authenticator
 from hub.security.ratelimit import MemoryCounters, RateLimiter, RedisCounters
+from hub.security.verification import VerificationGuard, VerificationPolicy
 
 log = logging.getLogger("hub")
 
@@ -127,6 +128,12 @@ def create_app(
             if settings.redis_url
             else MemoryCounters()
         )
+        limiter = RateLimiter(
+            counters,
+            global_per_minute=settings.rate_limit_per_minute,
+            on_refused=metrics.on_rate_limited,
+            on_error=metrics.rate_limit_errors.inc,
+        )
         gateway = Gateway(
             registry=registry,
             authenticator=Authenticator(
@@ -141,12 +148,18 @@ def create_app(
                 max_s=settings.retry_max_backoff_s,
             ),
             pseudonym_key=secret,
-            limiter=RateLimiter(
-                counters,
-                global_per_minute=settings.rate_limit_per_minute,
-                on_refused=metrics.on_rate_limited,
-                on_error=metrics.rate_limit_errors.inc,
+            limiter=limiter,
+        )
+        gateway.verifications = VerificationGuard(
+            limiter,
+            VerificationPolicy(
+                per_subject=settings.verify_per_subject,
+                subject_window_s=settings.verify_subject_window_s,
+                per_minute=settings.verify_per_minute,
+                mismatch_alert=settings.verify_mismatch_alert,
             ),
+            pseudonym=gateway.pseudonym,
+            on_alert=lambda client, pattern: metrics.verify_alerts.labels(client, pattern).inc(),
         )
         circuits = (
             CircuitSync(

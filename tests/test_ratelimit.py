@@ -115,7 +115,7 @@ async def test_a_broken_counter_store_lets_calls_through_counted_in_memory(hub):
     class Down(MemoryCounters):
         attempts = 0
 
-        async def hit(self, key: str, limit: int, now: float) -> float:
+        async def hit(self, key: str, limit: int, now: float, window_s: float = 60) -> float:
             Down.attempts += 1
             raise ConnectionError("redis is down")
 

@@ -109,9 +109,9 @@ def count_attempts(limiter: RateLimiter) -> Callable[[], int]:
     counters: Any = limiter.counters
     hit, attempts = counters.hit, [0]
 
-    async def counted(key: str, limit: int, now: float) -> float:
+    async def counted(key: str, limit: int, now: float, window_s: float = 60) -> float:
         attempts[0] += 1
-        return await hit(key, limit, now)
+        return await hit(key, limit, now, window_s)
 
     counters.hit = counted
     return lambda: attempts[0]
@@ -192,13 +192,13 @@ class Flaky(MemoryCounters):
         self.down, self.attempts = True, 0
         self.gate: asyncio.Event | None = None
 
-    async def hit(self, key: str, limit: int, now: float) -> float:
+    async def hit(self, key: str, limit: int, now: float, window_s: float = 60) -> float:
         self.attempts += 1
         if self.gate is not None:
             await self.gate.wait()
         if self.down:
             raise ConnectionError("redis is down")
-        return await super().hit(key, limit, now)
+        return await super().hit(key, limit, now, window_s)
 
 
 def limiter_over(counters: Flaky) -> tuple[RateLimiter, Timer, list[int]]:

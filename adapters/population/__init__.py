@@ -135,13 +135,15 @@ class PopulationAdapter(Adapter):
             raise NotFound()
         return Citizen.model_validate(self._lookup_map.apply(payload))
 
-    @operation(subject="personal_id", resource="POST /v1/citizens/verify")
+    @operation(subject="personal_id", resource="POST /v1/citizens/verify", verification="match")
     async def verify(
         self, request: CitizenVerification, ctx: CallContext
     ) -> CitizenVerificationResult:
         """Whether stated details (name, birth date, gender) match the national record.
 
-        Answers match/no-match field by field and never returns the recorded values.
+        Answers one overall match; field by field and whether the ID exists only to a
+        client granted them (`--fields population:match,found,fields`). Never the
+        recorded values. Throttled per client and per person (HUB_VERIFY_*).
         """
         gender = None if request.gender is None else ("1" if request.gender == "male" else "2")
         body = (

@@ -100,6 +100,19 @@ class Settings(SecretFileSettings):
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
     )
+    # Verifications (population:verify) are throttled and watched: hub.security.verification.
+    verify_per_subject: int = Field(
+        5, ge=0, description="Verifications of one person by one client a subject window (0: off)."
+    )
+    verify_subject_window_s: float = Field(
+        86_400, gt=0, description="The window of HUB_VERIFY_PER_SUBJECT and the mismatch alert."
+    )
+    verify_per_minute: int = Field(
+        120, ge=0, description="Verifications by one client in any 60 s (0: no such throttle)."
+    )
+    verify_mismatch_alert: int = Field(
+        3, ge=0, description="No-match verifications of one person by one client that alert."
+    )
     secret_key: SecretStr = Field(
         SecretStr(DEFAULT_SECRET),
         description="Server secret: keys API-key hashes and log pseudonyms.",

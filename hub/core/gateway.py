@@ -47,6 +47,7 @@ from hub.security.auth import Authenticator, Principal
 from hub.security.fields import paths_of
 from hub.security.fields import trim as cut_fields
 from hub.security.ratelimit import RateLimiter
+from hub.security.verification import VerificationGuard, verification_fields
 
 log = logging.getLogger("hub.gateway")
 
@@ -90,8 +91,11 @@ class Gateway:
         retry: RetryPolicy,
         pseudonym_key: bytes,
         limiter: RateLimiter | None = None,
+        verifications: VerificationGuard | None = None,
     ) -> None:
         self.limiter = limiter
+        #: Throttles and alerts of `@operation(verification=…)` (hub.security.verification).
+        self.verifications = verifications
         self.registry = registry
         self.authenticator = authenticator
         self.audit = audit
@@ -176,9 +180,16 @@ class Gateway:
             request = validate_input(spec, payload)
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
+            verdict, guard = spec.verification, self.verifications
+            if verdict and guard is not None:
+                await guard.admit(principal.client_id, trace.subject_id)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
+            if verdict and guard is not None:
+                await guard.answered(principal.client_id, trace.subject_id, data, verdict)
             if trim:
                 granted = principal.fields_for(service)
+                if verdict:  # one verdict unless granted more: not an oracle
+                    granted = verification_fields(verdict, granted)
                 data = data if granted is None else cut_fields(data, granted)
                 trace.disclosed(data)
         except BaseException as exc:

@@ -35,21 +35,22 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from hub.errors import RateLimited
 
 __all__ = ["MemoryCounters", "RateLimiter", "RedisCounters"]
 
 WINDOW_S = 60
+T = TypeVar("T")
 log = logging.getLogger("hub.ratelimit")
 
 
 class Counters(Protocol):
-    async def hit(self, key: str, limit: int, now: float) -> float:
-        """Admit one call under `key` if fewer than `limit` were admitted in the window
-        before `now`: 0.0, or the seconds until one of them leaves the window."""
+    async def hit(self, key: str, limit: int, now: float, window_s: float = WINDOW_S) -> float:
+        """Admit one call under `key` if fewer than `limit` were admitted in the `window_s`
+        seconds before `now`: 0.0, or the seconds until one of them leaves the window."""
         ...
 
     async def aclose(self) -> None: ...
@@ -62,25 +63,24 @@ class MemoryCounters:
     PRUNE_AT = 10_000
 
     def __init__(self) -> None:
-        self._logs: dict[str, deque[float]] = {}
+        self._logs: dict[str, tuple[float, deque[float]]] = {}
 
-    async def hit(self, key: str, limit: int, now: float) -> float:
-        calls = self._logs.get(key)
-        if calls is None:
+    async def hit(self, key: str, limit: int, now: float, window_s: float = WINDOW_S) -> float:
+        entry = self._logs.get(key)
+        if entry is None:
             if len(self._logs) >= self.PRUNE_AT:
                 self._prune(now)
-            calls = self._logs[key] = deque()
-        while calls and calls[0] <= now - WINDOW_S:
+            entry = self._logs[key] = (window_s, deque())
+        calls = entry[1]
+        while calls and calls[0] <= now - window_s:
             calls.popleft()
         if len(calls) >= limit:
-            return calls[0] + WINDOW_S - now if calls else float(WINDOW_S)
+            return calls[0] + window_s - now if calls else float(window_s)
         calls.append(now)
         return 0.0
 
     def _prune(self, now: float) -> None:
-        for key in [
-            k for k, calls in self._logs.items() if not calls or calls[-1] <= now - WINDOW_S
-        ]:
+        for key in [k for k, (w, calls) in self._logs.items() if not calls or calls[-1] <= now - w]:
             del self._logs[key]
 
     async def aclose(self) -> None:
@@ -112,20 +112,20 @@ class RedisCounters:
         too (hub.resilience.circuit_sync); closed with these counters."""
         return self._redis
 
-    async def hit(self, key: str, limit: int, now: float) -> float:
+    async def hit(self, key: str, limit: int, now: float, window_s: float = WINDOW_S) -> float:
         name = f"{self.prefix}rl:{key}"
         member = f"{now:.6f}:{uuid.uuid4().hex[:8]}"  # unique: two calls in one microsecond
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(name, "-inf", now - WINDOW_S)
+            pipe.zremrangebyscore(name, "-inf", now - window_s)
             pipe.zadd(name, {member: now})
             pipe.zcard(name)
             pipe.zrange(name, 0, 0, withscores=True)
-            pipe.pexpire(name, (WINDOW_S + 1) * 1000)
+            pipe.pexpire(name, math.ceil((window_s + 1) * 1000))
             _, _, count, oldest, _ = await pipe.execute()
         if int(count) <= limit:
             return 0.0
         await self._redis.zrem(name, member)  # refused: not part of the window
-        return float(oldest[0][1]) + WINDOW_S - now if oldest else float(WINDOW_S)
+        return float(oldest[0][1]) + window_s - now if oldest else float(window_s)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -163,23 +163,34 @@ class RateLimiter:
         if per_minute is None and self.global_per_minute is None:
             return
         now = self.clock()
+        await self._counted(lambda counters: self._count(counters, client_id, per_minute, now))
+
+    async def take(self, key: str, limit: int, window_s: float) -> float:
+        """Admit one event under `key` within `limit` a `window_s` (another limit kept in
+        the same store, through the same breaker: verifications per person): 0.0, or the
+        seconds until it would be admitted. Raises nothing of its own."""
+        now = self.clock()
+        return await self._counted(lambda counters: counters.hit(key, limit, now, window_s))
+
+    async def _counted(self, count: Callable[[Counters], Awaitable[T]]) -> T:
+        """`count` in the shared counters, or in this process's while they fail."""
         probe = False
         if self.failing:
             if self._probing or self.monotonic() < self._retry_at:
                 # Redis is left alone for the back-off: no call waits on it.
-                await self._count(self.local, client_id, per_minute, now)
-                return
+                return await count(self.local)
             probe = self._probing = True  # one call tries Redis again, the others count here
         try:
-            await self._count(self.counters, client_id, per_minute, now)
+            result = await count(self.counters)
         except RateLimited:
             self._answered()
             raise
         except Exception as exc:  # the counter store is down: count here, let the call through
             self._failed(exc, probe=probe)
-            await self._count(self.local, client_id, per_minute, now)
+            return await count(self.local)
         else:
             self._answered()
+            return result
         finally:
             if probe:
                 self._probing = False
