@@ -25,8 +25,10 @@
     │   ├── PaymentMismatch (409 PAYMENT_MISMATCH)
     │   └── ReplayedMessage (409 REPLAYED_MESSAGE)
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
+    ├── UriTooLong (414 URI_TOO_LONG)   past the HTTP server's request-line bound
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
+    ├── HeadersTooLarge (431 HEADERS_TOO_LARGE)   past the HTTP server's header bound
     ├── CallCancelled (499 CANCELLED)   only in the audit trail: the caller went away
     ├── AdapterError (500 ADAPTER_ERROR)   an adapter's own bug; not retried, not upstream's
     ├── OAuthError (500 INTERNAL_ERROR)   RFC 6749 errors of POST /oauth/token
@@ -62,10 +64,22 @@ text: give a fixed sentence, and put anything diagnostic in `log_context` (not r
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 #: The realm the hub's 401 challenges name (Bearer on the API, Basic at the token endpoint).
 REALM = "lgsp-hub"
+
+
+#: A caller's path segment the errors may repeat: a name's shape (a letter first, so never a
+#: personal ID or another number), at most 64 characters. Anything else is not echoed.
+_ECHOABLE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+
+def echoed(segment: str, named: str, unnamed: str) -> str:
+    """`named` with the segment quoted in it (`{!r}`), or `unnamed` when the segment is not
+    a name's shape: an error repeats nothing else of what the caller sent."""
+    return named.format(segment) if _ECHOABLE.fullmatch(segment) else unnamed
 
 
 class HubError(Exception):
@@ -245,6 +259,18 @@ class PaymentMismatch(Conflict):
 
 class PayloadTooLarge(HubError):
     status, code, title = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
+
+
+class UriTooLong(HubError):
+    """The request line's target is longer than the HTTP server reads (hub.core.http_server)."""
+
+    status, code, title = 414, "URI_TOO_LONG", "Request URL too long"
+
+
+class HeadersTooLarge(HubError):
+    """The request's headers are larger than the HTTP server reads (hub.core.http_server)."""
+
+    status, code, title = 431, "HEADERS_TOO_LARGE", "Request headers too large"
 
 
 class SchemaViolation(HubError):

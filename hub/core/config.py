@@ -6,6 +6,7 @@ apps with their own database and upstream configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -99,6 +100,15 @@ class Settings(SecretFileSettings):
     )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a Prometheus scrape of /metrics from outside "
+        "HUB_METRICS_NETWORKS must send (None: only those networks are served).",
+    )
+    metrics_networks: list[str] = Field(
+        ["127.0.0.0/8", "::1/128"],
+        description="Client networks served /metrics without the token (CIDR; default loopback).",
     )
     # Verifications (population:verify) are throttled and watched: hub.security.verification.
     verify_per_subject: int = Field(
@@ -367,6 +377,13 @@ class Settings(SecretFileSettings):
             ProxyRules.build(self.upstream_proxy)
         except ValueError as exc:  # its message names the variable, never the credentials
             raise ConfigurationError(str(exc)) from None
+        for network in self.metrics_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"HUB_METRICS_NETWORKS: {network!r} is no network"
+                ) from None
         if self.environment != "production":
             return
         secret = self.secret_key.get_secret_value()

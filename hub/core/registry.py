@@ -24,7 +24,7 @@ from hub.adapter import Adapter, AdapterConfig, OperationSpec
 from hub.core.config import Settings
 from hub.core.http1 import Http1Backend
 from hub.core.proxy import ProxyRules, masked
-from hub.errors import UnknownOperation, UnknownService
+from hub.errors import UnknownOperation, UnknownService, echoed
 from hub.mapping import Mapping, MappingError, load_mapping
 from hub.resilience.circuit import CircuitBreaker, CircuitPolicy
 from hub.upstream import AiohttpBackend, HttpxBackend, UpstreamClient
@@ -216,7 +216,13 @@ class LoadedAdapter:
     def spec(self, operation: str) -> OperationSpec:
         spec = self.cls.operations.get(operation)
         if spec is None:
-            raise UnknownOperation(f"service {self.cls.name!r} has no operation {operation!r}")
+            raise UnknownOperation(
+                echoed(
+                    operation,
+                    f"service {self.cls.name!r} has no operation {{!r}}",
+                    f"service {self.cls.name!r} has no operation by that name",
+                )
+            )
         return spec
 
 
@@ -281,7 +287,9 @@ class AdapterRegistry:
         try:
             return self._adapters[name]
         except KeyError:
-            raise UnknownService(f"no service named {name!r}") from None
+            raise UnknownService(
+                echoed(name, "no service named {!r}", "no service by that name")
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._adapters
