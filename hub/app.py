@@ -39,6 +39,7 @@ from hub.core.gateway import Gateway
 from hub.core.health import HealthMonitor
 from hub.core.metrics import Metrics
 from hub.core.registry import AdapterLoadError, AdapterRegistry, classes_from, discover
+from hub.core.sealed import install_sealer
 from hub.core.state import Hub
 from hub.core.worker import BackgroundWorker
 from hub.resilience.circuit_sync import CircuitSync
@@ -104,6 +105,7 @@ def create_app(
     registry = AdapterRegistry.build(settings, classes, transports)
     default_payment = _default_payment_provider(registry, settings)
     engine = make_engine(settings.database_url)
+    install_sealer(engine, settings.sealer())
     metrics = Metrics()
     for loaded in registry:
         loaded.circuit.on_change = metrics.on_circuit_change

@@ -101,6 +101,11 @@ class Settings(SecretFileSettings):
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
     )
+    data_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s), comma-separated, sealing certificates and webhook payloads "
+        "at rest (None: derived from HUB_SECRET_KEY); hub.core.sealed.",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token a Prometheus scrape of /metrics from outside "
@@ -368,6 +373,13 @@ class Settings(SecretFileSettings):
             return self.https_callbacks_only
         return self.environment == "production"
 
+    def sealer(self) -> Any:
+        """The sealer of data at rest (hub.core.sealed) these settings give."""
+        from hub.core.sealed import sealer_for
+
+        key = None if self.data_key is None else self.data_key.get_secret_value()
+        return sealer_for(key, self.secret_key.get_secret_value().encode())
+
     def check(self) -> None:
         """Refuse settings that must never run in production (raises ConfigurationError)."""
         configured = os.environ.get(SECRETS_DIR_VARIABLE)
@@ -376,6 +388,10 @@ class Settings(SecretFileSettings):
         try:
             ProxyRules.build(self.upstream_proxy)
         except ValueError as exc:  # its message names the variable, never the credentials
+            raise ConfigurationError(str(exc)) from None
+        try:
+            self.sealer()
+        except ValueError as exc:  # its message never repeats the key
             raise ConfigurationError(str(exc)) from None
         for network in self.metrics_networks:
             try:

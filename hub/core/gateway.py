@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -460,8 +461,8 @@ class _Trace:
             "service": self.service[:64],
             "operation": self.operation[:64],
             "purpose": _clip(self.caller.purpose, 64),
-            "officer_id": _clip(self.caller.officer_id, 128),
-            "dossier_id": _clip(self.caller.dossier_id, 128),
+            "officer_id": _shaped(self.caller.officer_id),
+            "dossier_id": _shaped(self.caller.dossier_id),
             "subject_id": _clip(self.subject_id, 64),
             "status": self.status,
             "code": self.code,
@@ -479,13 +480,30 @@ CALLER_HEADER_LIMITS = {
 }
 
 
+#: An officer's or a dossier's identifier: a code (MaCanBo, MaHoSo such as
+#: `000.00.01.H26-0001`), ASCII, never a name: what is sent lands in the audit trail and in
+#: the citizen's access report.
+CALLER_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}")
+
+
 def check_caller(caller: CallerHeaders) -> None:
-    """400 for a caller header longer than the audit trail keeps: it would be cut there,
-    or refused by a database column downstream."""
+    """400 for a caller header longer than the audit trail keeps (it would be cut there,
+    or refused by a database column downstream), or an officer or dossier id that is not a
+    code's shape (CALLER_ID_SHAPE)."""
     for field_name, (header, limit) in CALLER_HEADER_LIMITS.items():
         value = getattr(caller, field_name)
         if value is not None and len(value) > limit:
             raise BadRequest(f"{header} is at most {limit} characters")
+        if field_name != "purpose" and value is not None and _shaped(value) is None:
+            raise BadRequest(
+                f"{header} is a code of letters, digits and . _ : / @ - (no spaces, no name)"
+            )
+
+
+def _shaped(value: str | None) -> str | None:
+    """An officer or dossier id as the audit record keeps it: only a code's shape, so a
+    refused call's record does not keep a name sent there either."""
+    return value if value is not None and CALLER_ID_SHAPE.fullmatch(value) else None
 
 
 def _clip(value: str | None, size: int) -> str | None:

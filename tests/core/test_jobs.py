@@ -87,7 +87,8 @@ async def push(
 
 def job_rows(hub: RunningHub) -> list[dict[str, Any]]:
     with hub.hub.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text("SELECT * FROM jobs")).mappings()]
+        # through the table's column types: `result` is sealed at rest (hub.core.sealed)
+        return [dict(r) for r in conn.execute(select(Job.__table__)).mappings()]
 
 
 def make_due(hub: RunningHub) -> None:

@@ -20,6 +20,7 @@ from hub.capabilities.webhooks import WebhookSender, check_callback_url, enqueue
 from hub.core.config import Settings
 from hub.core.db import create_schema, make_engine
 from hub.core.models import WebhookDelivery, utcnow
+from hub.core.sealed import install_sealer
 from hub.errors import AuditUnavailable, InvalidCallbackUrl
 from tests.conftest import reset_database
 
@@ -44,6 +45,7 @@ class Receiver:
 def engine(settings: Settings) -> Any:
     reset_database(settings.database_url)
     engine = make_engine(settings.database_url)
+    install_sealer(engine, settings.sealer())  # payloads are sealed at rest, as in the app
     create_schema(engine)
     yield engine
     engine.dispose()
