@@ -37,6 +37,7 @@ from hub.core.config import Settings
 from hub.core.db import make_engine, prepare
 from hub.core.gateway import Gateway
 from hub.core.health import HealthMonitor
+from hub.core.memory import tune_allocator
 from hub.core.metrics import Metrics
 from hub.core.registry import AdapterLoadError, AdapterRegistry, classes_from, discover
 from hub.core.sealed import install_sealer
@@ -114,6 +115,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_allocator()  # large upstream answers give their memory back (hub.core.memory)
         await asyncio.to_thread(prepare, engine, migrate=settings.migrate_on_start)
         audit = AuditWriter(
             engine,

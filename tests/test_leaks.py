@@ -4,6 +4,7 @@ HTTP server's own refusals, errors that repeat the caller's path, and /metrics."
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -195,3 +196,38 @@ def test_a_long_but_bounded_url_still_reaches_the_app(real_hub):
     )
     assert got == 200 and orjson.loads(body) == {"status": "ok"}
     assert headers["x-request-id"]
+
+
+# -- memory after large upstream answers -------------------------------------------------------
+
+
+def test_the_allocator_is_tuned_once_and_the_environment_wins(monkeypatch):
+    from hub.core.memory import tune_allocator
+
+    tune_allocator.cache_clear()
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert tune_allocator() is False  # glibc read the operator's own setting
+    tune_allocator.cache_clear()
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert tune_allocator() is (sys.platform == "linux")
+    tune_allocator.cache_clear()
+
+
+def test_the_upstream_memory_measurement_runs(tmp_path):
+    """bench/upstream_memory.py measures RSS around large answers; here it only has to run
+    (RSS is read by a person, never asserted)."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "upstream_memory.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--calls", "2", "--mb", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert measured["statuses"] == [200] and measured["answer_bytes"] > 400_000
+    assert {"rss_before_mb", "rss_after_gc_mb", "raised_mb"} <= set(measured)
