@@ -12,7 +12,9 @@ An adapter is a class with a few declarations and one async method per operation
         @operation(subject="personal_id")
         async def parcels(self, request: ParcelQuery, ctx: CallContext) -> ParcelList:
             response = await self.http.get("/parcels", params=…)
-            mapped = self.compiled_mapping.operation("parcels").apply(response.json())
+            raise_for_status(response)            # hub.upstream: the one status rule
+            data = response_json(response)        # bounded: never response.json()
+            mapped = self.compiled_mapping.operation("parcels").apply(data)
             return ParcelList.model_validate(mapped)
 
         async def health(self) -> Health: …

@@ -177,6 +177,68 @@ async def test_a_non_ascii_basic_credential_is_401(hub, authorization):
     assert response.json()["error"] == "invalid_client"
 
 
+# -- control characters in text: NUL (PostgreSQL refuses it), the others (XML refuses them) -----
+
+
+def poisoned(value: Any) -> Any:
+    """`value` with a NUL and a BEL appended to every string in it."""
+    if isinstance(value, dict):
+        return {k: poisoned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [poisoned(v) for v in value]
+    return value + "\u0000\u0007" if isinstance(value, str) else value
+
+
+VERIFY = {"personal_id": PID, "full_name": "Nguyễn Văn A", "date_of_birth": "1985-01-01"}
+JUDICIAL = identifier_requests({"pid": PID, "code": "", "number": ""})[-1][2]["json"]
+PAYMENT = {
+    "amount": 150000,
+    "description": "Lệ phí",
+    "procedure_code": "1.0001",
+    "dossier_id": "HS-1",
+    "payer_name": "Nguyễn Văn A",
+}
+POISON_TARGETS = [
+    ("/v1/citizens/verify", VERIFY),
+    ("/v1/services/population/verify", VERIFY),
+    ("/v1/judicial-records/requests", JUDICIAL),
+    ("/v1/jobs/judicial-records", JUDICIAL),
+    ("/v1/payments", PAYMENT),
+    ("/admin/clients", {"name": "agency", "allow": ["population"], "purposes": ["p"]}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), POISON_TARGETS, ids=[p for p, _ in POISON_TARGETS])
+async def test_control_characters_in_text_are_400_and_reach_nothing(counted, path, body):
+    hub, transports = counted
+    key = everything(hub)
+    for sent in (poisoned(body), {**body, "x\u0000": 1}):
+        response = await hub.http.post(
+            path,
+            content=orjson.dumps(sent),
+            headers={**hub.headers(key, **{"idempotency-key": uuid.uuid4().hex})},
+        )
+        assert_problem(response, 400, "INVALID_JSON")
+    assert sum(len(t.requests) for t in transports.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/payments/pay_%00x",
+        "/v1/payments/%00/receipt",
+        "/v1/judicial-records/requests/job_%00",
+        "/v1/jobs/judicial-records/job_%00",
+        "/admin/clients/a%00b",
+        "/v1/enterprises?name=a%00",
+        "/admin/audit?subject_id=%00",
+    ],
+)
+async def test_a_nul_in_the_url_is_400_before_any_look_up(hub, path):
+    response = await hub.http.get(path, headers=hub.headers(everything(hub)))
+    assert_problem(response, 400, "BAD_REQUEST")
+
+
 # -- the battery: every route, the same hostile inputs -----------------------------------------
 
 HOSTILE_SEGMENTS = [
@@ -186,6 +248,8 @@ HOSTILE_SEGMENTS = [
     "%F0%9F%92%A9%00",  # an emoji and a NUL
     "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
     "%FF%FE",  # not UTF-8
+    "a%00b",  # NUL
+    "%07%1B%5B31m",  # BEL, an ANSI escape
 ]
 
 HOSTILE_BODIES: list[bytes] = [
@@ -196,6 +260,8 @@ HOSTILE_BODIES: list[bytes] = [
     orjson.dumps({"personal_id": PID.translate(ARABIC_INDIC), "amount": "١٠٠"}),
     b"[" + b"0," * 200_000 + b"0]",  # many elements, under the body limit
     b'{"x": "' + b"a" * (1_048_576 + 10) + b'"}',  # past HUB_MAX_BODY_BYTES
+    orjson.dumps(poisoned(VERIFY)),
+    orjson.dumps(poisoned(PAYMENT)),
 ]
 
 HOSTILE_CREDENTIALS: list[bytes | None] = [
