@@ -12,7 +12,9 @@ An adapter is a class with a few declarations and one async method per operation
         @operation(subject="personal_id")
         async def parcels(self, request: ParcelQuery, ctx: CallContext) -> ParcelList:
             response = await self.http.get("/parcels", params=…)
-            mapped = self.compiled_mapping.operation("parcels").apply(response.json())
+            raise_for_status(response)            # hub.upstream: the one status rule
+            data = response_json(response)        # bounded: never response.json()
+            mapped = self.compiled_mapping.operation("parcels").apply(data)
             return ParcelList.model_validate(mapped)
 
         async def health(self) -> Health: …
@@ -169,6 +171,8 @@ class OperationSpec:
     profile: str | None = None
     #: Paths in the output naming further data subjects (`subject_from=`).
     subject_from: tuple[str, ...] = ()
+    #: The output field with a verification's overall verdict (`verification=`).
+    verification: str | None = None
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -186,6 +190,7 @@ def operation(
     resource_query: MappingABC[str, str] | None = None,
     profile: str | None = None,
     subject_from: str | Sequence[str] = (),
+    verification: str | None = None,
 ) -> Callable[[F], F]:
     """Declare an adapter method as an operation.
 
@@ -211,6 +216,11 @@ def operation(
       "name_prefix"}` reads `?name=` into the input's `name_prefix`.
     - `profile`: the section of the citizen profile (`GET /v1/citizens/{id}/profile`) this
       operation answers, called with `{"personal_id": …}` beside the other sections.
+    - `verification`: the operation checks details stated about its `subject` against the
+      record, and this output field holds the overall verdict (`"match"`). The core then
+      answers that field alone unless the client's field grant names more, throttles the
+      operation per client and per person, and alerts on enumeration patterns
+      (hub.security.verification): a verification must not be an oracle.
     """
     if timeout_s is not None and timeout_s <= 0:
         raise ValueError("an operation's timeout must be positive")
@@ -242,6 +252,7 @@ def operation(
                 "subject_from": (subject_from,)
                 if isinstance(subject_from, str)
                 else tuple(subject_from),
+                "verification": verification,
             },
         )
         return func
@@ -267,6 +278,14 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         if problem is not None:
             raise TypeError(f"operation {func.__qualname__}: subject_from {path!r}: {problem}")
     fields = input_model.model_fields  # type: ignore[union-attr]
+    verdict = meta.get("verification")
+    if verdict is not None and (
+        not meta["subject"] or verdict not in getattr(output_model, "model_fields", {})
+    ):
+        raise TypeError(
+            f"operation {func.__qualname__}: a verification names its subject and a verdict "
+            "field of its output"
+        )
     if meta.get("profile") and "personal_id" not in fields:
         raise TypeError(f"operation {func.__qualname__}: a profile section takes `personal_id`")
     for query_name, field_name in meta.get("resource_query", {}).items():
@@ -290,6 +309,7 @@ def _spec_from_method(method_name: str, func: Callable[..., Any]) -> OperationSp
         resource_query=meta.get("resource_query", {}),
         profile=meta.get("profile"),
         subject_from=meta.get("subject_from", ()),
+        verification=meta.get("verification"),
     )
 
 

@@ -38,14 +38,17 @@ from hub.core.config import Settings
 from hub.core.db import make_engine, prepare
 from hub.core.gateway import Gateway
 from hub.core.health import HealthMonitor
+from hub.core.memory import tune_allocator
 from hub.core.metrics import Metrics
 from hub.core.registry import AdapterLoadError, AdapterRegistry, classes_from, discover
+from hub.core.sealed import install_sealer
 from hub.core.state import Hub
 from hub.core.worker import BackgroundWorker
 from hub.resilience.circuit_sync import CircuitSync
 from hub.resilience.retry import RetryPolicy
 from hub.security.auth import Authenticator
 from hub.security.ratelimit import MemoryCounters, RateLimiter, RedisCounters
+from hub.security.verification import VerificationGuard, VerificationPolicy
 
 log = logging.getLogger("hub")
 
@@ -104,6 +107,7 @@ def create_app(
     registry = AdapterRegistry.build(settings, classes, transports)
     default_payment = _default_payment_provider(registry, settings)
     engine = make_engine(settings.database_url)
+    install_sealer(engine, settings.sealer())
     metrics = Metrics()
     for loaded in registry:
         loaded.circuit.on_change = metrics.on_circuit_change
@@ -112,6 +116,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_allocator()  # large upstream answers give their memory back (hub.core.memory)
         await asyncio.to_thread(prepare, engine, migrate=settings.migrate_on_start)
         audit = AuditWriter(
             engine,
@@ -128,6 +133,12 @@ def create_app(
             if settings.redis_url
             else MemoryCounters()
         )
+        limiter = RateLimiter(
+            counters,
+            global_per_minute=settings.rate_limit_per_minute,
+            on_refused=metrics.on_rate_limited,
+            on_error=metrics.rate_limit_errors.inc,
+        )
         gateway = Gateway(
             registry=registry,
             authenticator=Authenticator(
@@ -142,12 +153,18 @@ def create_app(
                 max_s=settings.retry_max_backoff_s,
             ),
             pseudonym_key=secret,
-            limiter=RateLimiter(
-                counters,
-                global_per_minute=settings.rate_limit_per_minute,
-                on_refused=metrics.on_rate_limited,
-                on_error=metrics.rate_limit_errors.inc,
+            limiter=limiter,
+        )
+        gateway.verifications = VerificationGuard(
+            limiter,
+            VerificationPolicy(
+                per_subject=settings.verify_per_subject,
+                subject_window_s=settings.verify_subject_window_s,
+                per_minute=settings.verify_per_minute,
+                mismatch_alert=settings.verify_mismatch_alert,
             ),
+            pseudonym=gateway.pseudonym,
+            on_alert=lambda client, pattern: metrics.verify_alerts.labels(client, pattern).inc(),
         )
         circuits = (
             CircuitSync(

@@ -26,8 +26,10 @@
     │   ├── PaymentMismatch (409 PAYMENT_MISMATCH)
     │   └── ReplayedMessage (409 REPLAYED_MESSAGE)
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
+    ├── UriTooLong (414 URI_TOO_LONG)   past the HTTP server's request-line bound
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
+    ├── HeadersTooLarge (431 HEADERS_TOO_LARGE)   past the HTTP server's header bound
     ├── CallCancelled (499 CANCELLED)   only in the audit trail: the caller went away
     ├── AdapterError (500 ADAPTER_ERROR)   an adapter's own bug; not retried, not upstream's
     ├── OAuthError (500 INTERNAL_ERROR)   RFC 6749 errors of POST /oauth/token
@@ -37,7 +39,9 @@
     │   └── InvalidClient (401 INVALID_CLIENT)
     ├── UpstreamError (502 UPSTREAM_ERROR)   upstream failed; retriable
     │   ├── UpstreamBadResponse (502 UPSTREAM_BAD_RESPONSE)   unparsable or off-contract
-    │   │   └── ResponseTooLarge (502 UPSTREAM_BAD_RESPONSE)   past the size cap
+    │   │   ├── ResponseTooLarge (502 UPSTREAM_BAD_RESPONSE)   past the size cap
+    │   │   └── UpstreamUnreadable (502 UPSTREAM_BAD_RESPONSE)   not JSON/XML, or past its
+    │   │                                                         bounds: counted by the circuit
     │   ├── UpstreamRejected (502 UPSTREAM_REJECTED)   upstream refused our request
     │   ├── UpstreamUnavailable (503 UPSTREAM_UNAVAILABLE)   cannot connect, or it is down
     │   │   ├── BulkheadFull (503 UPSTREAM_UNAVAILABLE)   too many calls in flight to it
@@ -61,10 +65,28 @@ text: give a fixed sentence, and put anything diagnostic in `log_context` (not r
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 #: The realm the hub's 401 challenges name (Bearer on the API, Basic at the token endpoint).
 REALM = "lgsp-hub"
+
+
+#: A caller's path segment the errors may repeat: a name's shape (a letter first, so never a
+#: personal ID or another number), at most 64 characters. Anything else is not echoed.
+_ECHOABLE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+
+def echoable(segment: str) -> bool:
+    """Whether an error may quote what the caller sent: a name's shape (a letter, then at
+    most 63 of `a-z0-9_-`), which a personal ID or free text never has."""
+    return _ECHOABLE.fullmatch(segment) is not None
+
+
+def echoed(segment: str, named: str, unnamed: str) -> str:
+    """`named` with the segment quoted in it (`{!r}`), or `unnamed` when the segment is not
+    a name's shape: an error repeats nothing else of what the caller sent."""
+    return named.format(segment) if _ECHOABLE.fullmatch(segment) else unnamed
 
 
 class HubError(Exception):
@@ -250,6 +272,18 @@ class PayloadTooLarge(HubError):
     status, code, title = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
 
 
+class UriTooLong(HubError):
+    """The request line's target is longer than the HTTP server reads (hub.core.http_server)."""
+
+    status, code, title = 414, "URI_TOO_LONG", "Request URL too long"
+
+
+class HeadersTooLarge(HubError):
+    """The request's headers are larger than the HTTP server reads (hub.core.http_server)."""
+
+    status, code, title = 431, "HEADERS_TOO_LARGE", "Request headers too large"
+
+
 class SchemaViolation(HubError):
     status, code, title = 422, "VALIDATION_ERROR", "The request does not match the schema"
 
@@ -380,6 +414,13 @@ class ResponseTooLarge(UpstreamBadResponse):
 
     def __init__(self, size: int) -> None:
         super().__init__(log_context={"cause": "response too large", "bytes_at_least": size})
+
+
+class UpstreamUnreadable(UpstreamBadResponse):
+    """Upstream's answer is not its protocol's format at all: not JSON or XML, not UTF-8,
+    nested deeper or holding more than the hub reads. Unlike an off-contract value in one
+    record, this says the upstream (or something between) is broken or hostile, so the
+    circuit breaker counts it as an upstream failure; like any bad response, not retried."""
 
 
 class CircuitOpen(UpstreamUnavailable):

@@ -48,6 +48,7 @@ from hub.errors import (
     UpstreamError,
     UpstreamRejected,
     UpstreamUnavailable,
+    UpstreamUnreadable,
 )
 from hub.json_limits import json_limit_exceeded
 
@@ -443,22 +444,23 @@ def response_json(
     max_depth: int = JSON_MAX_DEPTH,
     max_items: int = JSON_MAX_ITEMS,
 ) -> Any:
-    """Upstream's answer decoded from JSON, within bounds: UpstreamBadResponse (502, not
-    retried) when it is not JSON (or not UTF-8), is nested deeper than `max_depth` or holds
-    more than `max_items` elements (`hub.json_limits`, as the hub bounds its callers'
-    JSON), or its top level is not of the `expect` type (default an object; None: any).
-    Never a ValueError or a RecursionError: a hostile answer is upstream's fault, not the
-    adapter's. The status is not looked at: call `raise_for_status` first."""
+    """Upstream's answer decoded from JSON, within bounds: UpstreamUnreadable (an
+    UpstreamBadResponse: 502, not retried, counted by the circuit) when it is not JSON
+    (or not UTF-8), is nested deeper than `max_depth` or holds more than `max_items`
+    elements (`hub.json_limits`, as the hub bounds its callers' JSON), or its top level is
+    not of the `expect` type (default an object; None: any). Never a ValueError or a
+    RecursionError: a hostile answer is upstream's fault, not the adapter's. The status is
+    not looked at: call `raise_for_status` first."""
     try:
         value = orjson.loads(response.content)  # its own depth limit: no recursion error
     except orjson.JSONDecodeError:
-        raise UpstreamBadResponse(log_context={"cause": "not JSON"}) from None
+        raise UpstreamUnreadable(log_context={"cause": "not JSON"}) from None
     # Short cut for most answers: fewer brackets than levels, fewer bytes than elements.
     content = response.content
     if content.count(b"[") + content.count(b"{") > max_depth or len(content) > max_items:
         problem = json_limit_exceeded(value, max_depth, max_items)
         if problem is not None:
-            raise UpstreamBadResponse(log_context={"cause": f"JSON {problem}"})
+            raise UpstreamUnreadable(log_context={"cause": f"JSON {problem}"})
     if expect is not None and not isinstance(value, expect):
-        raise UpstreamBadResponse(log_context={"cause": f"JSON is a {type(value).__name__}"})
+        raise UpstreamUnreadable(log_context={"cause": f"JSON is a {type(value).__name__}"})
     return value

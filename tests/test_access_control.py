@@ -77,6 +77,8 @@ async def test_admin_manages_clients_and_keys_end_to_end(echo, upstream):  # noq
     }
     created = await echo.http.post("/admin/clients", json=spec, headers=bearer(admin))
     assert created.status_code == 201, created.text
+    audited = [r for r in echo.audit_rows() if r["operation"] == "create-client"]
+    assert [r["status"] for r in audited] == [201]  # what the answer was (finding 6)
     key = created.json()["data"]["api_key"]
     assert key.startswith("hub_")
     answer = await call(echo, key, **{"X-Officer-ID": "cb-7"})

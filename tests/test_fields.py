@@ -13,8 +13,9 @@ import sys
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from hub.core.models import WebhookDelivery
 from hub.security.fields import check_field_grants, parse_field_grant, paths_of, trim, trim_view
 from mocks.data import load_citizens
 from tests.conftest import RunningHub
@@ -156,7 +157,8 @@ def audited_fields(hub: RunningHub, operation: str | None = None) -> list[list[s
 
 def outbox(hub: RunningHub) -> list[dict[str, Any]]:
     with hub.hub.engine.connect() as conn:
-        rows = conn.execute(text("SELECT payload FROM webhook_deliveries")).all()
+        # through the column's type: the payload is sealed at rest (hub.core.sealed)
+        rows = conn.execute(select(WebhookDelivery.__table__.c.payload)).all()
     return [json.loads(row.payload) for row in rows]
 
 

@@ -79,11 +79,13 @@ async def test_an_unknown_operation_says_which_one_was_meant(hub):
     assert "did you mean `by-representative`?" in answer.json()["detail"]
     far = await hub.http.post(f"{base}/payroll", json={}, headers=hub.headers(key))
     assert "did you mean" not in far.json()["detail"] and "'payroll'" in far.json()["detail"]
-    # the caller's path segment is quoted only when short and plain
+    # the caller's path segment is quoted only when it has a name's shape (hub.errors.echoable)
     for segment in ("x" * 65, "look%3Cscript%3E", "LOOKUP"):
         odd = await hub.http.post(f"{base}/{segment}", json={}, headers=hub.headers(key))
         assert odd.status_code == 404, odd.text
-        assert odd.json()["detail"] == "service 'business-registration' has no such operation"
+        assert (
+            odd.json()["detail"] == "service 'business-registration' has no operation by that name"
+        )
 
 
 # -- the battery on deliberately broken copies of an adapter ---------------------------------

@@ -80,8 +80,10 @@ async def test_documented_refusals(hub, citizen):
     )
 
 
-async def test_verify_match_and_mismatch(hub, citizen):
-    key = hub.client()
+async def test_verify_answers_one_overall_match_by_default(hub, citizen):
+    """Issue 18, finding 2: a verify-only client learns match or no match, nothing about
+    which detail differs or whether the ID exists (an unknown ID is a plain no-match)."""
+    key = hub.client(allow=["population:verify"])
     stated = {
         "personal_id": citizen.personal_id,
         "full_name": citizen.full_name.upper(),  # case does not matter, diacritics do
@@ -90,6 +92,30 @@ async def test_verify_match_and_mismatch(hub, citizen):
     }
     ok = await hub.http.post("/v1/citizens/verify", json=stated, headers=hub.headers(key))
     assert ok.status_code == 200, ok.text
+    assert ok.json()["data"] == {"match": True}
+    wrong_day = (citizen.date_of_birth + dt.timedelta(days=1)).isoformat()
+    bad = await hub.http.post(
+        "/v1/citizens/verify", json=stated | {"date_of_birth": wrong_day}, headers=hub.headers(key)
+    )
+    assert bad.json()["data"] == {"match": False}
+    unknown = await hub.http.post(
+        "/v1/citizens/verify",
+        json=stated | {"personal_id": UNKNOWN_BUT_VALID},
+        headers=hub.headers(key),
+    )
+    assert unknown.json()["data"] == {"match": False}
+    assert [r["fields"] for r in hub.audit_rows()] == ['["match"]'] * 3  # what went out
+
+
+async def test_verify_field_by_field_only_where_granted(hub, citizen):
+    key = hub.client(fields={"population": ["match", "found", "fields"]})
+    stated = {
+        "personal_id": citizen.personal_id,
+        "full_name": citizen.full_name.upper(),
+        "date_of_birth": citizen.date_of_birth.isoformat(),
+        "gender": citizen.gender,
+    }
+    ok = await hub.http.post("/v1/citizens/verify", json=stated, headers=hub.headers(key))
     assert ok.json()["data"] == {
         "match": True,
         "found": True,
@@ -107,6 +133,12 @@ async def test_verify_match_and_mismatch(hub, citizen):
         headers=hub.headers(key),
     )
     assert unknown.json()["data"]["found"] is False and unknown.json()["data"]["match"] is False
+    # A field grant for the look-up alone still leaves the verdict to a verification.
+    lookup_fields = hub.client(fields={"population": ["full_name"]})
+    answer = await hub.http.post(
+        "/v1/citizens/verify", json=stated, headers=hub.headers(lookup_fields)
+    )
+    assert answer.json()["data"] == {"match": True}
 
 
 async def test_verify_schema_errors(hub):

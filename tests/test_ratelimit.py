@@ -53,10 +53,12 @@ async def calls(hub, key, n):
     ]
 
 
-async def test_a_client_past_its_rate_gets_429_until_the_next_minute(hub):
+async def test_a_client_past_its_rate_gets_429_until_its_oldest_call_leaves_the_window(hub):
     limited, other = hub.client(rate_per_minute=3), hub.client()
-    assert await calls(hub, limited, 3) == [404, 404, 404]
+    assert await calls(hub, limited, 1) == [404]
     hub.clock.now += 20
+    assert await calls(hub, limited, 2) == [404, 404]
+    hub.clock.now += 10
     refused = assert_problem(
         await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited)),
         429,
@@ -64,13 +66,36 @@ async def test_a_client_past_its_rate_gets_429_until_the_next_minute(hub):
     )
     assert "3 calls a minute" in refused["detail"]
     answer = await hub.http.post(BAD_ID, json=BAD_INPUT, headers=hub.headers(limited))
-    assert answer.headers["retry-after"] == "40"  # the rest of this minute
+    assert answer.headers["retry-after"] == "30"  # when the first call is a minute old
     assert await calls(hub, other, 5) == [404] * 5  # another client is not held back
     assert [r["code"] for r in hub.audit_rows()].count("RATE_LIMITED") == 2  # audited
     metrics = (await hub.http.get("/metrics")).text
     assert "hub_rate_limited_total" in metrics
-    hub.clock.now += 40  # a new minute
-    assert await calls(hub, limited, 3) == [404, 404, 404]
+    hub.clock.now += 30  # the first call has left the window; the refused ones never joined
+    assert await calls(hub, limited, 2) == [404, 429]
+    hub.clock.now += 20  # so have the other two
+    assert await calls(hub, limited, 3) == [404, 404, 429]
+
+
+async def test_twice_the_limit_across_a_minute_boundary_is_refused(hub):
+    """Issue 18, finding 5: a fixed window let a 30/minute client make 60 calls in 2.1 s,
+    30 at the end of one clock minute and 30 at the start of the next."""
+    key = hub.client(rate_per_minute=30)
+    minute = (hub.clock.now // 60 + 1) * 60
+    hub.clock.now = minute - 1.0
+    assert await calls(hub, key, 30) == [404] * 30
+    hub.clock.now = minute + 1.1  # a new clock minute
+    answers = await calls(hub, key, 30)
+    assert answers == [429] * 30
+    hub.clock.now = minute + 59.0  # the 30 calls are a minute old: the window is free again
+    assert await calls(hub, key, 31) == [404] * 30 + [429]
+
+
+async def test_a_steady_client_at_its_limit_is_never_refused(hub):
+    key = hub.client(rate_per_minute=6)
+    for _ in range(24):  # four minutes, a call every ten seconds
+        assert await calls(hub, key, 1) == [404]
+        hub.clock.now += 10
 
 
 async def test_the_hubs_own_limit_counts_every_client(settings):
@@ -90,7 +115,7 @@ async def test_a_broken_counter_store_lets_calls_through_counted_in_memory(hub):
     class Down(MemoryCounters):
         attempts = 0
 
-        async def hit(self, key: str, window: int) -> int:
+        async def hit(self, key: str, limit: int, now: float, window_s: float = 60) -> float:
             Down.attempts += 1
             raise ConnectionError("redis is down")
 

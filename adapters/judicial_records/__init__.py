@@ -67,7 +67,7 @@ class JudicialRecordsConfig(AdapterConfig):
     )
     province_code: str = Field(
         "001",
-        pattern=r"^\d{3}$",
+        pattern=r"^[0-9]{3}$",
         description="maTinh: the submitting province's 3-digit code (001 Hà Nội)",
     )
     push_secret: SecretStr = Field(
@@ -224,9 +224,9 @@ def _read(response: httpx.Response, operation_name: str) -> dict[str, Any]:
     raise_for_status(response, replies=range(400, 500), log_context=context)
     try:
         payload = response_json(response)
-    except UpstreamBadResponse:
+    except UpstreamBadResponse as exc:
         raise_for_status(response, log_context=context)  # an error page: the status decides
-        raise UpstreamBadResponse(log_context={**context, "cause": "not JSON"}) from None
+        raise type(exc)(log_context={**context, **exc.log_context}) from None
     code = payload.get("statusCode")
     context["upstream_code"] = code if isinstance(code, str) else None
     if code == "03":

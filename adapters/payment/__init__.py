@@ -48,6 +48,7 @@ from hub.errors import (
     UpstreamBadResponse,
     UpstreamRejected,
     UpstreamUnavailable,
+    UpstreamUnreadable,
 )
 from hub.upstream import raise_for_status, response_json
 
@@ -318,7 +319,10 @@ class PaymentAdapter(PaymentProvider):
         context["upstream_code"] = code if isinstance(code, str) and len(code) <= 8 else None
         if reply is None or not isinstance(code, str):
             raise_for_status(response, log_context=context)  # an error page: its status says
-            raise UpstreamBadResponse(log_context={**context, "cause": "not a platform reply"})
+            # Not JSON at all is garbage (counted by the circuit); JSON without MaLoi is off
+            # the contract.
+            error = UpstreamUnreadable if reply is None else UpstreamBadResponse
+            raise error(log_context={**context, "cause": "not a platform reply"})
         if code != "00" and code not in _REPLY_ERRORS:
             raise UpstreamBadResponse(log_context={**context, "cause": "unknown MaLoi"})
         if code == "00":
@@ -359,6 +363,6 @@ def _vietnam_time(moment: dt.datetime) -> str:
 
 
 def _parse_vietnam_time(value: Any) -> dt.datetime:
-    if not isinstance(value, str) or len(value) != 14 or not value.isdigit():
+    if not isinstance(value, str) or len(value) != 14 or not value.isascii() or not value.isdigit():
         raise ValueError("ThoiGianGD is not yyyyMMddHHmmss")
     return dt.datetime.strptime(value, TIME_FORMAT).replace(tzinfo=VIETNAM)

@@ -20,7 +20,13 @@ from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical import Citizen, CitizenLookup, CitizenVerification, CitizenVerificationResult
-from hub.errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
+from hub.errors import (
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnreadable,
+)
 from hub.soap import SoapFault, element, envelope, parse_response
 from hub.upstream import raise_for_status
 
@@ -140,13 +146,15 @@ class PopulationAdapter(Adapter):
             raise NotFound()
         return Citizen.model_validate(self._lookup_map.apply(payload))
 
-    @operation(subject="personal_id", resource="POST /v1/citizens/verify")
+    @operation(subject="personal_id", resource="POST /v1/citizens/verify", verification="match")
     async def verify(
         self, request: CitizenVerification, ctx: CallContext
     ) -> CitizenVerificationResult:
         """Whether stated details (name, birth date, gender) match the national record.
 
-        Answers match/no-match field by field and never returns the recorded values.
+        Answers one overall match; field by field and whether the ID exists only to a
+        client granted them (`--fields population:match,found,fields`). Never the
+        recorded values. Throttled per client and per person (HUB_VERIFY_*).
         """
         gender = None if request.gender is None else ("1" if request.gender == "male" else "2")
         body = (
@@ -218,7 +226,7 @@ class PopulationAdapter(Adapter):
             # on a 200, the answer is off-contract.
             raise_for_status(response)
             context = {"http_status": status, "cause": type(exc).__name__}
-            raise UpstreamBadResponse(log_context=context) from None
+            raise UpstreamUnreadable(log_context=context) from None
         if status != 200:
             raise UpstreamBadResponse(log_context={"http_status": status})
         return payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -44,7 +45,7 @@ def caller_headers(request: Request) -> CallerHeaders:
 async def read_bytes(request: Request, limit: int) -> bytes:
     """The request's body, refusing more than `limit` bytes before reading them all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body exceeds {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -55,6 +56,10 @@ async def read_bytes(request: Request, limit: int) -> bytes:
 
 
 _REQUIRED = object()
+#: A JSON escape of a C0 control character other than tab, LF and CR (JSON forbids them raw,
+#: so this is the only way in): NUL, which PostgreSQL's text refuses (a 500 from the
+#: database), and the others, which XML 1.0 refuses (an invalid SOAP envelope upstream).
+_CONTROL_ESCAPE = re.compile(rb"\\u00(?:0[0-8bcefBCEF]|1[0-9a-fA-F])")
 
 
 async def read_json(request: Request, limit: int, *, if_empty: Any = _REQUIRED) -> Any:
@@ -69,6 +74,8 @@ async def read_json(request: Request, limit: int, *, if_empty: Any = _REQUIRED) 
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidJson("the request body is not valid JSON") from None
+    if b"\\u00" in body and _CONTROL_ESCAPE.search(body):
+        raise InvalidJson("the request body's text may not hold control characters")
     settings = get_hub(request).settings
     check_json_complexity(value, settings.max_json_depth, settings.max_json_items)
     return value

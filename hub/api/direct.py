@@ -40,11 +40,24 @@ from starlette.types import Receive, Scope, Send
 from hub.api import problems
 from hub.api.middleware import adding_headers, answer_headers, assign_request_id
 from hub.core.logs import REQUEST_ID
-from hub.errors import HubError
+from hub.errors import BadRequest, HubError
 
 log = logging.getLogger("hub.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _holds_nul(scope: Scope) -> bool:
+    """A NUL in the path or the query (`%00`): no route or identifier of the hub has one,
+    and PostgreSQL refuses it in text (a look-up by it would be a 500)."""
+    return "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+
+
+async def _refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
+    rid = assign_request_id(scope)
+    response = problems.problem_response(BadRequest("the URL may not hold a NUL character"), rid)
+    await response(scope, receive, adding_headers(send, answer_headers(rid)))
+
 
 #: Methods served directly; HEAD, OPTIONS and the rest keep FastAPI's handling.
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
@@ -154,6 +167,9 @@ class HubApp(FastAPI):
         return len(self.user_middleware), len(self.exception_handlers), len(self.router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _holds_nul(scope):
+            await _refuse_nul(scope, receive, send)
+            return
         direct = self.direct
         if direct is not None and self._shape() != self._direct_for:
             direct = self.direct = None

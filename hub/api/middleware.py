@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,14 +55,28 @@ def answer_headers(request_id: str) -> list[tuple[bytes, bytes]]:
 
 
 def adding_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
-    """`send`, with `headers` added to the answer's start message."""
+    """`send`, with `headers` added to the answer's start message, and a redirect's
+    `Location` made relative (`relative_location`)."""
 
     async def sender(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *headers]
+            own = message.get("headers", [])
+            if 300 <= message["status"] < 400:
+                own = [(n, relative_location(v) if n == b"location" else v) for n, v in own]
+            message["headers"] = [*own, *headers]
         await send(message)
 
     return sender
+
+
+def relative_location(value: bytes) -> bytes:
+    """A redirect's target as a path on this hub. Starlette's trailing-slash redirect builds
+    an absolute URL from the caller's `Host` header, which a caller (or a cache keyed
+    without it) turns into a redirect to any host; the hub never redirects elsewhere. One
+    leading slash only: `//host/…` would be protocol-relative, another host again."""
+    parts = urlsplit(value.decode("latin-1"))
+    path = "/" + parts.path.lstrip("/")
+    return (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
 
 
 class RequestIdMiddleware:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from hub.audit.chain import canonical_time
 from hub.core.models import AuditRecord, AuditSubject, Client
-from hub.errors import BadRequest
+from hub.errors import BadRequest, echoed
 
 MAX_PAGE = 500
 
@@ -65,7 +65,9 @@ class AuditQuery:
         }
         unknown = sorted(set(params) - known)
         if unknown:
-            raise BadRequest(f"unknown query parameter {unknown[0]!r}")
+            raise BadRequest(
+                echoed(unknown[0], "unknown query parameter {!r}", "unknown query parameter")
+            )
         texts = {}
         for name in ("client_id", "service", "operation", "subject_id", "request_id"):
             value = params.get(name)

@@ -20,7 +20,9 @@ RecordKind = Literal["birth", "marriage", "death"]
 PersonRole = Literal["subject", "father", "mother", "husband", "wife", "deceased", "declarant"]
 
 #: The registry's record key: kind (KS birth, KH marriage, KT death), year, book, number.
-RECORD_NUMBER_PATTERN = r"^(KS|KH|KT)-\d{4}-\d{2}-\d{6}$"
+#: ASCII digits only: pydantic's regex engine reads `\d` as any Unicode digit (Arabic-Indic,
+#: full-width), which would reach upstream (issue 18, finding 4).
+RECORD_NUMBER_PATTERN = r"^(KS|KH|KT)-[0-9]{4}-[0-9]{2}-[0-9]{6}$"
 KIND_PREFIX: dict[str, str] = {"birth": "KS", "marriage": "KH", "death": "KT"}
 
 

@@ -32,7 +32,7 @@ PersonalIdStr = Annotated[
         description="12-digit personal ID (CCCD): legacy province code, century/gender digit, "
         "birth year, serial.",
         examples=["001085012345"],
-        json_schema_extra={"pattern": r"^\d{12}$"},
+        json_schema_extra={"pattern": r"^[0-9]{12}$"},
     ),
 ]
 
@@ -52,7 +52,7 @@ EnterpriseCodeStr = Annotated[
         description="Enterprise code (mã số doanh nghiệp): 10-digit tax code with a valid "
         "check digit, optionally `-NNN` for a branch.",
         examples=["0100109106", "0100109106-001"],
-        json_schema_extra={"pattern": r"^\d{10}(-\d{3})?$"},
+        json_schema_extra={"pattern": r"^[0-9]{10}(-[0-9]{3})?$"},
     ),
 ]
 

@@ -72,8 +72,14 @@ class FieldMatches(CanonicalModel):
 
 
 class CitizenVerificationResult(CanonicalModel):
-    """Whether every stated detail matches; never returns the recorded values."""
+    """Whether every stated detail matches; never returns the recorded values. A client gets
+    `match` alone unless its field grant names `found` and `fields` (a verification is not
+    an oracle: hub.security.verification)."""
 
     match: bool
-    found: bool = Field(description="Whether the personal ID exists at all")
-    fields: FieldMatches
+    found: bool | None = Field(
+        None, description="Whether the personal ID exists at all (only where granted)"
+    )
+    fields: FieldMatches | None = Field(
+        None, description="Field-by-field matches (only where granted)"
+    )

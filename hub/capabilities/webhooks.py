@@ -79,14 +79,45 @@ def verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits, which a translator or
+#: a relay then reaches: NAT64's well-known prefix (RFC 6052) and the deprecated
+#: IPv4-compatible addresses (`::a.b.c.d`, RFC 4291). Python's `is_global` judges these by
+#: the IPv6 prefix alone, so `64:ff9b::127.0.0.1` would pass as public.
+_EMBEDDING_V4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+#: NAT64's local-use prefix (RFC 8215): where the IPv4 address sits depends on the site's
+#: prefix length, so it is never judged public.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, NAT64, IPv4-compatible)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _EMBEDDING_V4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
     """An address the open internet routes to: not loopback, private, link-local, shared,
-    reserved or multicast (where a callback URL could reach the hub's own network)."""
+    reserved or multicast (where a callback URL could reach the hub's own network). An IPv6
+    address that embeds an IPv4 one (mapped, 6to4, NAT64, IPv4-compatible) is judged by the
+    IPv4 address it leads to as well; Teredo (2001::/32) is not global to begin with."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    return ip.is_global and not ip.is_multicast
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return embedded.is_global and not embedded.is_multicast
+    return True
 
 
 def _local_name(host: str) -> bool:

@@ -9,6 +9,9 @@ import click
 from hub.cli.common import database
 from hub.core.config import Settings
 
+#: What `--rate N/UNIT` may say for a minute.
+_UNITS = ("", "minute", "min", "m")
+
 
 @click.group()
 def clients() -> None:
@@ -68,7 +71,8 @@ def clients_create(
     per_minute = None
     if rate is not None:
         count, _, unit = rate.partition("/")
-        if not count.strip().isdigit() or unit.strip() not in ("", "minute", "min", "m"):
+        count = count.strip()
+        if not (count.isascii() and count.isdigit()) or unit.strip() not in _UNITS:
             raise click.BadParameter("give N/minute, e.g. 600/minute", param_hint="--rate")
         per_minute = int(count)
     fields = _field_grants(field_grants)

@@ -27,8 +27,10 @@ def configure_logging(level: str, settings: Settings) -> dict[str, Any]:
 def database(settings: Settings) -> Iterator[Engine]:
     """The hub's database, its schema created, for a CLI command."""
     from hub.core.db import create_schema, make_engine
+    from hub.core.sealed import install_sealer
 
     engine = make_engine(settings.database_url)
+    install_sealer(engine, settings.sealer())
     try:
         create_schema(engine)
         yield engine

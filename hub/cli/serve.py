@@ -19,7 +19,9 @@ DEMO_CLIENT = "demo"
 DEMO_USER = "dev"
 
 # uvloop and httptools come with uvicorn[standard]; measured ~2x the plain asyncio + h11.
-LOOP, HTTP = "uvloop", "httptools"
+# The protocol is uvicorn's httptools one with bounded request lines and headers and
+# problem+json for what it refuses before the app (hub.core.http_server).
+LOOP = "uvloop"
 
 
 def _exit_zero_after_sigterm() -> None:
@@ -39,6 +41,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
     from hub.core.config import ConfigurationError
+    from hub.core.http_server import HubHttpProtocol
     from hub.core.registry import AdapterLoadError, preflight
 
     settings = Settings()
@@ -69,7 +72,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         access_log=False,
         proxy_headers=False,
         loop=LOOP,
-        http=HTTP,
+        http=HubHttpProtocol,
         # SIGTERM: stop accepting, let requests in flight finish (up to the grace), then the
         # app's shutdown (the worker's tick ends, the audit trail is committed and signed).
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
@@ -97,6 +100,7 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
     import uvicorn
 
     from hub.app import create_app
+    from hub.core.http_server import HubHttpProtocol
     from mocks import mock_ports
 
     settings = Settings()
@@ -135,7 +139,7 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
             log_config=log_config,
             access_log=False,
             loop=LOOP,
-            http=HTTP,
+            http=HubHttpProtocol,
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         )
     finally:

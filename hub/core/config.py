@@ -6,6 +6,7 @@ apps with their own database and upstream configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,33 @@ class Settings(SecretFileSettings):
     )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Calls a minute the whole hub takes (None: no global limit)."
+    )
+    data_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s), comma-separated, sealing certificates and webhook payloads "
+        "at rest (None: derived from HUB_SECRET_KEY); hub.core.sealed.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a Prometheus scrape of /metrics from outside "
+        "HUB_METRICS_NETWORKS must send (None: only those networks are served).",
+    )
+    metrics_networks: list[str] = Field(
+        ["127.0.0.0/8", "::1/128"],
+        description="Client networks served /metrics without the token (CIDR; default loopback).",
+    )
+    # Verifications (population:verify) are throttled and watched: hub.security.verification.
+    verify_per_subject: int = Field(
+        5, ge=0, description="Verifications of one person by one client a subject window (0: off)."
+    )
+    verify_subject_window_s: float = Field(
+        86_400, gt=0, description="The window of HUB_VERIFY_PER_SUBJECT and the mismatch alert."
+    )
+    verify_per_minute: int = Field(
+        120, ge=0, description="Verifications by one client in any 60 s (0: no such throttle)."
+    )
+    verify_mismatch_alert: int = Field(
+        3, ge=0, description="No-match verifications of one person by one client that alert."
     )
     secret_key: SecretStr = Field(
         SecretStr(DEFAULT_SECRET),
@@ -380,6 +408,13 @@ class Settings(SecretFileSettings):
             return self.https_callbacks_only
         return self.environment == "production"
 
+    def sealer(self) -> Any:
+        """The sealer of data at rest (hub.core.sealed) these settings give."""
+        from hub.core.sealed import sealer_for
+
+        key = None if self.data_key is None else self.data_key.get_secret_value()
+        return sealer_for(key, self.secret_key.get_secret_value().encode())
+
     def check(self) -> None:
         """Refuse settings that must never run in production (raises ConfigurationError)."""
         configured = os.environ.get(SECRETS_DIR_VARIABLE)
@@ -389,6 +424,17 @@ class Settings(SecretFileSettings):
             ProxyRules.build(self.upstream_proxy)
         except ValueError as exc:  # its message names the variable, never the credentials
             raise ConfigurationError(str(exc)) from None
+        try:
+            self.sealer()
+        except ValueError as exc:  # its message never repeats the key
+            raise ConfigurationError(str(exc)) from None
+        for network in self.metrics_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"HUB_METRICS_NETWORKS: {network!r} is no network"
+                ) from None
         if self.environment != "production":
             return
         secret = self.secret_key.get_secret_value()

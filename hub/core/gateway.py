@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,7 @@ from hub.security.auth import Authenticator, Principal
 from hub.security.fields import paths_of
 from hub.security.fields import trim as cut_fields
 from hub.security.ratelimit import RateLimiter
+from hub.security.verification import VerificationGuard, verification_fields
 
 log = logging.getLogger("hub.gateway")
 
@@ -91,8 +93,11 @@ class Gateway:
         retry: RetryPolicy,
         pseudonym_key: bytes,
         limiter: RateLimiter | None = None,
+        verifications: VerificationGuard | None = None,
     ) -> None:
         self.limiter = limiter
+        #: Throttles and alerts of `@operation(verification=…)` (hub.security.verification).
+        self.verifications = verifications
         self.registry = registry
         self.authenticator = authenticator
         self.audit = audit
@@ -177,13 +182,20 @@ class Gateway:
             request = validate_input(spec, payload)
             if spec.subject:
                 trace.subject_id = getattr(request, spec.subject, None)
+            verdict, guard = spec.verification, self.verifications
+            if verdict and guard is not None:
+                await guard.admit(principal.client_id, trace.subject_id)
             data = await self._invoke(loaded, spec, request, caller, principal, trace)
             if spec.subject_from:  # people the answer names: subjects too (hub.audit.subjects)
                 trace.subject_id, trace.subjects = assign(
                     trace.subject_id, subjects_in(data, spec.subject_from)
                 )
+            if verdict and guard is not None:
+                await guard.answered(principal.client_id, trace.subject_id, data, verdict)
             if trim:
                 granted = principal.fields_for(service)
+                if verdict:  # one verdict unless granted more: not an oracle
+                    granted = verification_fields(verdict, granted)
                 data = data if granted is None else cut_fields(data, granted)
                 trace.disclosed(data)
         except BaseException as exc:
@@ -205,6 +217,7 @@ class Gateway:
         principal: Principal | None = None,
         authorize: bool = True,
         grant: str | None = None,
+        status: int | Callable[[], int] = 200,
     ) -> CallResult:
         """Serve a call from the hub's own records (a job's state, a payment) with the same
         authentication, grant and purpose checks, audit and metrics as an upstream call.
@@ -214,7 +227,8 @@ class Gateway:
         principal's field grant (`hub.fields.trim_view`), and the audit record lists its
         fields. The grant checked is `service:GRANT`, where
         `grant` is the catalogue's operation the route serves (default: `operation`, the
-        name the audit record carries).
+        name the audit record carries). `status` is the HTTP status the route answers a
+        success with (201, 202; a callable when `func` decides it), for the audit record.
         """
         started = time.perf_counter()
         admit = principal is None
@@ -237,6 +251,7 @@ class Gateway:
                 )
             data, trace.subject_id = await func(principal)
             trace.disclosed(data)
+            trace.status = status() if callable(status) else status
         except BaseException as exc:
             await self._fail(trace, started, exc)
             raise
@@ -453,8 +468,8 @@ class _Trace:
             "service": self.service[:64],
             "operation": self.operation[:64],
             "purpose": _clip(self.caller.purpose, 64),
-            "officer_id": _clip(self.caller.officer_id, 128),
-            "dossier_id": _clip(self.caller.dossier_id, 128),
+            "officer_id": _shaped(self.caller.officer_id),
+            "dossier_id": _shaped(self.caller.dossier_id),
             "subject_id": _clip(self.subject_id, 64),
             "status": self.status,
             "code": self.code,
@@ -473,13 +488,30 @@ CALLER_HEADER_LIMITS = {
 }
 
 
+#: An officer's or a dossier's identifier: a code (MaCanBo, MaHoSo such as
+#: `000.00.01.H26-0001`), ASCII, never a name: what is sent lands in the audit trail and in
+#: the citizen's access report.
+CALLER_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}")
+
+
 def check_caller(caller: CallerHeaders) -> None:
-    """400 for a caller header longer than the audit trail keeps: it would be cut there,
-    or refused by a database column downstream."""
+    """400 for a caller header longer than the audit trail keeps (it would be cut there,
+    or refused by a database column downstream), or an officer or dossier id that is not a
+    code's shape (CALLER_ID_SHAPE)."""
     for field_name, (header, limit) in CALLER_HEADER_LIMITS.items():
         value = getattr(caller, field_name)
         if value is not None and len(value) > limit:
             raise BadRequest(f"{header} is at most {limit} characters")
+        if field_name != "purpose" and value is not None and _shaped(value) is None:
+            raise BadRequest(
+                f"{header} is a code of letters, digits and . _ : / @ - (no spaces, no name)"
+            )
+
+
+def _shaped(value: str | None) -> str | None:
+    """An officer or dossier id as the audit record keeps it: only a code's shape, so a
+    refused call's record does not keep a name sent there either."""
+    return value if value is not None and CALLER_ID_SHAPE.fullmatch(value) else None
 
 
 def _clip(value: str | None, size: int) -> str | None:

@@ -69,6 +69,12 @@ class Metrics:
             "hub_webhooks_queued", "Webhooks not yet delivered nor given up", registry=r
         )
         self._jobs_seen: set[str] = set()
+        self.verify_alerts = Counter(
+            "hub_verify_alerts",
+            "Enumeration patterns seen on verifications (hub.security.verification)",
+            ["client", "pattern"],
+            registry=r,
+        )
         self.auth_failures = Counter(
             "hub_auth_failures", "Calls refused for a missing or bad credential", registry=r
         )

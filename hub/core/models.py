@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from hub.core.sealed import SealedJSON, SealedText
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -168,7 +170,8 @@ class Job(SQLModel, table=True):
     officer_id: str | None = Field(default=None, max_length=128)
     dossier_id: str | None = Field(default=None, max_length=128)
     callback_url: str | None = Field(default=None, max_length=500)
-    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Sealed at rest (hub.core.sealed): a certificate, its holder's name and ID.
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(SealedJSON, nullable=True))
     created_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
@@ -247,7 +250,8 @@ class WebhookDelivery(SQLModel, table=True):
     service: str | None = Field(default=None, max_length=64)
     subject_id: str | None = Field(default=None, max_length=64)
     purpose: str | None = Field(default=None, max_length=64)
-    payload: str = Field(sa_column=Column(Text, nullable=False))
+    #: Sealed at rest (hub.core.sealed): what the client receives, personal data included.
+    payload: str = Field(sa_column=Column(SealedText, nullable=False))
     created_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

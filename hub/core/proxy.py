@@ -27,6 +27,10 @@ __all__ = ["PROXY_SCHEMES", "ProxyRules", "masked"]
 PROXY_SCHEMES = ("http", "https")
 
 
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # str.isdigit alone takes any Unicode digit
+
+
 def masked(url: str) -> str:
     """A proxy URL fit for a log line: any user name and password replaced by `***`."""
     parts = urlsplit(url)
@@ -89,8 +93,8 @@ class _Exempt:
         host, port = entry, None
         if entry.startswith("["):  # [::1]:8080
             host, _, rest = entry[1:].partition("]")
-            port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
-        elif entry.count(":") == 1 and entry.rpartition(":")[2].isdigit():
+            port = int(rest[1:]) if rest[:1] == ":" and _ascii_digits(rest[1:]) else None
+        elif entry.count(":") == 1 and _ascii_digits(entry.rpartition(":")[2]):
             host, port = entry.rpartition(":")[0], int(entry.rpartition(":")[2])
         subdomains_only = host.startswith(".") or host.startswith("*.")
         return cls(host.lstrip("*").lstrip("."), port, subdomains_only)

@@ -13,7 +13,6 @@ import difflib
 import importlib.metadata
 import importlib.resources
 import logging
-import re
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from hub.adapter import Adapter, AdapterConfig, OperationSpec
 from hub.core.config import Settings
 from hub.core.http1 import Http1Backend
 from hub.core.proxy import ProxyRules, masked
-from hub.errors import UnknownOperation, UnknownService
+from hub.errors import UnknownOperation, UnknownService, echoable, echoed
 from hub.mapping import Mapping, MappingError, load_mapping
 from hub.resilience.circuit import CircuitBreaker, CircuitPolicy
 from hub.upstream import AiohttpBackend, HttpxBackend, UpstreamClient
@@ -222,16 +221,12 @@ class LoadedAdapter:
         return spec
 
 
-#: What of an unknown operation's name the error may quote: the caller's own path segment,
-#: so only a short one in the operation names' alphabet (never their text at any length).
-_QUOTABLE = re.compile(r"[a-z0-9_-]{1,64}")
-
-
 def unknown_operation(service: str, operation: str, known: Iterable[str]) -> str:
-    """The UNKNOWN_OPERATION detail: the name asked for when it is quotable, and the closest
+    """The UNKNOWN_OPERATION detail: the name asked for when it is quotable (hub.errors.echoable:
+    the caller's own path segment, so only a name's shape), and the closest
     operation's name when one is close (`lookup_parcel` -> did you mean `lookup-parcel`)."""
-    if not _QUOTABLE.fullmatch(operation):
-        return f"service {service!r} has no such operation"
+    if not echoable(operation):
+        return f"service {service!r} has no operation by that name"
     detail = f"service {service!r} has no operation {operation!r}"
     close = difflib.get_close_matches(operation.replace("_", "-"), list(known), n=1)
     return f"{detail}; did you mean `{close[0]}`?" if close else detail
@@ -298,7 +293,9 @@ class AdapterRegistry:
         try:
             return self._adapters[name]
         except KeyError:
-            raise UnknownService(f"no service named {name!r}") from None
+            raise UnknownService(
+                echoed(name, "no service named {!r}", "no service by that name")
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._adapters

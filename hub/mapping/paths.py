@@ -114,6 +114,12 @@ def _xml_text(node: Any) -> Any:
     return node
 
 
+def _index(part: str) -> bool:
+    """A path part that is a list index: ASCII digits (`str.isdigit` takes any Unicode
+    digit, and `int("²")` raises) in their plain form."""
+    return part.isascii() and part.isdigit() and part == str(int(part))
+
+
 def _json_getter(path: str, namespaces: dict[str, str]) -> Getter:
     if path == ".":
         return Getter(
@@ -122,7 +128,7 @@ def _json_getter(path: str, namespaces: dict[str, str]) -> Getter:
     if not path or any(not part for part in path.split(".")):
         raise ValueError(f"invalid JSON path {path!r}")
     raw = path.split(".")
-    parts: list[str | int] = [int(p) if p.isdigit() and p == str(int(p)) else p for p in raw]
+    parts: list[str | int] = [int(p) if _index(p) else p for p in raw]
 
     def select(node: Any) -> list[Any]:
         for part in parts:

@@ -47,6 +47,7 @@ from hub.errors import (
     UpstreamBadResponse,
     UpstreamError,
     UpstreamRejected,
+    UpstreamUnreadable,
 )
 
 __all__ = ["BulkheadFull", "CircuitBreaker", "CircuitOpen", "CircuitPolicy", "is_upstream_failure"]
@@ -56,11 +57,14 @@ STATE_VALUES: dict[State, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def is_upstream_failure(exc: BaseException) -> bool:
-    """An outcome that says the upstream is unwell: unavailable, too slow, a server error.
-    Not a refusal of our request or credentials, an answer we could not read, or a subject
+    """An outcome that says the upstream is unwell: unavailable, too slow, a server error,
+    an answer that is not its protocol's format at all (UpstreamUnreadable: not JSON or XML,
+    too deep). Not a refusal of our request or credentials, an off-contract value, or a subject
     upstream does not have: those are upstream working as designed."""
     if isinstance(exc, CircuitOpen | BulkheadFull):
         return False
+    if isinstance(exc, UpstreamUnreadable):  # garbage, not a record off-contract: unwell
+        return True
     return isinstance(exc, UpstreamError) and not isinstance(
         exc, UpstreamRejected | UpstreamBadResponse
     )

@@ -30,6 +30,7 @@ from hub.errors import (
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    UpstreamUnreadable,
 )
 from hub.mapping import MappingValueError
 from hub.upstream import status_error
@@ -49,6 +50,9 @@ UPSTREAM_PARSE_ERRORS: tuple[type[Exception], ...] = (
     UnicodeDecodeError,
 )
 _TRANSPORT_ERRORS = (httpx.HTTPError, TimeoutError)
+#: The parse errors that say the bytes are not XML or JSON at all (UpstreamUnreadable), as
+#: opposed to a value off the contract in a well-formed answer (UpstreamBadResponse).
+_UNREADABLE = (etree.XMLSyntaxError, json.JSONDecodeError, UnicodeDecodeError)
 #: zeep's errors about upstream's answer (the others are about the WSDL or our request).
 _ZEEP_PARSE_ERRORS = (
     "XMLSyntaxError",
@@ -84,6 +88,8 @@ def _zeep_error(exc: BaseException) -> HubError | None:
     if isinstance(exc, zeep_exceptions.TransportError):
         error = status_error(int(exc.status_code or 0), has_body=bool(exc.content))
         return (error or UpstreamBadResponse)(log_context=context)
+    if type(exc).__name__ in ("XMLSyntaxError", "XMLParseError"):
+        return UpstreamUnreadable(log_context=context)
     if type(exc).__name__ in _ZEEP_PARSE_ERRORS:
         return UpstreamBadResponse(log_context=context)
     return None
@@ -104,6 +110,8 @@ def translate_upstream_errors() -> Iterator[None]:
         raise UpstreamUnavailable(log_context={"cause": type(exc).__name__}) from exc
     except httpx.HTTPError as exc:  # protocol errors, resets, …
         raise UpstreamError(log_context={"cause": type(exc).__name__}) from exc
+    except _UNREADABLE as exc:  # not the protocol's format at all: counted by the circuit
+        raise UpstreamUnreadable(log_context={"cause": type(exc).__name__}) from exc
     except UPSTREAM_PARSE_ERRORS as exc:
         # The message may quote upstream values (personal data): it goes to the log context,
         # which is pseudonymised, never to the caller.

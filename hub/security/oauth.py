@@ -126,6 +126,8 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic" or len(encoded) > 1024:
         raise InvalidClient("use HTTP Basic client authentication", basic=True)
+    if not encoded.isascii():  # b64decode raises a bare ValueError on non-ASCII text
+        raise InvalidClient("the Basic credentials are malformed", basic=True)
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):

@@ -1,12 +1,21 @@
 """Rate limits: calls a minute per client (`hub clients create --rate`) and for the whole hub
 (`HUB_RATE_LIMIT_PER_MINUTE`); past them, 429 `RATE_LIMITED` with `Retry-After`.
 
-Counting is by fixed one-minute windows: one counter per client per minute, which one
-atomic INCR keeps in Redis. With `HUB_REDIS_URL` set, every hub process counts in the same
-Redis, so a limit holds across processes and machines; without it, each process counts in
-its own memory (a laptop, one process). If Redis cannot be reached, calls are let through
-and the failure is logged and counted: the limit protects upstream systems, and refusing
-every call because the counter is down would be the outage it exists to prevent.
+Counting is by a sliding window: a call is let through when fewer than the limit were let
+through in the 60 seconds before it, so "30 a minute" holds over any 60 seconds, not per
+clock minute (a fixed window let a client make 60 calls in two seconds across a minute's
+boundary). Each key's window is the log of its admitted calls' times: a Redis sorted set,
+trimmed, added to and counted in one MULTI transaction (atomic, no script needed); a
+refused call is taken out again, so hammering does not prolong a refusal. `Retry-After` is
+when the oldest call in the window leaves it. A log holds at most `limit` entries per key
+(the hub's own limit's one, `*`, as many as HUB_RATE_LIMIT_PER_MINUTE).
+
+With `HUB_REDIS_URL` set, every hub process counts in the same Redis, so a limit holds
+across processes and machines (their clocks kept in step, as NTP does); without it, each
+process counts in its own memory (a laptop, one process). If Redis cannot be reached,
+calls are let through and the failure is logged and counted: the limit protects upstream
+systems, and refusing every call because the counter is down would be the outage it
+exists to prevent.
 
 Nor may a Redis that does not answer slow the calls down. The client waits at most
 `HUB_REDIS_TIMEOUT_S` (0.25 s) to connect or for an answer, and never retries blindly; and
@@ -15,7 +24,7 @@ back-off (1 s, doubling after each failed try up to 30 s) and counts in this pro
 memory meanwhile, so a client's limit still holds within each process. Then one call tries
 Redis again; the first answer closes the breaker. The outage is logged once, when it starts,
 and each failed try is counted (`hub_rate_limit_errors`): a call waits on an unreachable
-Redis at most once a back-off, for at most the timeout. Counts made in memory during an
+Redis at most once a back-off, for at most the timeout. Calls counted in memory during an
 outage are not carried over to Redis.
 """
 
@@ -24,45 +33,62 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from hub.errors import RateLimited
 
 __all__ = ["MemoryCounters", "RateLimiter", "RedisCounters"]
 
 WINDOW_S = 60
+T = TypeVar("T")
 log = logging.getLogger("hub.ratelimit")
 
 
 class Counters(Protocol):
-    async def hit(self, key: str, window: int) -> int:
-        """Count one call under `key` in `window`; the count so far, this one included."""
+    async def hit(self, key: str, limit: int, now: float, window_s: float = WINDOW_S) -> float:
+        """Admit one call under `key` if fewer than `limit` were admitted in the `window_s`
+        seconds before `now`: 0.0, or the seconds until one of them leaves the window."""
         ...
 
     async def aclose(self) -> None: ...
 
 
 class MemoryCounters:
-    """This process's counters; windows before the current one are forgotten."""
+    """This process's sliding windows: each key's admitted calls' times, oldest first."""
+
+    #: Keys with nothing in their window are dropped when this many are held.
+    PRUNE_AT = 10_000
 
     def __init__(self) -> None:
-        self._window = -1
-        self._counts: dict[str, int] = {}
+        self._logs: dict[str, tuple[float, deque[float]]] = {}
 
-    async def hit(self, key: str, window: int) -> int:
-        if window != self._window:
-            self._window, self._counts = window, {}
-        count = self._counts.get(key, 0) + 1
-        self._counts[key] = count
-        return count
+    async def hit(self, key: str, limit: int, now: float, window_s: float = WINDOW_S) -> float:
+        entry = self._logs.get(key)
+        if entry is None:
+            if len(self._logs) >= self.PRUNE_AT:
+                self._prune(now)
+            entry = self._logs[key] = (window_s, deque())
+        calls = entry[1]
+        while calls and calls[0] <= now - window_s:
+            calls.popleft()
+        if len(calls) >= limit:
+            return calls[0] + window_s - now if calls else float(window_s)
+        calls.append(now)
+        return 0.0
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, (w, calls) in self._logs.items() if not calls or calls[-1] <= now - w]:
+            del self._logs[key]
 
     async def aclose(self) -> None:
         return None
 
 
 class RedisCounters:
-    """Counters in Redis shared by every hub process: INCR, expiring with the window."""
+    """Sliding windows in Redis shared by every hub process: one sorted set per key."""
 
     def __init__(self, url: str, prefix: str = "hub:", timeout_s: float = 0.25) -> None:
         import redis.asyncio as aioredis
@@ -86,13 +112,20 @@ class RedisCounters:
         too (hub.resilience.circuit_sync); closed with these counters."""
         return self._redis
 
-    async def hit(self, key: str, window: int) -> int:
-        name = f"{self.prefix}rl:{key}:{window}"
+    async def hit(self, key: str, limit: int, now: float, window_s: float = WINDOW_S) -> float:
+        name = f"{self.prefix}rl:{key}"
+        member = f"{now:.6f}:{uuid.uuid4().hex[:8]}"  # unique: two calls in one microsecond
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, WINDOW_S * 2)
-            count, _ = await pipe.execute()
-        return int(count)
+            pipe.zremrangebyscore(name, "-inf", now - window_s)
+            pipe.zadd(name, {member: now})
+            pipe.zcard(name)
+            pipe.zrange(name, 0, 0, withscores=True)
+            pipe.pexpire(name, math.ceil((window_s + 1) * 1000))
+            _, _, count, oldest, _ = await pipe.execute()
+        if int(count) <= limit:
+            return 0.0
+        await self._redis.zrem(name, member)  # refused: not part of the window
+        return float(oldest[0][1]) + window_s - now if oldest else float(window_s)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -130,48 +163,56 @@ class RateLimiter:
         if per_minute is None and self.global_per_minute is None:
             return
         now = self.clock()
-        window = int(now // WINDOW_S)
-        retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))
+        await self._counted(lambda counters: self._count(counters, client_id, per_minute, now))
+
+    async def take(self, key: str, limit: int, window_s: float) -> float:
+        """Admit one event under `key` within `limit` a `window_s` (another limit kept in
+        the same store, through the same breaker: verifications per person): 0.0, or the
+        seconds until it would be admitted. Raises nothing of its own."""
+        now = self.clock()
+        return await self._counted(lambda counters: counters.hit(key, limit, now, window_s))
+
+    async def _counted(self, count: Callable[[Counters], Awaitable[T]]) -> T:
+        """`count` in the shared counters, or in this process's while they fail."""
         probe = False
         if self.failing:
             if self._probing or self.monotonic() < self._retry_at:
                 # Redis is left alone for the back-off: no call waits on it.
-                await self._count(self.local, client_id, per_minute, window, retry_after)
-                return
+                return await count(self.local)
             probe = self._probing = True  # one call tries Redis again, the others count here
         try:
-            await self._count(self.counters, client_id, per_minute, window, retry_after)
+            result = await count(self.counters)
         except RateLimited:
             self._answered()
             raise
         except Exception as exc:  # the counter store is down: count here, let the call through
             self._failed(exc, probe=probe)
-            await self._count(self.local, client_id, per_minute, window, retry_after)
+            return await count(self.local)
         else:
             self._answered()
+            return result
         finally:
             if probe:
                 self._probing = False
 
     async def _count(
-        self,
-        counters: Counters,
-        client_id: str,
-        per_minute: int | None,
-        window: int,
-        retry_after: int,
+        self, counters: Counters, client_id: str, per_minute: int | None, now: float
     ) -> None:
-        if per_minute is not None and await counters.hit(client_id, window) > per_minute:
-            self._refused(client_id)
-            raise RateLimited(
-                f"this client may make {per_minute} calls a minute", retry_after=retry_after
-            )
-        if (
-            self.global_per_minute is not None
-            and await counters.hit("*", window) > self.global_per_minute
-        ):
-            self._refused(client_id)
-            raise RateLimited("the hub is at its call limit", retry_after=retry_after)
+        if per_minute is not None:
+            wait = await counters.hit(client_id, per_minute, now)
+            if wait > 0:
+                self._refused(client_id)
+                raise RateLimited(
+                    f"this client may make {per_minute} calls a minute",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+        if self.global_per_minute is not None:
+            wait = await counters.hit("*", self.global_per_minute, now)
+            if wait > 0:
+                self._refused(client_id)
+                raise RateLimited(
+                    "the hub is at its call limit", retry_after=max(1, math.ceil(wait))
+                )
 
     def _failed(self, exc: Exception, *, probe: bool) -> None:
         if self.on_error is not None:

@@ -39,8 +39,8 @@ __all__ = ["API_PREFIX", "MAX_RECORDS_LIMIT", "OVERSIZED_BYTES", "create_app"]
 API_PREFIX = "/api/v1/hotich"
 MAX_RECORDS_LIMIT = 1000
 OVERSIZED_BYTES = 5 * 1024 * 1024 + 1024
-_PERSONAL_ID = re.compile(r"^\d{12}$")
-_RECORD_KEY = re.compile(r"^(KS|KH|KT)-\d{4}-\d{2}-\d{6}$")
+_PERSONAL_ID = re.compile(r"^[0-9]{12}$")
+_RECORD_KEY = re.compile(r"^(KS|KH|KT)-[0-9]{4}-[0-9]{2}-[0-9]{6}$")
 
 NOT_FOUND = "KHONG_TIM_THAY"
 BAD_REQUEST = "YEU_CAU_KHONG_HOP_LE"

@@ -77,8 +77,8 @@ class NoiCuTru(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     noiCuTru: str = Field(min_length=1, max_length=300)
-    tuNgay: str | None = Field(None, pattern=r"^\d{8}$")
-    denNgay: str | None = Field(None, pattern=r"^\d{8}$")
+    tuNgay: str | None = Field(None, pattern=r"^[0-9]{8}$")
+    denNgay: str | None = Field(None, pattern=r"^[0-9]{8}$")
 
 
 class ToKhai(BaseModel):
@@ -90,8 +90,8 @@ class ToKhai(BaseModel):
     maMucDich: str = Field(min_length=1, max_length=20)
     nycHoTen: str = Field(min_length=1, max_length=100)
     nycGioiTinh: Literal["1", "2"]
-    nycNgaySinh: str = Field(pattern=r"^\d{8}$")
-    nycSoGiayTo: str = Field(pattern=r"^\d{12}$")
+    nycNgaySinh: str = Field(pattern=r"^[0-9]{8}$")
+    nycSoGiayTo: str = Field(pattern=r"^[0-9]{12}$")
     nycThuongTru: str = Field(min_length=1, max_length=300)
     nycCuTru: list[NoiCuTru] = Field(default_factory=list, max_length=20)
 
@@ -106,9 +106,9 @@ class HoSo(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    maTinh: str = Field(pattern=r"^\d{3}$")
+    maTinh: str = Field(pattern=r"^[0-9]{3}$")
     maHoSoMCDT: str = Field(min_length=1, max_length=100)
-    ngayTiepNhan: str = Field(pattern=r"^\d{14}$", description="yyyyMMddHHmmss")
+    ngayTiepNhan: str = Field(pattern=r"^[0-9]{14}$", description="yyyyMMddHHmmss")
     toKhai: ToKhai
 
     @field_validator("maTinh")

@@ -87,7 +87,8 @@ async def push(
 
 def job_rows(hub: RunningHub) -> list[dict[str, Any]]:
     with hub.hub.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text("SELECT * FROM jobs")).mappings()]
+        # through the table's column types: `result` is sealed at rest (hub.core.sealed)
+        return [dict(r) for r in conn.execute(select(Job.__table__)).mappings()]
 
 
 def make_due(hub: RunningHub) -> None:
@@ -112,7 +113,7 @@ async def test_submit_answers_202_with_a_job_the_client_can_read(hub, upstream) 
     # The upstream call, the agency's application around it, then the read.
     assert [(r["operation"], r["status"]) for r in rows] == [
         ("submit", 200),
-        ("request", 200),
+        ("request", 202),  # what the client was answered (issue 18, finding 6)
         ("status", 200),
     ]
     assert rows[0]["subject_id"] == APPLICATION["personal_id"]

@@ -108,6 +108,9 @@ async def test_create_then_replay_with_the_same_key(hub, upstream) -> None:
     # The key is the client's own: another client's same key is another payment.
     other = await create(hub, hub.client())
     assert other.status_code == 201 and other.json()["data"]["id"] != payment["id"]
+    # The audit trail says what each answer was: 201 created, 200 replayed (finding 6).
+    created = [r["status"] for r in hub.audit_rows() if r["operation"] == "create"]
+    assert created == [201, 200, 201]
 
 
 async def test_same_key_other_body_is_409_and_no_key_is_400(hub, upstream) -> None:

@@ -20,6 +20,7 @@ from hub.capabilities.webhooks import WebhookSender, check_callback_url, enqueue
 from hub.core.config import Settings
 from hub.core.db import create_schema, make_engine
 from hub.core.models import WebhookDelivery, utcnow
+from hub.core.sealed import install_sealer
 from hub.errors import AuditUnavailable, InvalidCallbackUrl
 from tests.conftest import reset_database
 
@@ -44,6 +45,7 @@ class Receiver:
 def engine(settings: Settings) -> Any:
     reset_database(settings.database_url)
     engine = make_engine(settings.database_url)
+    install_sealer(engine, settings.sealer())  # payloads are sealed at rest, as in the app
     create_schema(engine)
     yield engine
     engine.dispose()
@@ -207,6 +209,17 @@ def test_https_only_refuses_http():
         "https://100.64.0.1/hook",  # carrier-grade NAT
         "https://localhost/hook",
         "https://api.localhost./hook",
+        # IPv6 forms that lead to an IPv4 address inside the network (issue 18, finding 7)
+        "https://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "https://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+        "https://[64:ff9b:1::a00:1]/hook",  # NAT64 local-use prefix
+        "https://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+        "https://[2002:c0a8:a::1]/hook",  # 6to4 of 192.168.0.10
+        "https://[::7f00:1]/hook",  # IPv4-compatible 127.0.0.1
+        "https://[::a00:1]/hook",  # IPv4-compatible 10.0.0.1
+        "https://[::ffff:127.0.0.1]/hook",  # IPv4-mapped
+        "https://[::ffff:10.0.0.1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
     ],
 )
 def test_public_only_refuses_addresses_inside_the_network(url):
@@ -216,7 +229,13 @@ def test_public_only_refuses_addresses_inside_the_network(url):
 
 
 def test_public_only_accepts_public_addresses_and_names():
-    for url in ("https://8.8.8.8/hook", "https://agency.example.gov.vn/hook"):
+    for url in (
+        "https://8.8.8.8/hook",
+        "https://agency.example.gov.vn/hook",
+        "https://[64:ff9b::808:808]/hook",  # NAT64 of a public address
+        "https://[2002:808:808::1]/hook",  # 6to4 of a public address
+        "https://[2606:4700:4700::1111]/hook",
+    ):
         assert check_callback_url(url, https_only=True, public_only=True) == url
 
 

@@ -20,6 +20,7 @@ from hub.errors import (
     UpstreamError,
     UpstreamRejected,
     UpstreamUnavailable,
+    UpstreamUnreadable,
 )
 from hub.mapping import MappingValueError
 from hub.resilience.retry import is_upstream_exception, translate_upstream_errors
@@ -156,8 +157,9 @@ def _translated(exc: Exception) -> BaseException:
         (zeep.exceptions.TransportError(status_code=503, content=b""), UpstreamUnavailable),
         (zeep.exceptions.TransportError(status_code=500, content=PAGE), UpstreamError),
         (zeep.exceptions.TransportError(status_code=401, content=b""), UpstreamRejected),
-        (zeep.exceptions.XMLSyntaxError("not XML"), UpstreamBadResponse),
-        (zeep.exceptions.XMLParseError("cut"), UpstreamBadResponse),
+        # Not XML at all: unreadable, counted by the circuit (issue 18, finding 3)
+        (zeep.exceptions.XMLSyntaxError("not XML"), UpstreamUnreadable),
+        (zeep.exceptions.XMLParseError("cut"), UpstreamUnreadable),
     ],
 )
 def test_zeeps_upstream_errors_are_upstream_errors(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from hub.security.fields import check_field_grants
 from hub.security.oauth import covered
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+log = logging.getLogger("hub.admin")
 
 SERVICE = "admin"
 
@@ -103,23 +105,32 @@ async def _admin(
         return data, data.pop("_subject", None)
 
     result = await hub.gateway.local(
-        caller, SERVICE, operation, run, personal_data=personal_data, grant=grant
+        caller,
+        SERVICE,
+        operation,
+        run,
+        personal_data=personal_data,
+        grant=grant,
+        status=status_code,
     )
     return envelope(result, caller.request_id, status_code=status_code)
 
 
 def _may_manage(admin: Principal, grants: list[str]) -> None:
     """An admin hands out, or takes over the key of, the hub's own grants (`admin:…`,
-    `audit:…`) only if it holds them itself: `admin:clients` alone can neither make an
-    auditor nor rotate an auditor's key and use it."""
+    `audit:…`) and `*` (every national system) only if it holds them itself:
+    `admin:clients` alone can neither make an auditor or an all-systems client nor rotate
+    such a client's key and use it. (The operator's `hub clients create` can.)"""
     for grant in grants:
-        if grant.partition(":")[0] in HUB_SERVICES and not covered(grant, admin.allow):
+        guarded = grant == "*" or grant.partition(":")[0] in HUB_SERVICES
+        if guarded and not covered(grant, admin.allow):
             raise Forbidden(f"only a client holding {grant!r} may grant or manage it")
 
 
-async def _may_manage_client(admin: Principal, engine: Any, name: str) -> None:
+async def _may_manage_client(admin: Principal, engine: Any, name: str) -> dict[str, Any]:
     [client] = await _known(lambda: auth.describe_clients(engine, name))
     _may_manage(admin, list(client["allow"]))
+    return client
 
 
 def _secret(request: Request) -> bytes:
@@ -206,17 +217,38 @@ async def rotate_key(request: Request) -> Response:
     async def work(admin: Principal) -> dict[str, Any]:
         body = await read_json(request, hub.settings.max_body_bytes, if_empty={})
         spec = _parse(RotateSpec, body)
-        await _may_manage_client(admin, hub.engine, name)
+        client = await _may_manage_client(admin, hub.engine, name)
+        grace_hours = spec.grace_hours
+        if client["client_id"] != admin.client_id:
+            # Another client's key: its older keys stop at once, so no admin quietly holds
+            # a working key of it (the agency notices); a grace is the client's own choice.
+            if "grace_hours" in spec.model_fields_set and spec.grace_hours > 0:
+                raise BadRequest(
+                    "only a client rotating its own key may keep the older keys for a grace "
+                    "period; an admin's rotation of another client's key revokes them at once"
+                )
+            grace_hours = 0.0
         issued = await _known(
             lambda: auth.rotate_key(
                 hub.engine,
                 _secret(request),
                 name,
-                grace_s=spec.grace_hours * 3600,
+                grace_s=grace_hours * 3600,
                 expires_in_s=None if spec.expires_in_days is None else spec.expires_in_days * 86400,
             )
         )
-        return {"client_id": issued.client_id, "api_key": issued.api_key}
+        log.info(
+            "key rotated client=%s by=%s grace_hours=%s",
+            issued.client_id,
+            admin.client_id,
+            grace_hours,
+            extra={"client": issued.client_id, "by": admin.client_id},
+        )
+        return {
+            "client_id": issued.client_id,
+            "api_key": issued.api_key,
+            "older_keys_expire_in_hours": grace_hours,
+        }
 
     return await _admin(request, "rotate-key", "clients", work)
 

@@ -24,6 +24,7 @@ from hub.errors import (
     HubError,
     InvalidPersonalId,
     UpstreamTimeout,
+    echoed,
 )
 from hub.identifiers import InvalidIdentifier, parse_personal_id
 from hub.security.auth import Principal
@@ -163,7 +164,9 @@ async def access_log(request: Request) -> Response:
             raise InvalidPersonalId(str(exc)) from None
         unknown = sorted(set(params) - {"since", "until", "after", "limit"})
         if unknown:
-            raise BadRequest(f"unknown query parameter {unknown[0]!r}")
+            raise BadRequest(
+                echoed(unknown[0], "unknown query parameter {!r}", "unknown query parameter")
+            )
         data = await asyncio.to_thread(
             access_report,
             hub.engine,

@@ -84,7 +84,7 @@ async def submit_job(request: Request, service: str, status_path: str) -> Respon
     # Audited as `request` (the agency's application, refusals included); the upstream
     # call inside is audited as `submit`, the operation whose grant this needs.
     result = await hub.gateway.local(
-        caller, service, "request", apply, personal_data=True, grant="submit"
+        caller, service, "request", apply, personal_data=True, grant="submit", status=202
     )
     location = status_path.replace("{id}", result.data["id"])
     answer = dataclasses.replace(result, operation="submit")  # the catalogue's name

@@ -1,21 +1,27 @@
-"""Operational endpoints: /health, /ready, /metrics (no credential needed)."""
+"""Operational endpoints: /health, /ready (no credential needed), /metrics (for the
+networks in HUB_METRICS_NETWORKS, loopback by default, or with HUB_METRICS_TOKEN as a
+Bearer token: its labels name the clients and their calls, issue 18 finding 8)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from pydantic import SecretStr
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from starlette.responses import Response
 
-from hub.api.deps import HubDep
+from hub.api.deps import HubDep, get_hub
 from hub.core.metrics import CONTENT_TYPE
 from hub.core.models import Job, Payment, WebhookDelivery
+from hub.errors import Forbidden, Unauthenticated
 
 log = logging.getLogger("hub.metrics")
 
@@ -62,13 +68,35 @@ async def ready(hub: HubDep) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics")
-async def metrics(hub: HubDep) -> Response:
+@router.get("/metrics", summary="Prometheus metrics (loopback, HUB_METRICS_NETWORKS or the token)")
+async def metrics(request: Request) -> Response:
+    hub = get_hub(request)
+    check_scraper(request, hub.settings.metrics_networks, hub.settings.metrics_token)
     try:
         hub.metrics.set_backlog(*await asyncio.to_thread(backlog, hub.engine))
     except SQLAlchemyError as exc:  # the rest of the metrics are still worth having
         log.warning("backlog metrics unavailable: %s", type(exc).__name__)
     return Response(hub.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def check_scraper(request: Request, networks: list[str], token: SecretStr | None) -> None:
+    """Let a scrape through from an allowed network or with the token; 401/403 otherwise."""
+    if _from_networks(request.client.host if request.client else None, networks):
+        return
+    if token is None:
+        raise Forbidden("metrics are served to HUB_METRICS_NETWORKS only")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise Unauthenticated("send Authorization: Bearer <HUB_METRICS_TOKEN>")
+
+
+def _from_networks(host: str | None, networks: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:  # no address (a Unix socket) or a test client's name
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 def backlog(engine: Engine) -> tuple[dict[str, int], int, int]:

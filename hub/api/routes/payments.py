@@ -65,7 +65,13 @@ async def create_payment(request: Request) -> Response:
 
     # Audited as `create`; the grant is the catalogue's `init`, which it serves.
     result = await hub.gateway.local(
-        caller, payments.service, "create", create, personal_data=True, grant="init"
+        caller,
+        payments.service,
+        "create",
+        create,
+        personal_data=True,
+        grant="init",
+        status=lambda: 201 if created else 200,
     )
     status, headers = (201, {}) if created else (200, {"idempotent-replayed": "true"})
     headers["location"] = f"/v1/payments/{result.data['id']}"

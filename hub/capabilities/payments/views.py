@@ -23,7 +23,12 @@ class PaymentRequest(CanonicalModel):
     currency: str = Field("VND", pattern="^VND$")
     description: str = Field(min_length=1, max_length=200)
     procedure_code: str = Field(min_length=1, max_length=50, description="MaTTHC")
-    dossier_id: str = Field(min_length=1, max_length=50, description="MaHoSo")
+    dossier_id: str = Field(
+        min_length=1,
+        max_length=50,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$",  # a code, never a name (as X-Dossier-ID)
+        description="MaHoSo",
+    )
     payer_name: str = Field(min_length=1, max_length=100)
     payer_personal_id: PersonalIdStr | None = None
     return_url: str | None = Field(None, max_length=500)
