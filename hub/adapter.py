@@ -56,6 +56,7 @@ from hub.canonical.payment import (
     ReconciliationQuery,
 )
 from hub.core.config import SecretFileSettings
+from hub.events import ChangePage, EventType, event_type_problems
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
 
@@ -64,6 +65,8 @@ __all__ = [
     "AdapterConfig",
     "AsyncAdapter",
     "CallContext",
+    "ChangePage",
+    "EventType",
     "Health",
     "OperationSpec",
     "PaymentProvider",
@@ -295,6 +298,8 @@ class Adapter:
     required_operations: ClassVar[
         MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
     ] = {}
+    #: The events this adapter publishes (hub.events): agencies subscribe to them.
+    event_types: ClassVar[tuple[EventType, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -331,6 +336,11 @@ class Adapter:
         """Probe upstream cheaply (a WSDL fetch, a status URL). Must not touch personal data."""
         raise NotImplementedError
 
+    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
+        """Read upstream's change feed after `cursor` (None: from its start), at most `limit`
+        events: what the core polls for event types with `source="feed"` (hub.events)."""
+        raise NotImplementedError
+
     @classmethod
     def contract_problems(cls) -> list[str]:
         """What in this class breaks the contract of the capabilities it subclasses (empty
@@ -346,7 +356,8 @@ class Adapter:
                     problems.append(f"operation {name!r} must take {wanted_in.__name__}")
                 if not issubclass(spec.output_model, wanted_out):
                     problems.append(f"operation {name!r} must answer {wanted_out.__name__}")
-        return problems
+        has_feed = cls.changes is not Adapter.changes
+        return problems + event_type_problems(cls.event_types, has_feed=has_feed)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
@@ -368,6 +379,7 @@ class Adapter:
                 }
                 for spec in cls.operations.values()
             ],
+            "events": [event.describe(cls.name) for event in cls.event_types],
         }
 
 

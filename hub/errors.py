@@ -217,12 +217,28 @@ class UnknownOperation(NotFound):
     code, title = "UNKNOWN_OPERATION", "No such operation"
 
 
+class UnknownEventType(NotFound):
+    code, title = "UNKNOWN_EVENT_TYPE", "No such event type"
+
+
+class UnknownSubscription(NotFound):
+    code, title = "UNKNOWN_SUBSCRIPTION", "No such subscription"
+
+
+class UnknownEvent(NotFound):
+    code, title = "UNKNOWN_EVENT", "No such event for this subscription"
+
+
 class MethodNotAllowed(HubError):
     status, code, title = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
 
 
 class Conflict(HubError):
     status, code, title = 409, "CONFLICT", "Conflict"
+
+
+class SubscriptionExists(Conflict):
+    code, title = "SUBSCRIPTION_EXISTS", "This client already subscribes to this event type"
 
 
 class IdempotencyConflict(Conflict):

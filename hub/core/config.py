@@ -285,6 +285,18 @@ class Settings(SecretFileSettings):
         description="Stop querying a payment still pending this long after it was opened "
         "(the payer gave up); it stays pending and reconciliation reports it.",
     )
+    event_feed_page_size: int = Field(
+        100, ge=1, le=1000, description="Events read from an upstream change feed at a time."
+    )
+    event_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a hub process holds a change feed or a PUSH subscription it "
+        "works on; another process takes it over after this if the first died.",
+    )
+    event_ttl_s: int = Field(
+        3600, ge=60, le=30 * 86400, description="A subscription's default time to live of events."
+    )
     webhook_max_attempts: int = Field(8, ge=1, le=50)
     webhook_initial_backoff_s: float = Field(2.0, ge=0)
     webhook_max_backoff_s: float = Field(600.0, ge=0)
