@@ -297,6 +297,13 @@ class Settings(SecretFileSettings):
     event_ttl_s: int = Field(
         3600, ge=60, le=30 * 86400, description="A subscription's default time to live of events."
     )
+    im_instance: str = Field(
+        "VN", max_length=64, description="GovStack IM identity: the instance the hub is in."
+    )
+    im_member_class: str = Field("GOV", max_length=64, description="GovStack IM: member class.")
+    im_member_code: str = Field(
+        "LGSP", max_length=64, description="GovStack IM: the hub's member code."
+    )
     webhook_max_attempts: int = Field(8, ge=1, le=50)
     webhook_initial_backoff_s: float = Field(2.0, ge=0)
     webhook_max_backoff_s: float = Field(600.0, ge=0)

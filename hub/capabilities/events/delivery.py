@@ -150,7 +150,10 @@ class EventSender:
         self._engine, self._registry, self._gateway = engine, registry, gateway
         self._metrics, self._secret = metrics, server_secret
         self.max_attempts, self.initial_backoff_s = max_attempts, initial_backoff_s
-        self.max_backoff_s, self.timeout_s, self.lease_s = max_backoff_s, timeout_s, lease_s
+        # A send must end well inside the lease, or a second process could take the
+        # subscription while the first is still sending to it.
+        self.max_backoff_s, self.lease_s = max_backoff_s, lease_s
+        self.timeout_s = timeout_s = min(timeout_s, lease_s / 3)
         self.public_only, self.batch = public_only, batch
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout_s, follow_redirects=False
