@@ -56,7 +56,7 @@ from hub.canonical.payment import (
     ReconciliationQuery,
 )
 from hub.core.config import SecretFileSettings
-from hub.events import ChangePage, EventType, event_type_problems
+from hub.events import ChangePage, EventType, PaymentSettled, RequestEnded, event_type_problems
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
 
@@ -406,6 +406,24 @@ class AsyncAdapter(Adapter):
     final_statuses: ClassVar[frozenset[str]] = frozenset(
         {"issued", "rejected", "completed", "failed"}
     )
+    #: The events a request's end publishes to its owner, by final status: `{"issued":
+    #: "certificate-issued"}`, each declared in `event_types` with `source="push"` and the
+    #: payload hub.events.RequestEnded (subject `personal_id`).
+    final_events: ClassVar[MappingABC[str, str]] = {}
+
+    @classmethod
+    def contract_problems(cls) -> list[str]:
+        problems = super().contract_problems()
+        declared = {e.name: e for e in cls.event_types}
+        for status, name in cls.final_events.items():
+            kind = declared.get(name)
+            if status not in cls.final_statuses:
+                problems.append(f"final_events: {status!r} is not a final status")
+            if kind is None or kind.source != "push" or kind.payload is not RequestEnded:
+                problems.append(
+                    f"final_events: {name!r} must be a push event type with RequestEnded"
+                )
+        return problems
 
     def parse_push(self, body: bytes, headers: MappingABC[str, str]) -> BaseModel:
         """Verify and read a result upstream pushed to the hub: the model `status` answers.
@@ -435,6 +453,16 @@ class PaymentProvider(Adapter):
     - `reconciliation(ReconciliationQuery) -> ReconciliationList`: a day's transactions.
     """
 
+    #: `NAME:settled`, published to the paying client when a payment reaches its outcome.
+    event_types = (
+        EventType(
+            "settled",
+            payload=PaymentSettled,
+            summary="A payment was paid or failed (to the client that opened it)",
+            personal_data=False,
+            source="push",
+        ),
+    )
     required_operations: ClassVar[
         MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
     ] = {

@@ -43,9 +43,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ChangePage", "EventType", "UpstreamEvent", "event_type_problems", "value_at"]
+__all__ = [
+    "ChangePage",
+    "EventType",
+    "PaymentSettled",
+    "RequestEnded",
+    "UpstreamEvent",
+    "event_type_problems",
+    "value_at",
+]
 
 #: A local event type name: lower-case words joined by hyphens (`death-registered`).
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -99,6 +107,36 @@ class ChangePage:
     events: Sequence[UpstreamEvent]
     cursor: str | None
     more: bool = False
+
+
+class RequestEnded(BaseModel):
+    """An asynchronous request (a job) ended: published to its owner only, by the
+    AsyncAdapter capability, for the final statuses the adapter names (`final_events`).
+    Beside these keys, upstream's final answer as the job's view carries it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="The hub's job id")
+    service: str
+    status: str
+    personal_id: str | None = Field(None, description="The applicant")
+    completed_at: str | None = None
+
+
+class PaymentSettled(BaseModel):
+    """A payment reached its outcome (paid or failed): published to the client that opened
+    it, by the PaymentProvider capability. No payer's personal data."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="The hub's payment id")
+    status: str = Field(description="paid or failed")
+    amount: int
+    currency: str
+    procedure_code: str
+    dossier_id: str
+    transaction_id: str | None = None
+    paid_at: str | None = None
 
 
 def value_at(data: Mapping[str, Any], path: str) -> Any:

@@ -39,6 +39,8 @@ class Event(SQLModel, table=True):
     service: str = Field(max_length=64)
     subjects: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     province: str | None = Field(default=None, max_length=3)
+    #: The one client an event is for (a payment's, a request's owner); None: any subscriber.
+    audience: str | None = Field(default=None, max_length=40)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     occurred_at: dt.datetime | None = _when()
     created_at: dt.datetime = _created()

@@ -33,6 +33,8 @@ def new_rows(
     service: str,
     declared: Mapping[str, EventType],
     events: Sequence[UpstreamEvent],
+    *,
+    audience: str | None = None,
 ) -> list[Event]:
     """The events not stored yet (by id), as rows added to the session; the duplicates of a
     page (a repeat) are left out. `declared` maps local names to their types."""
@@ -58,11 +60,28 @@ def new_rows(
             province=str(province)[:3] if province else None,
             payload=orjson.dumps(data).decode(),
             occurred_at=event.occurred_at,
+            audience=audience,
         )
         session.add(row)
         rows.append(row)
     session.flush()  # the rows get their sequence numbers
     return rows
+
+
+def publish(
+    session: Session,
+    service: str,
+    kind: EventType,
+    event: UpstreamEvent,
+    *,
+    audience: str | None = None,
+) -> bool:
+    """Store one event that came by a push the hub received (a payment's callback, a
+    request's result) and queue its deliveries, in the caller's transaction; False when an
+    event of that key is stored already. `audience`: the only client it is for."""
+    rows = new_rows(session, service, {kind.name: kind}, [event], audience=audience)
+    fan_out(session, rows)
+    return bool(rows)
 
 
 def fan_out(session: Session, events: Iterable[Event]) -> int:
@@ -86,7 +105,10 @@ def fan_out(session: Session, events: Iterable[Event]) -> int:
 
 
 def matches(subscription: Subscription, event: Event) -> bool:
-    """Whether the subscription's filters (province codes) let the event through."""
+    """Whether the subscription's filters (province codes) let the event through, and the
+    event is for anyone or for the subscription's client."""
+    if event.audience is not None and event.audience != subscription.client_id:
+        return False
     return not subscription.provinces or event.province in subscription.provinces
 
 

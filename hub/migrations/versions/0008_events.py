@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("service", _S(length=64), nullable=False),
         sa.Column("subjects", sa.JSON(), nullable=False),
         sa.Column("province", _S(length=3), nullable=True),
+        sa.Column("audience", _S(length=40), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),
         _when("occurred_at"),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
