@@ -70,6 +70,9 @@ class EventType:
     subjects: tuple[str, ...] = ()
     province: str | None = None
     source: Literal["feed", "push"] = "feed"
+    #: The operation of the adapter's mapping file that maps upstream's entry to the
+    #: payload, if it has one (checked with the mapping, like an operation's).
+    mapping: str | None = None
 
     def qualified(self, service: str) -> str:
         """The name agencies subscribe to: `SERVICE:NAME`."""
