@@ -10,7 +10,7 @@ import click
 
 # The modules, not their groups, are imported: a group named as its module (`audit`) would
 # hide the module behind `hub.cli.audit`.
-from hub.cli import adapters, audit, clients, db, mappings, payments, serve
+from hub.cli import adapters, audit, clients, db, events, mappings, payments, serve
 
 __all__ = ["main"]
 
@@ -27,6 +27,8 @@ for command in (
     serve.mocks,
     clients.clients,
     payments.payments,
+    events.events,
+    events.subscriptions,
     audit.audit,
     db.db,
     adapters.adapter,
