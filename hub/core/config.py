@@ -294,6 +294,12 @@ class Settings(SecretFileSettings):
         description="How long a hub process holds a change feed or a PUSH subscription it "
         "works on; another process takes it over after this if the first died.",
     )
+    event_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Events older than this, none of their deliveries pending, are removed "
+        "(0: kept); replay reaches back this far.",
+    )
     event_ttl_s: int = Field(
         3600, ge=60, le=30 * 86400, description="A subscription's default time to live of events."
     )

@@ -51,3 +51,27 @@ async def test_an_operator_lists_and_re_drives_without_seeing_personal_data(
     assert len(events.receiver.received) == 3
     unknown = runner.invoke(main, ["events", "redrive", "sub_nope"])
     assert unknown.exit_code != 0 and "no such subscription" in unknown.output
+
+
+async def test_events_past_retention_go_unless_a_delivery_is_pending(events: EventStack):
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from hub.capabilities.events.admin import prune
+
+    agency = events.agency()
+    await events.subscribe(agency, delivery="pull")
+    await events.register_death(await events.someone(0))
+    await events.tick(1)
+    engine = events.hub.hub.engine
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE events SET created_at = :t"), {"t": old})
+    assert prune(engine, 30) == 0, "its delivery is still pending"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE event_deliveries SET status = 'delivered'"))
+    assert prune(engine, 30) == 1
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM events")).scalar() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM event_deliveries")).scalar() == 0

@@ -8,13 +8,13 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from hub.capabilities.events.models import Event, EventDelivery, Subscription
 from hub.capabilities.events.store import replay
 from hub.core.models import Client, iso, utcnow
 
-__all__ = ["list_events", "list_subscriptions", "redrive", "replay_subscription"]
+__all__ = ["list_events", "list_subscriptions", "prune", "redrive", "replay_subscription"]
 
 
 def list_events(
@@ -110,3 +110,27 @@ def redrive(engine: Engine, subscription_id: str) -> int:
             session.add(row)
         session.commit()
         return len(dead)
+
+
+def prune(engine: Engine, retention_days: float) -> int:
+    """Remove events older than the retention, with their deliveries, once none of them is
+    pending: the hub keeps personal data no longer than it must (replay reaches back as
+    far as the retention). Returns how many events went."""
+    cutoff = utcnow() - dt.timedelta(days=retention_days)
+    with Session(engine) as session:
+        old = session.exec(select(Event.id).where(col(Event.created_at) < cutoff)).all()
+        if not old:
+            return 0
+        waiting = set(
+            session.exec(
+                select(EventDelivery.event_id)
+                .where(col(EventDelivery.event_id).in_(old))
+                .where(EventDelivery.status == "pending")
+            ).all()
+        )
+        gone = [eid for eid in old if eid not in waiting]
+        if gone:
+            session.exec(delete(EventDelivery).where(col(EventDelivery.event_id).in_(gone)))  # type: ignore[call-overload]
+            session.exec(delete(Event).where(col(Event.id).in_(gone)))  # type: ignore[call-overload]
+            session.commit()
+        return len(gone)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.engine import Engine
 
+from hub.capabilities.events.admin import prune
 from hub.capabilities.events.delivery import EventSender
 from hub.capabilities.events.feed import FeedPoller
 from hub.capabilities.events.metrics import EventMetrics
@@ -17,6 +19,9 @@ from hub.core.gateway import Gateway
 from hub.core.metrics import Metrics
 from hub.core.registry import AdapterRegistry
 from hub.core.worker import Step
+
+#: How often each process looks for events past retention.
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -28,6 +33,8 @@ class Events:
     subscriptions: Subscriptions
     sender: EventSender
     feeds: FeedPoller
+    retention_days: float = 30.0
+    _pruned_at: float = field(default=-PRUNE_EVERY_S, repr=False)
 
     @property
     def steps(self) -> list[Step]:
@@ -36,7 +43,15 @@ class Events:
             ("read change feeds", self.feeds.run_once),
             ("push events", self.sender.run_once),
             ("gauge event backlogs", self.gauge_once),
+            ("prune old events", self.prune_once),
         ]
+
+    async def prune_once(self) -> int:
+        """Events past retention go, at most once every PRUNE_EVERY_S per process."""
+        if self.retention_days <= 0 or time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return 0
+        self._pruned_at = time.monotonic()
+        return await asyncio.to_thread(prune, self.engine, self.retention_days)
 
     async def gauge_once(self) -> int:
         backlogs = await asyncio.to_thread(backlog_by_subscription, self.engine)
@@ -84,4 +99,6 @@ def event_services(
     subscriptions = Subscriptions(
         engine, registry, gateway, event_metrics, default_ttl_s=settings.event_ttl_s
     )
-    return Events(engine, event_metrics, subscriptions, sender, feeds)
+    return Events(
+        engine, event_metrics, subscriptions, sender, feeds, settings.event_retention_days
+    )
