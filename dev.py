@@ -6,6 +6,7 @@
     python3 dev.py bench    # the benchmark (extra arguments go to bench/run.py)
     python3 dev.py bench profile   # the citizen profile's fan-out (bench/profile.py)
     python3 dev.py bench faults    # the hub killed, an upstream down, one slow (bench/faults.py)
+    python3 dev.py bench events    # event latency and throughput, 50 subscribers (bench/events.py)
 
 The first run makes `.venv/` and installs the project with its dev extras into it; later runs
 reinstall only when pyproject.toml changed.
@@ -51,7 +52,7 @@ def main() -> int:
         args = [str(BIN / "hub"), "up", *rest]
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", *rest]
-    elif rest[:1] in (["profile"], ["faults"]):
+    elif rest[:1] in (["profile"], ["faults"], ["events"]):
         args = [str(BIN / "python"), str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:]]
     else:
         args = [str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest]
