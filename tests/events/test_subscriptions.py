@@ -225,3 +225,47 @@ async def test_a_grant_withdrawn_before_delivery_stops_it(events: EventStack):
     await events.tick(3)
     assert events.receiver.received == []
     assert not [r for r in events.hub.audit_rows() if r["operation"].startswith("push:")]
+
+
+async def test_metrics_per_subscription_backlog_age_and_failures(events: EventStack):
+    agency = events.agency()
+    pull = (await events.subscribe(agency, delivery="pull")).json()["data"]["id"]
+    other = events.agency()
+    push = (
+        await events.subscribe(other, delivery="push", callback_url="http://agency.test/hook")
+    ).json()["data"]["id"]
+    events.receiver.statuses = [500]
+    await events.register_death(await events.someone())
+    await events.tick(3)
+    metrics = (await events.hub.http.get("/metrics")).text
+    assert f'hub_event_backlog{{subscription="{pull}"}} 1.0' in metrics
+    assert f'hub_event_backlog{{subscription="{push}"}} 1.0' in metrics  # backing off
+    assert f'hub_event_deliveries_total{{outcome="failed",subscription="{push}"}} 1.0' in metrics
+    assert f'hub_event_oldest_undelivered_seconds{{subscription="{pull}"}}' in metrics
+    gone = await events.hub.http.delete(f"/v1/subscriptions/{pull}", headers=events.headers(agency))
+    assert gone.status_code == 204
+    await events.tick(1)
+    metrics = (await events.hub.http.get("/metrics")).text
+    assert f'hub_event_backlog{{subscription="{pull}"}}' not in metrics
+
+
+async def test_a_refused_pull_is_audited_and_discloses_nothing(events: EventStack):
+    agency = events.agency()
+    sid = (await events.subscribe(agency, delivery="pull")).json()["data"]["id"]
+    await events.register_death(await events.someone())
+    await events.tick(2)
+    with Session(events.hub.hub.engine) as session:
+        client = session.get(Client, agency.client_id)
+        assert client is not None
+        client.allow = ["population"]  # the event type's grant withdrawn
+        session.add(client)
+        session.commit()
+    refused = await events.hub.http.get(
+        f"/v1/subscriptions/{sid}/events/next", headers=events.headers(agency)
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN")
+    assert "personal_id" not in refused.text
+    rows = [
+        r for r in events.hub.audit_rows() if r["operation"] in ("pull", "pull:death-registered")
+    ]
+    assert [(r["operation"], r["status"], r["fields"]) for r in rows] == [("pull", 403, None)]

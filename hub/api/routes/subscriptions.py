@@ -60,11 +60,20 @@ async def serve(request: Request, operation: str, handler: Handler) -> CallResul
 
 
 async def pull_next(request: Request, find: Callable[[Principal], str]) -> dict[str, Any] | None:
-    """The next event of the subscription `find(principal)` names (None: none waiting)."""
+    """The next event of the subscription `find(principal)` names (None: none waiting).
+
+    The request is a call of its own (rate-limited, so a PULL storm meets the client's
+    limit; audited, refusals too, listing no fields); the event it hands out is audited
+    as a delivery about each of its subjects, with the fields disclosed."""
     hub, caller = get_hub(request), caller_headers(request)
-    principal = await hub.gateway.authenticate(caller)
-    await hub.gateway.admit(principal)  # a PULL storm meets the client's rate limit
-    return await subscriptions_of(hub).pull(principal, caller, find(principal))
+    pulled: list[dict[str, Any] | None] = [None]
+
+    async def handler(principal: Principal) -> dict[str, Any]:
+        pulled[0] = await subscriptions_of(hub).pull(principal, caller, find(principal))
+        return {}
+
+    await serve(request, "pull", handler)
+    return pulled[0]
 
 
 def answer(result: CallResult, caller: CallerHeaders, status: int = 200) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ class Events:
     feeds: FeedPoller
     retention_days: float = 30.0
     _pruned_at: float = field(default=-PRUNE_EVERY_S, repr=False)
+    _gauged: set[str] = field(default_factory=set, repr=False)
 
     @property
     def steps(self) -> list[Step]:
@@ -58,6 +60,11 @@ class Events:
         for sid, (count, age) in backlogs.items():
             self.metrics.backlog.labels(sid).set(count)
             self.metrics.oldest_age.labels(sid).set(age)
+        for gone in self._gauged - set(backlogs):  # ended subscriptions leave the metrics
+            for gauge in (self.metrics.backlog, self.metrics.oldest_age):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(gone)
+        self._gauged = set(backlogs)
         return 0
 
     async def aclose(self) -> None:
