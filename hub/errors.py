@@ -17,13 +17,17 @@
     ├── Forbidden (403 FORBIDDEN)
     │   └── PurposeNotAllowed (403 PURPOSE_NOT_ALLOWED)
     ├── NotFound (404 NOT_FOUND)   no such subject upstream
+    │   ├── UnknownEvent (404 UNKNOWN_EVENT)   not an event of this subscription
+    │   ├── UnknownEventType (404 UNKNOWN_EVENT_TYPE)
     │   ├── UnknownOperation (404 UNKNOWN_OPERATION)
-    │   └── UnknownService (404 UNKNOWN_SERVICE)
+    │   ├── UnknownService (404 UNKNOWN_SERVICE)
+    │   └── UnknownSubscription (404 UNKNOWN_SUBSCRIPTION)   none of this client's
     ├── MethodNotAllowed (405 METHOD_NOT_ALLOWED)
     ├── Conflict (409 CONFLICT)
     │   ├── IdempotencyConflict (409 IDEMPOTENCY_CONFLICT)
     │   ├── PaymentMismatch (409 PAYMENT_MISMATCH)
-    │   └── ReplayedMessage (409 REPLAYED_MESSAGE)
+    │   ├── ReplayedMessage (409 REPLAYED_MESSAGE)
+    │   └── SubscriptionExists (409 SUBSCRIPTION_EXISTS)   one per client and event type
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     ├── SchemaViolation (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
