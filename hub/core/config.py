@@ -303,11 +303,13 @@ class Settings(SecretFileSettings):
     event_ttl_s: int = Field(
         3600, ge=60, le=30 * 86400, description="A subscription's default time to live of events."
     )
-    im_instance: str = Field(
+    govstack_instance: str = Field(
         "VN", max_length=64, description="GovStack IM identity: the instance the hub is in."
     )
-    im_member_class: str = Field("GOV", max_length=64, description="GovStack IM: member class.")
-    im_member_code: str = Field(
+    govstack_member_class: str = Field(
+        "GOV", max_length=64, description="GovStack IM: member class."
+    )
+    govstack_member_code: str = Field(
         "LGSP", max_length=64, description="GovStack IM: the hub's member code."
     )
     webhook_max_attempts: int = Field(8, ge=1, le=50)

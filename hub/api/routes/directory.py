@@ -10,8 +10,9 @@ An application written for an X-Road-style mediator discovers the hub's services
 - `…/allowedMethods`: the same, cut to what the caller is granted;
 - `…/getOpenAPI?serviceCode=OPERATION`: an OpenAPI 3.1 description of that operation.
 
-The identity is HUB_IM_INSTANCE, HUB_IM_MEMBER_CLASS, HUB_IM_MEMBER_CODE; another one is 404.
-Every route needs a credential, as the catalogue does.
+The identity is HUB_GOVSTACK_INSTANCE, HUB_GOVSTACK_MEMBER_CLASS and
+HUB_GOVSTACK_MEMBER_CODE; another one is 404. Every route needs a credential, as the
+catalogue does.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def _json(data: Any) -> Response:
 def _identity(hub: Hub) -> dict[str, str]:
     s = hub.settings
     return {
-        "instanceId": s.im_instance,
-        "memberClass": s.im_member_class,
-        "memberCode": s.im_member_code,
+        "instanceId": s.govstack_instance,
+        "memberClass": s.govstack_member_class,
+        "memberCode": s.govstack_member_code,
     }
 
 

@@ -1,8 +1,9 @@
 """The GovStack Information Mediator PubSub paths, over the same subscriptions.
 
 Under `/r1/{instanceId}/{memberClass}/{memberCode}/{applicationCode}` (the hub's identity
-from HUB_IM_INSTANCE, HUB_IM_MEMBER_CLASS and HUB_IM_MEMBER_CODE; `applicationCode` is the
-service, the spec's "room"), as the GovStack IM PubSub API describes them:
+from HUB_GOVSTACK_INSTANCE, HUB_GOVSTACK_MEMBER_CLASS and HUB_GOVSTACK_MEMBER_CODE;
+`applicationCode` is the service, the spec's "room"), as the GovStack IM PubSub API
+describes them:
 
 - `GET …/api/v1/eventType` and `GET …/api/v1/eventType/{eventType}`: the room's event types;
 - `GET …/api/v1/subs`, and `POST|GET|PATCH|DELETE …/api/v1/subs/{eventType}`: the caller's
@@ -41,7 +42,11 @@ def _json(data: Any, status: int = 200) -> Response:
 def _room(request: Request) -> tuple[Hub, str]:
     """The hub and the service the path names; 404 unless the identity is this hub's."""
     hub, params = get_hub(request), request.path_params
-    ours = (hub.settings.im_instance, hub.settings.im_member_class, hub.settings.im_member_code)
+    ours = (
+        hub.settings.govstack_instance,
+        hub.settings.govstack_member_class,
+        hub.settings.govstack_member_code,
+    )
     if (params["instance"], params["member_class"], params["member_code"]) != ours:
         raise NotFound("no such member on this Information Mediator")
     service = params["application"]
@@ -63,9 +68,9 @@ def _item(hub: Hub, principal: Principal, view: dict[str, Any]) -> dict[str, Any
     return {
         "id": view["id"],
         "subscriberId": {
-            "instanceId": hub.settings.im_instance,
-            "memberClass": hub.settings.im_member_class,
-            "memberCode": hub.settings.im_member_code,
+            "instanceId": hub.settings.govstack_instance,
+            "memberClass": hub.settings.govstack_member_class,
+            "memberCode": hub.settings.govstack_member_code,
             "applicationCode": principal.name,
         },
         "eventType": view["event_type"].partition(":")[2],
@@ -198,9 +203,9 @@ async def pull(request: Request) -> Response:
             "id": body["id"],
             "sequence": body["sequence"],
             "publisherId": {
-                "instanceId": hub.settings.im_instance,
-                "memberClass": hub.settings.im_member_class,
-                "memberCode": hub.settings.im_member_code,
+                "instanceId": hub.settings.govstack_instance,
+                "memberClass": hub.settings.govstack_member_class,
+                "memberCode": hub.settings.govstack_member_code,
                 "applicationCode": qualified.partition(":")[0],
             },
             "eventType": qualified.partition(":")[2],
