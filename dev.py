@@ -7,6 +7,7 @@
     python3 dev.py bench profile   # the citizen profile's fan-out (bench/profile.py)
     python3 dev.py bench faults    # the hub killed, an upstream down, one slow (bench/faults.py)
     python3 dev.py bench events    # event latency and throughput, 50 subscribers (bench/events.py)
+    python3 dev.py docs     # the documentation site on :8008 (mkdocs serve; `docs build` builds it)
 
 The first run makes `.venv/` and installs the project with its dev extras into it; later runs
 reinstall only when pyproject.toml changed.
@@ -43,7 +44,7 @@ def ensure_venv() -> None:
 def main() -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before anything checks
         sys.exit("Python 3.11 or newer is needed")
-    if len(sys.argv) < 2 or sys.argv[1] not in ("up", "test", "bench"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("up", "test", "bench", "docs"):
         print(__doc__)
         return 2
     command, rest = sys.argv[1], sys.argv[2:]
@@ -52,11 +53,17 @@ def main() -> int:
         args = [str(BIN / "hub"), "up", *rest]
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", *rest]
+    elif command == "docs":
+        if rest[:1] == ["build"]:
+            args = [str(BIN / "mkdocs"), "build", "--strict", *rest[1:]]
+        else:
+            args = [str(BIN / "mkdocs"), "serve", "--dev-addr", "127.0.0.1:8008", *rest]
     elif rest[:1] in (["profile"], ["faults"], ["events"]):
         args = [str(BIN / "python"), str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:]]
     else:
         args = [str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest]
-    child = subprocess.Popen(args, cwd=ROOT)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # mkdocs-material's banner, not a fault
+    child = subprocess.Popen(args, cwd=ROOT, env=env)
     while True:
         try:
             return child.wait()

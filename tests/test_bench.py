@@ -1,6 +1,6 @@
 """The benchmark itself (bench/run.py) runs end to end: the mock, the hub and the bare-proxy
 floor as real processes, every call of every mode answered, the ratios and the CPU each
-process spent per call reported. The figures themselves are the README's, never asserted."""
+process spent per call reported. The figures themselves are in docs/design/benchmark.md, never asserted."""
 
 from __future__ import annotations
 

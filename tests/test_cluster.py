@@ -186,7 +186,7 @@ def test_two_hub_processes_share_the_work_and_the_audit_chain(env):  # noqa: F81
     for rid, operation in rows:
         counted.setdefault(rid, []).append(operation)
     # one record per call; a judicial application is two: the agency's request, and the
-    # upstream submission made for it (README, The audit trail)
+    # upstream submission made for it (docs/operator/audit.md)
     expected = {
         rid: ["request", "submit"] if rid.startswith("submit") else ["lookup"] for rid in sent
     }

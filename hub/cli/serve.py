@@ -119,7 +119,7 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
             f'    curl -s "${{H[@]}}" {base}/v1/citizens/<personal_id>/profile\n'
             f"    curl -s \"${{H[@]}}\" '{base}/v1/civil-status/records?personal_id=<id>'\n"
             f'    curl -s "${{H[@]}}" {base}/v1/enterprises/<enterprise_code>\n'
-            f"  Judicial requests and payments: see README.md, 'A first call'.\n",
+            "  Certificates and payments: docs/tutorial/async.md, docs/tutorial/payments.md.\n",
             err=True,
         )
         uvicorn.run(

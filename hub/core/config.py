@@ -75,7 +75,13 @@ class Settings(SecretFileSettings):
 
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=None, extra="ignore")
 
-    environment: Literal["development", "production"] = "development"
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="`production` refuses to start without a real HUB_SECRET_KEY (32+ "
+        "characters) or with an adapter secret still at the mocks' default, and turns on the "
+        "production defaults (JSON logs, https and public callbacks only, no migrations at "
+        "start-up).",
+    )
     database_url: str = Field(
         "sqlite:///hub.db",
         repr=False,  # may carry a password
@@ -117,16 +123,20 @@ class Settings(SecretFileSettings):
     )
 
     upstream_timeout_s: float = Field(10.0, gt=0, description="Per-attempt upstream timeout.")
-    upstream_connect_timeout_s: float = Field(3.0, gt=0)
+    upstream_connect_timeout_s: float = Field(
+        3.0, gt=0, description="Connecting to an upstream (an adapter's own setting overrides it)."
+    )
     retry_attempts: int = Field(3, ge=1, le=10, description="Attempts for idempotent calls.")
     retry_deadline_s: float = Field(15.0, gt=0, description="Total time budget for one call.")
-    retry_initial_backoff_s: float = Field(0.05, ge=0)
-    retry_max_backoff_s: float = Field(1.0, ge=0)
+    retry_initial_backoff_s: float = Field(
+        0.05, ge=0, description="First pause between retries (exponential, full jitter)."
+    )
+    retry_max_backoff_s: float = Field(1.0, ge=0, description="Longest pause between retries.")
     http_transport: Literal["http1", "aiohttp", "httpx"] = Field(
         "http1",
         description="Upstream HTTP client: the hub's lean HTTP/1.1 client (hub/core/http1.py), "
-        "aiohttp's, or httpx's own pool; measured in that order from fastest (README, "
-        "Benchmark).",
+        "aiohttp's, or httpx's own pool; measured in that order from fastest "
+        "(docs/design/benchmark.md).",
     )
     upstream_proxy: str | None = Field(
         None,
@@ -136,7 +146,9 @@ class Settings(SecretFileSettings):
         "HTTP_PROXY / HTTPS_PROXY / ALL_PROXY. NO_PROXY exempts upstreams either way "
         "(hub/core/proxy.py). A proxied upstream goes through httpx's pool.",
     )
-    upstream_max_connections: int = Field(256, ge=1)
+    upstream_max_connections: int = Field(
+        256, ge=1, description="Keep-alive connections to one upstream per process, at most."
+    )
     upstream_max_concurrent: int = Field(
         100,
         ge=1,
@@ -210,7 +222,9 @@ class Settings(SecretFileSettings):
     audit_archive_interval_s: float = Field(
         3600.0, gt=0, description="How often a hub process looks for audit records to archive."
     )
-    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Request bodies larger than this are refused (413)."
+    )
     max_json_depth: int = Field(
         32, ge=1, le=512, description="Request JSON nested deeper than this is refused (400)."
     )
@@ -312,10 +326,18 @@ class Settings(SecretFileSettings):
     govstack_member_code: str = Field(
         "LGSP", max_length=64, description="GovStack IM: the hub's member code."
     )
-    webhook_max_attempts: int = Field(8, ge=1, le=50)
-    webhook_initial_backoff_s: float = Field(2.0, ge=0)
-    webhook_max_backoff_s: float = Field(600.0, ge=0)
-    webhook_timeout_s: float = Field(5.0, gt=0, le=30)  # under the 60 s delivery lease
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="Webhook delivery attempts before the delivery is dead."
+    )
+    webhook_initial_backoff_s: float = Field(
+        2.0, ge=0, description="First pause before a failed webhook delivery is tried again."
+    )
+    webhook_max_backoff_s: float = Field(
+        600.0, ge=0, description="Longest pause between webhook delivery attempts."
+    )
+    webhook_timeout_s: float = Field(  # under the 60 s delivery lease
+        5.0, gt=0, le=30, description="How long one webhook delivery may take."
+    )
     https_callbacks_only: bool | None = Field(
         None,
         description="Accept only https callback URLs (default: in production only).",
