@@ -59,6 +59,7 @@ from hub.canonical.payment import (
     ReconciliationQuery,
 )
 from hub.core.config import SecretFileSettings
+from hub.events import ChangePage, EventType, PaymentSettled, RequestEnded, event_type_problems
 from hub.mapping import Mapping
 from hub.upstream import UpstreamClient
 
@@ -67,6 +68,8 @@ __all__ = [
     "AdapterConfig",
     "AsyncAdapter",
     "CallContext",
+    "ChangePage",
+    "EventType",
     "Health",
     "OperationSpec",
     "PaymentProvider",
@@ -332,6 +335,8 @@ class Adapter:
     required_operations: ClassVar[
         MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
     ] = {}
+    #: The events this adapter publishes (hub.events): agencies subscribe to them.
+    event_types: ClassVar[tuple[EventType, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -368,6 +373,11 @@ class Adapter:
         """Probe upstream cheaply (a WSDL fetch, a status URL). Must not touch personal data."""
         raise NotImplementedError
 
+    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
+        """Read upstream's change feed after `cursor` (None: from its start), at most `limit`
+        events: what the core polls for event types with `source="feed"` (hub.events)."""
+        raise NotImplementedError
+
     @classmethod
     def contract_problems(cls) -> list[str]:
         """What in this class breaks the contract of the capabilities it subclasses (empty
@@ -383,7 +393,8 @@ class Adapter:
                     problems.append(f"operation {name!r} must take {wanted_in.__name__}")
                 if not issubclass(spec.output_model, wanted_out):
                     problems.append(f"operation {name!r} must answer {wanted_out.__name__}")
-        return problems
+        has_feed = cls.changes is not Adapter.changes
+        return problems + event_type_problems(cls.event_types, has_feed=has_feed)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
@@ -405,6 +416,7 @@ class Adapter:
                 }
                 for spec in cls.operations.values()
             ],
+            "events": [event.describe(cls.name) for event in cls.event_types],
         }
 
 
@@ -431,6 +443,24 @@ class AsyncAdapter(Adapter):
     final_statuses: ClassVar[frozenset[str]] = frozenset(
         {"issued", "rejected", "completed", "failed"}
     )
+    #: The events a request's end publishes to its owner, by final status: `{"issued":
+    #: "certificate-issued"}`, each declared in `event_types` with `source="push"` and the
+    #: payload hub.events.RequestEnded (subject `personal_id`).
+    final_events: ClassVar[MappingABC[str, str]] = {}
+
+    @classmethod
+    def contract_problems(cls) -> list[str]:
+        problems = super().contract_problems()
+        declared = {e.name: e for e in cls.event_types}
+        for status, name in cls.final_events.items():
+            kind = declared.get(name)
+            if status not in cls.final_statuses:
+                problems.append(f"final_events: {status!r} is not a final status")
+            if kind is None or kind.source != "push" or kind.payload is not RequestEnded:
+                problems.append(
+                    f"final_events: {name!r} must be a push event type with RequestEnded"
+                )
+        return problems
 
     def parse_push(self, body: bytes, headers: MappingABC[str, str]) -> BaseModel:
         """Verify and read a result upstream pushed to the hub: the model `status` answers.
@@ -460,6 +490,16 @@ class PaymentProvider(Adapter):
     - `reconciliation(ReconciliationQuery) -> ReconciliationList`: a day's transactions.
     """
 
+    #: `NAME:settled`, published to the paying client when a payment reaches its outcome.
+    event_types = (
+        EventType(
+            "settled",
+            payload=PaymentSettled,
+            summary="A payment was paid or failed (to the client that opened it)",
+            personal_data=False,
+            source="push",
+        ),
+    )
     required_operations: ClassVar[
         MappingABC[str, tuple[type[BaseModel], type[BaseModel]] | None]
     ] = {

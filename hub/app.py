@@ -21,15 +21,19 @@ from hub.api.routes import (
     admin,
     catalogue,
     citizens,
+    directory,
+    govstack,
     oauth,
     operations,
     payments,
     resources,
+    subscriptions,
 )
 from hub.api.routes import jobs as job_routes
 from hub.audit.archive import AuditRetention
 from hub.audit.chain import signing_key
 from hub.audit.writer import AuditWriter
+from hub.capabilities.events.service import event_services
 from hub.capabilities.jobs.service import job_services
 from hub.capabilities.payments.desk import default_provider, payment_services
 from hub.capabilities.webhooks import WebhookSender, audit_by
@@ -43,7 +47,7 @@ from hub.core.metrics import Metrics
 from hub.core.registry import AdapterLoadError, AdapterRegistry, classes_from, discover
 from hub.core.sealed import install_sealer
 from hub.core.state import Hub
-from hub.core.worker import BackgroundWorker
+from hub.core.worker import BackgroundWorker, Step
 from hub.resilience.circuit_sync import CircuitSync
 from hub.resilience.retry import RetryPolicy
 from hub.security.auth import Authenticator
@@ -192,9 +196,13 @@ def create_app(
             public_only=settings.callbacks_public_only,
             audit=audit_by(gateway),
         )
-        steps = [(f"poll {name}", job.poll_once) for name, job in jobs.items()]
+        steps: list[Step] = [(f"poll {name}", job.poll_once) for name, job in jobs.items()]
         steps += [(f"query {p.service} payments", p.query_once) for p in payments]
         steps.append(("deliver webhooks", webhooks.run_once))
+        events = event_services(
+            registry, gateway, engine, metrics, settings, secret, webhook_transport
+        )
+        steps += events.steps
         if settings.audit_retention_days > 0:
             retention = AuditRetention(
                 engine,
@@ -218,6 +226,7 @@ def create_app(
             webhooks,
             worker,
             circuits,
+            events,
         )
         await registry.startup()
         if circuits is not None:
@@ -238,6 +247,7 @@ def create_app(
             if gateway.limiter is not None:
                 await gateway.limiter.counters.aclose()
             await webhooks.aclose()
+            await events.aclose()
             await audit.aclose()
             await registry.aclose()
             engine.dispose()
@@ -271,6 +281,9 @@ def create_app(
         citizens.router,
         job_routes.router,
         payments.router,
+        subscriptions.router,
+        govstack.router,
+        directory.router,
         admin.router,
         oauth.router,
         resources.resource_routes(registry),

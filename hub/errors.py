@@ -17,14 +17,18 @@
     ├── Forbidden (403 FORBIDDEN)
     │   └── PurposeNotAllowed (403 PURPOSE_NOT_ALLOWED)
     ├── NotFound (404 NOT_FOUND)   no such subject upstream
+    │   ├── UnknownEvent (404 UNKNOWN_EVENT)   not an event of this subscription
+    │   ├── UnknownEventType (404 UNKNOWN_EVENT_TYPE)
     │   ├── UnknownOperation (404 UNKNOWN_OPERATION)
-    │   └── UnknownService (404 UNKNOWN_SERVICE)
+    │   ├── UnknownService (404 UNKNOWN_SERVICE)
+    │   └── UnknownSubscription (404 UNKNOWN_SUBSCRIPTION)   none of this client's
     ├── MethodNotAllowed (405 METHOD_NOT_ALLOWED)
     ├── Conflict (409 CONFLICT)
     │   ├── AuditChainBroken (409 AUDIT_CHAIN_BROKEN)   the console's "verify now" found a break
     │   ├── IdempotencyConflict (409 IDEMPOTENCY_CONFLICT)
     │   ├── PaymentMismatch (409 PAYMENT_MISMATCH)
-    │   └── ReplayedMessage (409 REPLAYED_MESSAGE)
+    │   ├── ReplayedMessage (409 REPLAYED_MESSAGE)
+    │   └── SubscriptionExists (409 SUBSCRIPTION_EXISTS)   one per client and event type
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     ├── UriTooLong (414 URI_TOO_LONG)   past the HTTP server's request-line bound
     ├── SchemaViolation (422 VALIDATION_ERROR)
@@ -240,6 +244,18 @@ class UnknownOperation(NotFound):
     code, title = "UNKNOWN_OPERATION", "No such operation"
 
 
+class UnknownEventType(NotFound):
+    code, title = "UNKNOWN_EVENT_TYPE", "No such event type"
+
+
+class UnknownSubscription(NotFound):
+    code, title = "UNKNOWN_SUBSCRIPTION", "No such subscription"
+
+
+class UnknownEvent(NotFound):
+    code, title = "UNKNOWN_EVENT", "No such event for this subscription"
+
+
 class MethodNotAllowed(HubError):
     status, code, title = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
 
@@ -250,6 +266,10 @@ class Conflict(HubError):
 
 class AuditChainBroken(Conflict):
     code, title = "AUDIT_CHAIN_BROKEN", "The audit chain is broken"
+
+
+class SubscriptionExists(Conflict):
+    code, title = "SUBSCRIPTION_EXISTS", "This client already subscribes to this event type"
 
 
 class IdempotencyConflict(Conflict):

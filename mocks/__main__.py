@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the shared secret of every mock served that takes one: population "
         "(default population-secret) and payment (default payment-secret)",
     )
+    parser.add_argument(
+        "--events-per-minute",
+        dest="event_rate_per_min",
+        type=float,
+        help="civil-status and business-registration: register births, deaths, marriages "
+        "and status changes at this average rate (default: none, only POST /_mock/events)",
+    )
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--list", action="store_true", help="list the mocks and exit")
     return parser
@@ -129,7 +136,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<22} {spec.default_port}  {spec.description}{state}")
         return
     _check(parser, args)
-    options = {key: getattr(args, key) for key in ("user", "secret") if getattr(args, key)}
+    options = {
+        key: getattr(args, key)
+        for key in ("user", "secret", "event_rate_per_min")
+        if getattr(args, key)
+    }
     if args.workers > 1:
         _run_workers(args, options)
         return

@@ -104,7 +104,7 @@ async def serve_mocks(
         kwargs = factory_options(spec, {"public_url": f"http://{host}:{port}", **(options or {})})
         app = create_mock_app(spec.name, faults=faults, **kwargs)
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, lifespan="off", **uvicorn_speedups()
+            app, host=host, port=port, log_level=log_level, lifespan="on", **uvicorn_speedups()
         )
         servers.append((spec.name, _Server(config)))
         print(f"mocks: {spec.name} on http://{host}:{port}", file=sys.stderr)

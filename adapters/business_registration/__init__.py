@@ -10,6 +10,7 @@ more with a new one: the only repeat this adapter makes itself (the core owns re
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -24,9 +25,11 @@ from hub.canonical.enterprise import (
     EnterpriseLookup,
     EnterprisePage,
     EnterpriseSearch,
+    EnterpriseStatusChanged,
     RepresentativeQuery,
 )
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamRejected
+from hub.events import ChangePage, EventType, UpstreamEvent
 from hub.upstream import raise_for_status, response_json
 from hub.upstream_auth import GatewayToken
 
@@ -79,6 +82,16 @@ class BusinessRegistrationAdapter(Adapter):
     mapping = "business_registration.yaml"
     upstream_schema = "adapters.business_registration:upstream.schema.json"
     Config = BusinessRegistrationConfig
+    #: From the register's status-change feed (bienDong), polled by the core.
+    event_types = (
+        EventType(
+            "status-changed",
+            payload=EnterpriseStatusChanged,
+            personal_data=False,
+            province="province_code",
+            mapping="status-changed",
+        ),
+    )
 
     config: BusinessRegistrationConfig
 
@@ -101,6 +114,30 @@ class BusinessRegistrationAdapter(Adapter):
         self._lookup_map = self.compiled_mapping.operation("lookup")
         self._search_map = self.compiled_mapping.operation("search")
         self._by_representative_map = self.compiled_mapping.operation("by-representative")
+        self._changed_map = self.compiled_mapping.operation("status-changed")
+
+    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
+        """The status changes after sequence number `cursor`, from the change feed."""
+        payload = await self._get("bienDong", {"tuSoThuTu": int(cursor or 0), "soLuong": limit})
+        entries, last = payload.get("DanhSach"), payload.get("SoThuTuCuoi")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise UpstreamBadResponse(log_context={"cause": "DanhSach is not a list"})
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+            raise UpstreamBadResponse(log_context={"cause": "SoThuTuCuoi is not a number"})
+        events = []
+        for entry in entries:
+            changed = EnterpriseStatusChanged.model_validate(
+                self._changed_map.apply({"DanhSach": [entry]})
+            )
+            # The register numbers its changes for ever: the sequence is the stable key.
+            key = f"{entry.get('SoThuTu')}:{changed.enterprise_code}"
+            when = entry.get("ThoiDiem")
+            try:
+                at = dt.datetime.fromisoformat(when) if isinstance(when, str) else None
+            except ValueError:
+                at = None
+            events.append(UpstreamEvent("status-changed", key, changed, at))
+        return ChangePage(events, cursor=str(last), more=payload.get("ConDuLieu") is True)
 
     @operation(
         personal_data=True,

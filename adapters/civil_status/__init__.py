@@ -16,19 +16,23 @@ import time
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.canonical.civil_status import (
     KIND_PREFIX,
+    BirthRegistered,
     CivilStatusQuery,
     CivilStatusRecord,
     CivilStatusRecords,
+    DeathRegistered,
     MaritalStatusConfirmation,
+    MarriageRegistered,
     RecordLookup,
 )
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
+from hub.events import ChangePage, EventType, UpstreamEvent
 from hub.upstream import raise_for_status, response_json
 from hub.upstream_auth import OAuth2ClientCredentials
 
@@ -45,6 +49,12 @@ _ERRORS: dict[str, type[HubError]] = {
 }
 #: Prefixes of the flat person fields of a record (nksHoTen, chaSoDinhDanh, …).
 _PERSON_PREFIXES = ("nks", "cha", "me", "chong", "vo", "nkt", "nyc")
+#: The change feed's kinds of change and the event types they publish.
+_CHANGES = {
+    "DANG_KY_KHAI_SINH": "birth-registered",
+    "DANG_KY_KHAI_TU": "death-registered",
+    "DANG_KY_KET_HON": "marriage-registered",
+}
 _MARITAL_CODES = {"single": "1", "married": "2", "divorced": "3", "widowed": "4"}
 
 
@@ -73,6 +83,27 @@ class CivilStatusAdapter(Adapter):
     description = "Birth, marriage and death records (Cơ sở dữ liệu hộ tịch điện tử, Bộ Tư pháp)."
     mapping = "civil_status.yaml"
     Config = CivilStatusConfig
+    #: From the registry's change feed (biến động hộ tịch), polled by the core.
+    event_types = (
+        EventType(
+            "birth-registered",
+            payload=BirthRegistered,
+            subjects=("personal_id", "mother_personal_id", "father_personal_id"),
+            province="province_code",
+        ),
+        EventType(
+            "death-registered",
+            payload=DeathRegistered,
+            subjects=("personal_id",),
+            province="province_code",
+        ),
+        EventType(
+            "marriage-registered",
+            payload=MarriageRegistered,
+            subjects=("husband_personal_id", "wife_personal_id"),
+            province="province_code",
+        ),
+    )
 
     config: CivilStatusConfig
 
@@ -134,6 +165,59 @@ class CivilStatusAdapter(Adapter):
         today = dt.datetime.now(VIETNAM).date()
         summary = marital_summary(request.personal_id, records, today)
         return MaritalStatusConfirmation.model_validate(self._status_map.apply(summary))
+
+    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
+        """The registrations after sequence number `cursor`, from the change feed."""
+        ctx = CallContext(request_id=f"feed-{time.monotonic_ns()}", client_id="hub")
+        params = f"?tuSoThuTu={int(cursor or 0)}&soLuong={limit}"
+        data = await self._get(f"{API_PREFIX}/biendong{params}", ctx)
+        if not isinstance(data, dict) or not isinstance(data.get("danhSach"), list):
+            raise UpstreamBadResponse(log_context={"cause": "danhSach is not a list"})
+        events = [self._event(entry) for entry in data["danhSach"]]
+        last = data.get("soThuTuCuoi")
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+            raise UpstreamBadResponse(log_context={"cause": "soThuTuCuoi is not a number"})
+        return ChangePage(
+            events=[e for e in events if e is not None],
+            cursor=str(last),
+            more=data.get("conDuLieu") is True,
+        )
+
+    def _event(self, entry: Any) -> UpstreamEvent | None:
+        """One feed entry as an event (None for a kind of change no event type covers)."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("hoTich"), dict):
+            raise UpstreamBadResponse(log_context={"cause": "a feed entry is not a record"})
+        record, change = entry["hoTich"], entry.get("loaiBienDong")
+        kind = _CHANGES.get(change) if isinstance(change, str) else None
+        if kind is None:
+            return None
+        canonical = CivilStatusRecord.model_validate(self._record_map.apply(_persons_of(record)))
+        authority = record.get("noiDangKy")
+        province = authority.get("maTinh") if isinstance(authority, dict) else None
+        common: dict[str, Any] = {"province_code": province, "record": canonical}
+        payload: BaseModel
+        if kind == "death-registered":
+            payload = DeathRegistered(personal_id=record.get("nktSoDinhDanh"), **common)
+        elif kind == "birth-registered":
+            payload = BirthRegistered(
+                personal_id=record.get("nksSoDinhDanh"),
+                mother_personal_id=record.get("meSoDinhDanh"),
+                father_personal_id=record.get("chaSoDinhDanh"),
+                **common,
+            )
+        else:
+            payload = MarriageRegistered(
+                husband_personal_id=record.get("chongSoDinhDanh"),
+                wife_personal_id=record.get("voSoDinhDanh"),
+                **common,
+            )
+        occurred = entry.get("thoiDiem")
+        try:
+            when = dt.datetime.fromisoformat(occurred) if isinstance(occurred, str) else None
+        except ValueError:
+            when = None
+        # The record number is the registration's own, for ever: the event's stable key.
+        return UpstreamEvent(kind, f"{change}:{canonical.number}", payload, when)
 
     async def health(self) -> Health:
         """Fetch a fresh token: the token endpoint answers and accepts our credentials."""

@@ -40,6 +40,7 @@ from hub.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from hub.events import EventType, RequestEnded
 from hub.mapping import MappingValueError
 from hub.provinces import PROVINCES
 from hub.upstream import raise_for_status, response_json
@@ -100,6 +101,17 @@ class JudicialRecordsAdapter(AsyncAdapter):
     Config = JudicialRecordsConfig
     final_statuses: ClassVar[frozenset[str]] = FINAL_STATUSES
     push_route = "/v1/judicial-records/results"
+    #: Told to the applying agency when a certificate is issued (hub.events).
+    final_events: ClassVar[Mapping[str, str]] = {"issued": "certificate-issued"}
+    event_types = (
+        EventType(
+            "certificate-issued",
+            payload=RequestEnded,
+            summary="A criminal-record certificate was issued (to the agency that applied)",
+            subjects=("personal_id",),
+            source="push",
+        ),
+    )
 
     config: JudicialRecordsConfig
 

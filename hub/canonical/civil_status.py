@@ -126,3 +126,30 @@ class MaritalStatusConfirmation(CanonicalModel):
     status: MaritalStatus
     as_of: dt.date
     evidence: list[MaritalStatusEvidence]
+
+
+class DeathRegistered(CanonicalModel):
+    """A death was registered: the deceased's personal ID and the death record."""
+
+    personal_id: str | None = Field(None, description="The deceased's personal ID")
+    province_code: str | None = Field(None, description="Province of the registering authority")
+    record: CivilStatusRecord
+
+
+class BirthRegistered(CanonicalModel):
+    """A birth was registered: the child's new personal ID, the mother's, and the record."""
+
+    personal_id: str | None = Field(None, description="The child's personal ID")
+    mother_personal_id: str | None = None
+    father_personal_id: str | None = None
+    province_code: str | None = Field(None, description="Province of the registering authority")
+    record: CivilStatusRecord
+
+
+class MarriageRegistered(CanonicalModel):
+    """A marriage was registered: both spouses' personal IDs and the record."""
+
+    husband_personal_id: str | None = None
+    wife_personal_id: str | None = None
+    province_code: str | None = Field(None, description="Province of the registering authority")
+    record: CivilStatusRecord

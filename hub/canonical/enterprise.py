@@ -18,6 +18,7 @@ __all__ = [
     "EnterprisePage",
     "EnterpriseSearch",
     "EnterpriseStatus",
+    "EnterpriseStatusChanged",
     "EnterpriseSummary",
     "LegalRepresentative",
     "RepresentativeQuery",
@@ -116,3 +117,13 @@ class EnterpriseList(CanonicalModel):
     """Enterprises (head offices, not branches) a person represents; empty when none."""
 
     items: list[EnterpriseSummary]
+
+
+class EnterpriseStatusChanged(CanonicalModel):
+    """An enterprise's legal status changed in the register (suspended, dissolved…)."""
+
+    enterprise_code: str
+    name: str | None = None
+    province_code: str | None = Field(None, description="Province of the head office")
+    previous_status: EnterpriseStatus
+    status: EnterpriseStatus

@@ -11,7 +11,7 @@ import click
 
 # The modules, not their groups, are imported: a group named as its module (`audit`) would
 # hide the module behind `hub.cli.audit`.
-from hub.cli import adapters, audit, clients, db, mappings, payments, serve, users
+from hub.cli import adapters, audit, clients, db, events, mappings, payments, serve, users
 
 __all__ = ["main"]
 
@@ -28,6 +28,8 @@ for command in (
     serve.mocks,
     clients.clients,
     payments.payments,
+    events.events,
+    events.subscriptions,
     audit.audit,
     db.db,
     adapters.adapter,

@@ -199,6 +199,8 @@ def mappings_try(
             cls = adapter_for(Path(mapping_file), parse_mapping(mapping_file)[1].service)
         if cls is not None:
             models = {spec.name: spec.output_model for spec in cls.operations.values()}
+            # An event type's payload may have a mapping operation of its own (`mapping=`).
+            models |= {e.mapping: e.payload for e in cls.event_types if e.mapping}
         _, result = try_mapping(mapping_file, sample, operation=operation, models=models)
     except (AdapterLoadError, MappingError, LookupError) as exc:
         raise click.ClickException(str(exc)) from None

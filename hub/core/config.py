@@ -327,6 +327,33 @@ class Settings(SecretFileSettings):
         description="Stop querying a payment still pending this long after it was opened "
         "(the payer gave up); it stays pending and reconciliation reports it.",
     )
+    event_feed_page_size: int = Field(
+        100, ge=1, le=1000, description="Events read from an upstream change feed at a time."
+    )
+    event_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a hub process holds a change feed or a PUSH subscription it "
+        "works on; another process takes it over after this if the first died.",
+    )
+    event_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Events older than this, none of their deliveries pending, are removed "
+        "(0: kept); replay reaches back this far.",
+    )
+    event_ttl_s: int = Field(
+        3600, ge=60, le=30 * 86400, description="A subscription's default time to live of events."
+    )
+    govstack_instance: str = Field(
+        "VN", max_length=64, description="GovStack IM identity: the instance the hub is in."
+    )
+    govstack_member_class: str = Field(
+        "GOV", max_length=64, description="GovStack IM: member class."
+    )
+    govstack_member_code: str = Field(
+        "LGSP", max_length=64, description="GovStack IM: the hub's member code."
+    )
     webhook_max_attempts: int = Field(
         8, ge=1, le=50, description="Webhook delivery attempts before the delivery is dead."
     )

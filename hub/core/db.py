@@ -14,6 +14,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import create_engine
 
+from hub.capabilities.events import models as event_models  # noqa: F401 - their tables too
 from hub.core import models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 

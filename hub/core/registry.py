@@ -103,6 +103,8 @@ def resolve_mapping(cls: type[Adapter]) -> Mapping | None:
             f"adapter {cls.name!r}: mapping {cls.mapping!r} not found ({exc})"
         ) from exc
     models = {spec.name: spec.output_model for spec in cls.operations.values()}
+    # An event type's payload may have a mapping operation of its own (`mapping=`).
+    models |= {e.mapping: e.payload for e in cls.event_types if e.mapping}
     try:
         return load_mapping(str(path), text, models=models)
     except MappingError as exc:

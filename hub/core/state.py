@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from hub.audit.writer import AuditWriter
+from hub.capabilities.events.service import Events
 from hub.capabilities.jobs.service import JobService
 from hub.capabilities.payments.desk import Payments
 from hub.capabilities.webhooks import WebhookSender
@@ -39,3 +40,4 @@ class Hub:
     webhooks: WebhookSender
     worker: BackgroundWorker
     circuits: CircuitSync | None  # circuit state shared through Redis (None: no Redis)
+    events: Events | None = None  # the events capability (subscriptions, feeds, delivery)

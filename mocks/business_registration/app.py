@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -19,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mocks.business_registration.changes import MAX_PAGE as CHANGES_PAGE
+from mocks.business_registration.changes import StatusChangeError, StatusLog
 from mocks.business_registration.data import Enterprise, Register, load_register
 from mocks.business_registration.search import NameIndex, fold
 from mocks.faults import (
@@ -151,6 +154,11 @@ class BusinessRegistry:
         self.auth = auth
         self.names = NameIndex(register.enterprises)
         self._details: dict[str, bytes] = {}
+
+    def replace(self, register: Register, code: str) -> None:
+        """Serve a changed register (one enterprise's record changed)."""
+        self.register = register
+        self._details.pop(code, None)
 
     def refusal(self, request: Request) -> Response | None:
         """401 unless the request has both the gateway credential and a live bearer token."""
@@ -322,16 +330,23 @@ def create_app(
     faults: FaultConfig | None = None,
     fault_seed: int | None = None,
     register: Register | None = None,
+    event_rate_per_min: float = 0.0,
+    event_seed: int | None = None,
 ) -> Starlette:
     """Build the mock. `access_key`/`secret_key` are the gateway credentials it accepts (any
     non-empty AppName and PartnerCode); tokens live `token_ttl_s` seconds by `clock`, which
     tests replace; `fault_seed` makes rates reproducible; `register` defaults to the
-    synthetic one (mocks.business_registration.data)."""
+    synthetic one (mocks.business_registration.data); `event_rate_per_min` changes that
+    many enterprises' status a minute (on average) while the app runs
+    (mocks.business_registration.changes)."""
     auth = GatewayAuth(
         access_key=access_key, secret_key=secret_key, token_ttl_s=token_ttl_s, clock=clock
     )
     service = BusinessRegistry(load_register() if register is None else register, auth)
     state = FaultState(faults, seed=fault_seed)
+    changes = StatusLog(
+        lambda: service.register, service.replace, STATUS_CODES, clock=clock, seed=event_seed
+    )
 
     def upstream(handler: Handler, *, authenticated: bool = True) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -387,7 +402,38 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def feed(request: Request) -> Response:
+        try:
+            after = int(request.query_params.get("tuSoThuTu", "0"))
+            limit = int(request.query_params.get("soLuong", "100"))
+        except ValueError:
+            return _bad_request("tuSoThuTu và soLuong phải là số nguyên")
+        if after < 0 or not 1 <= limit <= CHANGES_PAGE:
+            return _bad_request(f"tuSoThuTu >= 0, soLuong từ 1 đến {CHANGES_PAGE}")
+        return _json(changes.page(after, limit))
+
+    async def change(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+            entry = changes.change(str(body["enterprise_code"]), str(body["status"]))
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "body: {enterprise_code, status}"}, 400)
+        except StatusChangeError as exc:
+            return JSONResponse({"error": str(exc)}, exc.status)
+        return JSONResponse(entry, 201)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        rate = event_rate_per_min
+        task = asyncio.create_task(changes.run(rate)) if rate > 0 else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route(TOKEN_PATH, upstream(service.token, authenticated=False), methods=["POST"]),
             Route(f"{API_PREFIX}/chiTietDoanhNghiep", upstream(service.detail), methods=["GET"]),
@@ -397,13 +443,16 @@ def create_app(
                 upstream(service.by_representative),
                 methods=["GET"],
             ),
+            Route(f"{API_PREFIX}/bienDong", upstream(feed), methods=["GET"]),
             Route("/_mock/records", records, methods=["GET"]),
+            Route("/_mock/events", change, methods=["POST"]),
             Route("/_mock/health", health, methods=["GET"]),
             *fault_routes(state),
-        ]
+        ],
     )
     app.state.business_registration = service
     app.state.faults = state
+    app.state.changes = changes
     return app
 
 

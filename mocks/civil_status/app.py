@@ -1,19 +1,22 @@
 """The civil-status mock: the MoJ electronic civil-status registry, as an ASGI app.
 
 Implements docs/mock-civil-status.md: `POST /oauth2/token` (OAuth2 client credentials),
-`GET /api/v1/hotich/congdan/{soDinhDanh}` and `GET /api/v1/hotich/{loai}/{maHoTich}` (REST/JSON
-behind the bearer token), and the mock-only `GET /_mock/records`, `GET|PUT|DELETE /_mock/faults`,
-`GET /_mock/health`. Records come from mocks.civil_status.registry.
+`GET /api/v1/hotich/congdan/{soDinhDanh}`, `GET /api/v1/hotich/{loai}/{maHoTich}` and the change
+feed `GET /api/v1/hotich/biendong` (REST/JSON behind the bearer token), and the mock-only
+`GET /_mock/records`, `POST /_mock/events`, `GET|PUT|DELETE /_mock/faults`, `GET /_mock/health`.
+Records come from mocks.civil_status.registry, new registrations from mocks.civil_status.changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
+import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mocks.civil_status.changes import MAX_PAGE, ChangeLog, RegistrationError, own_copy
 from mocks.civil_status.oauth import TokenIssuer
 from mocks.civil_status.registry import KINDS, Registry, build_registry
 from mocks.data import Citizen, load_citizens
@@ -122,11 +126,16 @@ def create_app(
     faults: FaultConfig | None = None,
     fault_seed: int | None = None,
     citizens: Iterable[Citizen] | None = None,
+    event_rate_per_min: float = 0.0,
+    event_seed: int | None = None,
 ) -> Starlette:
     """Build the mock. `citizens` defaults to the shipped data set (its registry is built
-    once per process); `clock` drives token expiry; `fault_seed` makes `error_rate`
-    reproducible."""
-    registry = _shipped_registry() if citizens is None else build_registry(citizens)
+    once per process, and each app registers into its own copy); `clock` drives token
+    expiry and registration dates; `fault_seed` makes `error_rate` reproducible;
+    `event_rate_per_min` registers that many births, deaths and marriages a minute (on
+    average) while the app runs, drawn from `event_seed`."""
+    registry = own_copy(_shipped_registry() if citizens is None else build_registry(citizens))
+    changes = ChangeLog(registry, clock=clock, seed=event_seed)
     service = CivilStatusService(registry)
     issuer = TokenIssuer(
         client_id=client_id, client_secret=client_secret, ttl_s=token_ttl_s, clock=clock
@@ -177,17 +186,57 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    def feed(request: Request) -> Response:
+        try:
+            after = int(request.query_params.get("tuSoThuTu", "0"))
+            limit = int(request.query_params.get("soLuong", "100"))
+        except ValueError:
+            return _error(BAD_REQUEST, "tuSoThuTu và soLuong phải là số nguyên", 400)
+        if after < 0 or not 1 <= limit <= MAX_PAGE:
+            return _error(BAD_REQUEST, f"tuSoThuTu >= 0, soLuong 1..{MAX_PAGE}", 400)
+        return _ok(changes.page(after, limit))
+
+    async def register(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            kind, personal_id = body["kind"], body["personal_id"]
+            spouse_id = body.get("spouse_id")
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "body: {kind, personal_id[, spouse_id]}"}, 400)
+        try:
+            entry = changes.register(str(kind), str(personal_id), spouse_id and str(spouse_id))
+        except RegistrationError as exc:
+            return JSONResponse({"error": str(exc)}, exc.status)
+        return JSONResponse(entry, 201)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = (
+            asyncio.create_task(changes.run(event_rate_per_min)) if event_rate_per_min > 0 else None
+        )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/oauth2/token", issuer.token_endpoint, methods=["POST"]),
             Route(f"{API_PREFIX}/congdan/{{personal_id}}", authorised(person), methods=["GET"]),
+            Route(f"{API_PREFIX}/biendong", authorised(feed), methods=["GET"]),
             Route(f"{API_PREFIX}/{{kind}}/{{key}}", authorised(record), methods=["GET"]),
             Route("/_mock/records", records, methods=["GET"]),
+            Route("/_mock/events", register, methods=["POST"]),
             Route("/_mock/health", health, methods=["GET"]),
             *fault_routes(state),
-        ]
+        ],
     )
     app.state.registry = registry
+    app.state.changes = changes
     app.state.tokens = issuer
     app.state.faults = state
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ from hub.capabilities.webhooks import lease, unleased
 from hub.core.gateway import CallerHeaders, Gateway
 from hub.core.models import Job, aware, utcnow
 from hub.errors import HubError, NotFound
+from hub.events import EventType
 from hub.resilience.retry import doubling_delay
 from hub.security.auth import Principal
 
@@ -36,6 +38,7 @@ class JobPolling:
         *,
         service: str,
         final_statuses: frozenset[str],
+        final_events: Mapping[str, EventType],
         poll_initial_s: float,
         poll_max_s: float,
         submit_stale_s: float,
@@ -45,6 +48,7 @@ class JobPolling:
     ) -> None:
         self.gateway, self.engine, self.service = gateway, engine, service
         self.final_statuses = final_statuses
+        self.final_events = final_events
         self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
         self.submit_stale_s, self.batch = submit_stale_s, batch
         self.lost_after_s, self.unconfirmed_s = lost_after_s, unconfirmed_s
@@ -112,6 +116,7 @@ class JobPolling:
                 now,
                 final=True,
                 final_statuses=self.final_statuses,
+                events=self.final_events,
             )
             session.add(job)
 
@@ -163,7 +168,13 @@ class JobPolling:
                 data is not None
                 and not job.final
                 and not set_state(
-                    session, job, data, now, final=final, final_statuses=self.final_statuses
+                    session,
+                    job,
+                    data,
+                    now,
+                    final=final,
+                    final_statuses=self.final_statuses,
+                    events=self.final_events,
                 )
             ):
                 session.refresh(job)  # a push finished it meanwhile

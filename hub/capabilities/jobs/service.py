@@ -37,7 +37,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from hub.adapter import AsyncAdapter
+from hub.adapter import Adapter, AsyncAdapter
 from hub.capabilities.jobs.polling import JobPolling
 from hub.capabilities.jobs.state import set_state
 from hub.capabilities.jobs.views import (
@@ -55,6 +55,7 @@ from hub.errors import (
     NotFound,
     SchemaViolation,
 )
+from hub.events import EventType
 from hub.security.auth import Principal
 
 log = logging.getLogger("hub.jobs")
@@ -70,6 +71,7 @@ class JobService:
         *,
         service: str,
         final_statuses: frozenset[str],
+        final_events: Mapping[str, EventType] | None = None,
         poll_initial_s: float,
         poll_max_s: float,
         submit_stale_s: float,
@@ -80,12 +82,14 @@ class JobService:
         self.gateway, self.service = gateway, service
         self.engine = engine
         self.final_statuses = final_statuses
+        self.final_events = final_events or {}
         self.poll_initial_s = poll_initial_s
         self.polling = JobPolling(
             gateway,
             engine,
             service=service,
             final_statuses=final_statuses,
+            final_events=self.final_events,
             poll_initial_s=poll_initial_s,
             poll_max_s=poll_max_s,
             submit_stale_s=submit_stale_s,
@@ -199,7 +203,14 @@ class JobService:
             job.upstream_reference = str(data["reference"])
             job.subject_id = subject
             job.updated_at = now
-            set_state(session, job, data, now, final_statuses=self.final_statuses)
+            set_state(
+                session,
+                job,
+                data,
+                now,
+                final_statuses=self.final_statuses,
+                events=self.final_events,
+            )
             if not job.final:
                 job.next_poll_at = now + dt.timedelta(seconds=self.poll_initial_s)
             session.add(job)
@@ -287,7 +298,14 @@ class JobService:
             if seen is not None or job.final:
                 return job, False  # a replay, or news of a job already finished
             session.add(InboundMessage(source=self.service, digest=digest))
-            if not set_state(session, job, data, now, final_statuses=self.final_statuses):
+            if not set_state(
+                session,
+                job,
+                data,
+                now,
+                final_statuses=self.final_statuses,
+                events=self.final_events,
+            ):
                 session.rollback()  # a poll finished it meanwhile
                 return job, False
             session.add(job)
@@ -326,6 +344,7 @@ def job_services(
             engine,
             service=loaded.cls.name,
             final_statuses=loaded.cls.final_statuses,
+            final_events=_final_events(loaded.cls),
             poll_initial_s=settings.job_poll_initial_s,
             poll_max_s=settings.job_poll_max_s,
             submit_stale_s=settings.job_submit_stale_s,
@@ -335,3 +354,10 @@ def job_services(
         for loaded in registry
         if issubclass(loaded.cls, AsyncAdapter)
     }
+
+
+def _final_events(cls: type[Adapter]) -> dict[str, EventType]:
+    """The event type each final status publishes (AsyncAdapter.final_events)."""
+    declared = {e.name: e for e in cls.event_types}
+    names = getattr(cls, "final_events", {})
+    return {status: declared[name] for status, name in names.items() if name in declared}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from hub.capabilities.events.store import publish
 from hub.capabilities.jobs.views import job_view
 from hub.capabilities.webhooks import enqueue
 from hub.core.models import Job
+from hub.events import EventType, RequestEnded, UpstreamEvent
 from hub.security.fields import granted_fields
 
 
@@ -22,8 +25,12 @@ def set_state(
     *,
     final_statuses: frozenset[str],
     final: bool | None = None,
+    events: Mapping[str, EventType] | None = None,
 ) -> bool:
     """Move a job to upstream's state; on the final one, queue the client's webhook.
+
+    `events`: the event type a final status publishes to the job's owner (AsyncAdapter's
+    `final_events`), stored with its deliveries in the same transaction.
 
     Reaching the final state is claimed with a conditional UPDATE first, so a push and
     a poll finishing the same job at once cannot both notify: False when another got
@@ -49,6 +56,16 @@ def set_state(
     job.final = is_final
     if job.final:
         job.completed_at, job.next_poll_at = now, None
+        if events and (kind := events.get(status)) is not None:
+            view = job_view(job, None)
+            payload = RequestEnded.model_validate({**view, "personal_id": job.subject_id})
+            publish(
+                session,
+                job.service,
+                kind,
+                UpstreamEvent(kind.name, f"job:{job.id}", payload, now),
+                audience=job.client_id,
+            )
         if job.callback_url:
             # Cut now, with the client's grant as it stands: the outbox row never holds
             # more than the client may receive.

@@ -7,10 +7,16 @@ import datetime as dt
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from hub.adapter import PaymentProvider
+from hub.capabilities.events.store import publish
 from hub.capabilities.payments.views import payment_view
 from hub.capabilities.webhooks import enqueue
-from hub.core.models import Payment
+from hub.core.models import Payment, iso
+from hub.events import PaymentSettled, UpstreamEvent
 from hub.security.fields import granted_fields
+
+#: `PROVIDER:settled`, as every PaymentProvider declares it.
+SETTLED = next(e for e in PaymentProvider.event_types if e.name == "settled")
 
 
 def settle(
@@ -38,6 +44,7 @@ def settle(
     payment.updated_at, payment.next_query_at = now, None
     if status == "paid":
         payment.paid_at = now
+    _publish(session, payment, now)
     if payment.callback_url:
         # Cut now, with the client's grant as it stands: the outbox row never holds more
         # than the client may receive.
@@ -51,3 +58,21 @@ def settle(
             service=payment.service,  # no subject: the hub keeps no payer's ID
         )
     return True
+
+
+def _publish(session: Session, payment: Payment, now: dt.datetime) -> None:
+    """`PROVIDER:settled` to the client that opened the payment, with its outcome."""
+    if payment.status not in ("paid", "failed"):
+        return
+    payload = PaymentSettled(
+        id=payment.id,
+        status=payment.status,
+        amount=payment.amount,
+        currency=payment.currency,
+        procedure_code=payment.procedure_code,
+        dossier_id=payment.dossier_id,
+        transaction_id=payment.transaction_id,
+        paid_at=iso(payment.paid_at),
+    )
+    event = UpstreamEvent(SETTLED.name, f"payment:{payment.id}", payload, now)
+    publish(session, payment.service, SETTLED, event, audience=payment.client_id)
