@@ -183,3 +183,57 @@ def chain_end(conn: Connection) -> tuple[int, str]:
     if archived is not None:
         return int(archived[0]), GENESIS if archived[1] == UNCHAINED else str(archived[1])
     return 0, GENESIS
+
+
+class ChainBroken(Exception):
+    """The chain no longer ends where the hub last wrote it: records were cut off the end
+    (or the head rewritten). Its text names record ids only, never a record's contents."""
+
+
+def read_head(conn: Connection) -> tuple[int, str] | None:
+    """The record id and hash the last commit left the chain at (None: no commit since
+    migration 0011)."""
+    row = conn.exec_driver_sql("SELECT record_id, hash FROM audit_head WHERE id = 1").first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _positional(conn: Connection, sql: str) -> str:
+    """`sql` written with `?` marks, in the driver's own style (sqlite3 qmark, psycopg %s)."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def write_head(conn: Connection, head: tuple[int, str], *, known: bool) -> None:
+    """Record the chain's new end in the caller's transaction (`known`: the row exists)."""
+    sql = (
+        "UPDATE audit_head SET record_id = ?, hash = ? WHERE id = 1"
+        if known
+        else "INSERT INTO audit_head (record_id, hash, id) VALUES (?, ?, 1)"
+    )
+    conn.exec_driver_sql(_positional(conn, sql), head)
+
+
+def checked_end(
+    conn: Connection, mine: tuple[int, str] | None = None
+) -> tuple[tuple[int, str], bool]:
+    """The chain's end, under the chain lock, once it is shown to be where the last commit
+    (of any hub process: the head row) and this process's own last commit (`mine`) left it;
+    and whether the head row exists. Raises ChainBroken otherwise."""
+    end = chain_end(conn)
+    head = read_head(conn)
+    if head is not None and head != end:
+        raise ChainBroken(
+            f"the audit chain ends at record {end[0]}, but its last commit ended it at record "
+            f"{head[0]}"
+        )
+    if mine is not None and mine != end:
+        if end[0] < mine[0]:
+            raise ChainBroken(
+                f"the audit chain ends at record {end[0]}, but this process wrote up to "
+                f"record {mine[0]}"
+            )
+        row = conn.exec_driver_sql(
+            _positional(conn, "SELECT hash FROM audit_records WHERE id = ?"), (mine[0],)
+        ).first()
+        if row is not None and row[0] != mine[1]:  # no row: archived since
+            raise ChainBroken(f"audit record {mine[0]} is not the one this process wrote")
+    return end, head is not None

@@ -189,7 +189,10 @@ class Settings(SecretFileSettings):
         1000, ge=1, description="Sign the audit chain's end at least every this many records."
     )
     audit_checkpoint_interval_s: float = Field(
-        300.0, gt=0, description="… and at least this often while records are written."
+        60.0,
+        gt=0,
+        description="… and the longest a committed audit record stays unsigned: a timer signs "
+        "the chain's end this often whenever a record is unsigned, idle hub or not.",
     )
     audit_retention_days: float = Field(
         365.0,

@@ -108,6 +108,18 @@ class AuditCheckpoint(SQLModel, table=True):
     signature: str = Field(max_length=64)
 
 
+class AuditHead(SQLModel, table=True):
+    """Where the chain ended when a hub process last committed to it (one row, id 1): the
+    writers compare it with the records' end before each append, so records cut off the end
+    (`delete ... where id > N`) stop every hub instead of being written over with reused ids."""
+
+    __tablename__ = "audit_head"
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: int
+    hash: str = Field(max_length=64)
+
+
 class AuditArchive(SQLModel, table=True):
     """Records moved out of the database to a signed, compressed file (retention)."""
 
