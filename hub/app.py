@@ -121,6 +121,7 @@ def create_app(
             witness=settings.audit_witness_path,
             on_commit=metrics.on_audit_commit,
             on_broken=metrics.on_audit_chain_broken,
+            fsync=settings.audit_fsync_on,
         )
         audit.start()
         counters = (

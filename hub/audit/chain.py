@@ -159,7 +159,7 @@ def record_dict(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in (*CHAINED, "prev_hash", "hash")}
 
 
-def lock_chain(conn: Connection) -> None:
+def lock_chain(conn: Any) -> None:
     """Take the chain's write lock for this transaction (see the module docstring)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
@@ -169,7 +169,7 @@ def lock_chain(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def chain_end(conn: Connection) -> tuple[int, str]:
+def chain_end(conn: Any) -> tuple[int, str]:
     """The id and hash the chain has reached (records archived away count too)."""
     last = conn.exec_driver_sql(
         "SELECT id, hash FROM audit_records ORDER BY id DESC LIMIT 1"
@@ -190,31 +190,37 @@ class ChainBroken(Exception):
     (or the head rewritten). Its text names record ids only, never a record's contents."""
 
 
-def read_head(conn: Connection) -> tuple[int, str] | None:
+def read_head(conn: Any) -> tuple[int, str] | None:
     """The record id and hash the last commit left the chain at (None: no commit since
     migration 0011)."""
     row = conn.exec_driver_sql("SELECT record_id, hash FROM audit_head WHERE id = 1").first()
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-def _positional(conn: Connection, sql: str) -> str:
+def positional(conn: Any, sql: str) -> str:
     """`sql` written with `?` marks, in the driver's own style (sqlite3 qmark, psycopg %s)."""
     return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
-def write_head(conn: Connection, head: tuple[int, str], *, known: bool) -> None:
+def stored_time(conn: Any, at: dt.datetime) -> Any:
+    """A time as a driver-level statement stores it: on SQLite the naive UTC text SQLAlchemy
+    writes (and reads back), elsewhere the aware datetime."""
+    if conn.dialect.name == "sqlite":
+        return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at
+
+
+def write_head(conn: Any, head: tuple[int, str], *, known: bool) -> None:
     """Record the chain's new end in the caller's transaction (`known`: the row exists)."""
     sql = (
         "UPDATE audit_head SET record_id = ?, hash = ? WHERE id = 1"
         if known
         else "INSERT INTO audit_head (record_id, hash, id) VALUES (?, ?, 1)"
     )
-    conn.exec_driver_sql(_positional(conn, sql), head)
+    conn.exec_driver_sql(positional(conn, sql), head)
 
 
-def checked_end(
-    conn: Connection, mine: tuple[int, str] | None = None
-) -> tuple[tuple[int, str], bool]:
+def checked_end(conn: Any, mine: tuple[int, str] | None = None) -> tuple[tuple[int, str], bool]:
     """The chain's end, under the chain lock, once it is shown to be where the last commit
     (of any hub process: the head row) and this process's own last commit (`mine`) left it;
     and whether the head row exists. Raises ChainBroken otherwise."""
@@ -232,7 +238,7 @@ def checked_end(
                 f"record {mine[0]}"
             )
         row = conn.exec_driver_sql(
-            _positional(conn, "SELECT hash FROM audit_records WHERE id = ?"), (mine[0],)
+            positional(conn, "SELECT hash FROM audit_records WHERE id = ?"), (mine[0],)
         ).first()
         if row is not None and row[0] != mine[1]:  # no row: archived since
             raise ChainBroken(f"audit record {mine[0]} is not the one this process wrote")

@@ -17,16 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from hub.audit.chain import canonical_time, checked_end, lock_chain, sign
-from hub.core.models import AuditCheckpoint, utcnow
+from hub.audit.chain import (
+    canonical_time,
+    checked_end,
+    lock_chain,
+    positional,
+    sign,
+    stored_time,
+)
+from hub.core.models import utcnow
 
 log = logging.getLogger("hub.audit")
 
 
-def write_checkpoint(conn: Connection, key: bytes, record_id: int, digest: str) -> dict[str, Any]:
+def write_checkpoint(conn: Any, key: bytes, record_id: int, digest: str) -> dict[str, Any]:
     """Sign `record_id` and its hash into the database, in the caller's transaction; the
     signed entry, for `witness` once that transaction is committed."""
     at = utcnow()
@@ -36,8 +42,9 @@ def write_checkpoint(conn: Connection, key: bytes, record_id: int, digest: str) 
         "at": canonical_time(at),
         "signature": sign(key, "checkpoint", record_id, digest, canonical_time(at)),
     }
-    table = AuditCheckpoint.__table__  # type: ignore[attr-defined]
-    conn.execute(table.insert().values(**{**entry, "at": at}))
+    sql = "INSERT INTO audit_checkpoints (at, record_id, hash, signature) VALUES (?, ?, ?, ?)"
+    values = (stored_time(conn, at), record_id, digest, entry["signature"])
+    conn.exec_driver_sql(positional(conn, sql), values)
     return entry
 
 
@@ -95,7 +102,7 @@ def read_witness(path: Path) -> list[dict[str, Any]]:
 
 
 def sign_end(
-    conn: Connection, key: bytes, mine: tuple[int, str] | None = None
+    conn: Any, key: bytes, mine: tuple[int, str] | None = None
 ) -> tuple[dict[str, Any] | None, tuple[int, str]]:
     """In the caller's transaction, under the chain lock: sign the chain's end unless it is
     signed already. Returns the signed entry (None: nothing new) and the end. Raises

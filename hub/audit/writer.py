@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from hub.audit.chain import (
@@ -37,7 +36,8 @@ from hub.audit.chain import (
     record_hash,
     write_head,
 )
-from hub.audit.checkpoints import checkpoint, sign_end, witness, write_checkpoint
+from hub.audit.checkpoints import sign_end, witness, write_checkpoint
+from hub.audit.store import ChainStore, DriverConnection
 from hub.core.models import AuditRecord, utcnow
 from hub.errors import AuditUnavailable
 
@@ -58,8 +58,10 @@ class AuditWriter:
         witness: Path | None = None,
         on_commit: Any = None,
         on_broken: Any = None,
+        fsync: bool = True,
     ) -> None:
         self._engine = engine
+        self._store = ChainStore(engine, fsync=fsync)
         self._key = key
         self._witness = witness
         self._batch_max = batch_max
@@ -118,16 +120,25 @@ class AuditWriter:
     async def _tick(self) -> None:
         """Check the chain's end and sign it if records are unsigned (idle or not)."""
         try:
-            await asyncio.to_thread(self._sign_end)
+            await self._on_thread(self._sign_end)
         except ChainBroken as exc:
             self._break(str(exc))
         except Exception as exc:  # the database is away: the next batch will tell the calls
             log.warning("audit checkpoint on the timer failed: %s", type(exc).__name__)
 
+    async def _on_thread(self, work: Any, *args: Any) -> Any:
+        # The writer's one thread, where its connection lives (not the default executor,
+        # which the hub's other database reads share and could queue a commit behind).
+        return await asyncio.get_running_loop().run_in_executor(self._store.executor, work, *args)
+
     def _sign_end(self) -> None:
-        with self._engine.connect() as conn:
+        conn = self._store.connection()
+        try:
             entry, end = sign_end(conn, self._key, self._head)
             conn.commit()
+        except BaseException:
+            self._store.failed()
+            raise
         if entry is not None:
             self._checkpoint_seen = (end[0], time.monotonic())
             witness(self._witness, entry)
@@ -151,7 +162,7 @@ class AuditWriter:
     async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         started = time.perf_counter()
         try:
-            await asyncio.to_thread(self._insert, [row for row, _ in batch])
+            await self._on_thread(self._insert, [row for row, _ in batch])
         except ChainBroken as exc:
             self._break(str(exc))
             for _, future in batch:
@@ -176,7 +187,8 @@ class AuditWriter:
         # The driver's own executemany (C in sqlite3, pipelined in psycopg 3): SQLAlchemy
         # Core's insert processed each row's parameters in Python and measured ~25% of the
         # hub's CPU under load. The statement and parameter shape follow the dialect.
-        with self._engine.connect() as conn:
+        conn = self._store.connection()
+        try:
             lock_chain(conn)
             (last_id, prev), known = checked_end(conn, self._head)
             params = []
@@ -185,18 +197,21 @@ class AuditWriter:
                 chained = {**row, "id": last_id, "prev_hash": prev}
                 prev = chained["hash"] = record_hash(self._key, prev, chained)
                 params.append(self._shape(chained))
-            conn.exec_driver_sql(self._sql, params)  # type: ignore[arg-type]
+            conn.executemany(self._sql, params)
             write_head(conn, (last_id, prev), known=known)
             signed = None
             if self._checkpoint_due(conn, last_id):
                 signed = write_checkpoint(conn, self._key, last_id, prev)
                 self._checkpoint_seen = (last_id, time.monotonic())
             conn.commit()
+        except BaseException:
+            self._store.failed()
+            raise
         self._head = (last_id, prev)
         if signed is not None:
             witness(self._witness, signed)
 
-    def _checkpoint_due(self, conn: Connection, last_id: int) -> bool:
+    def _checkpoint_due(self, conn: DriverConnection, last_id: int) -> bool:
         seen = self._checkpoint_seen
         if seen is not None:
             record_id, when = seen
@@ -218,9 +233,20 @@ class AuditWriter:
 
     async def checkpoint(self) -> int | None:
         """Sign where the chain is now (at shutdown); raises ChainBroken if it is cut off."""
-        return await asyncio.to_thread(
-            checkpoint, self._engine, self._key, self._witness, self._head
-        )
+        return await self._on_thread(self._sign_end_now)  # type: ignore[no-any-return]
+
+    def _sign_end_now(self) -> int | None:
+        conn = self._store.connection()
+        try:
+            entry, _ = sign_end(conn, self._key, self._head)
+            conn.commit()
+        except BaseException:
+            self._store.failed()
+            raise
+        if entry is None:
+            return None
+        witness(self._witness, entry)
+        return int(entry["record_id"])
 
     async def aclose(self) -> None:
         """Commit what is queued, sign the chain's end, then stop."""
@@ -232,14 +258,15 @@ class AuditWriter:
                 await self._timer
         if self._task is not None:
             await self._task
-            if self.broken:
-                return  # never sign a chain cut short
-            try:
-                await self.checkpoint()
-            except ChainBroken as exc:
-                self._break(str(exc))
-            except Exception as exc:  # the records are safe; only the last signature is missing
-                log.warning("audit checkpoint at shutdown failed: %s", type(exc).__name__)
+            if not self.broken:  # never sign a chain cut short
+                try:
+                    await self.checkpoint()
+                except ChainBroken as exc:
+                    self._break(str(exc))
+                except Exception as exc:  # the records are safe; only the signature is missing
+                    log.warning("audit checkpoint at shutdown failed: %s", type(exc).__name__)
+        await self._on_thread(self._store.close)
+        self._store.executor.shutdown(wait=False)
 
 
 def _driver_insert(engine: Engine) -> tuple[str, Any]:
