@@ -1,10 +1,10 @@
 """The audit writer alone: CPU per record, repeatable enough to judge a change by.
 
 Writes `--records` audit records through `hub.audit.writer.AuditWriter`, `--concurrency` at
-once (each awaits its commit, as a call does: one batch of that size per commit), on a fresh SQLite file or
-`--database-url`, and prints the records/s and the CPU the whole process (event loop and
-writer thread) spent per record. Under `valgrind --tool=callgrind` the instruction count per
-record is the figure that does not move with the machine's load:
+once (each awaits its commit, as a call does: one batch of that size per commit), on a
+fresh SQLite file or `--database-url`, and prints the records/s and the CPU the whole
+process (event loop and writer thread) spent per record. Under `valgrind --tool=callgrind`
+the instruction count per record is the figure that does not move with the machine's load:
 
     python bench/audit_writer.py --records 20000 --concurrency 32
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \\
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import sys
 import tempfile
 import time
@@ -24,15 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.audit.chain import signing_key  # noqa: E402
-from hub.audit.writer import AuditWriter  # noqa: E402
-from hub.core.db import make_engine, prepare  # noqa: E402
+from hub.api.middleware import new_request_id
+from hub.audit.chain import signing_key
+from hub.audit.writer import AuditWriter
+from hub.core.db import make_engine, prepare
 
 
 def row(i: int) -> dict[str, object]:
     return {
         "at": dt.datetime.now(dt.UTC),
-        "request_id": os.urandom(8).hex(),
+        "request_id": new_request_id(),  # the hub's own, time-ordered
         "client_id": "cl_bench",
         "service": "population",
         "operation": "lookup",

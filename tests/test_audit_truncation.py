@@ -154,3 +154,30 @@ async def test_archived_records_are_not_a_cut(settings, upstream, tmp_path):  # 
         assert (await call(running, key)).status_code == 200
         assert ids(engine) == [5]
         assert running.hub.audit.broken is None
+
+
+async def test_a_correctly_signed_fork_is_caught_without_a_unique_prev_hash(settings, upstream):  # noqa: F811
+    """prev_hash is not a unique index since migration 0011: a second record following
+    record 3, signed with the real key (a writer that skipped the chain lock), is named by
+    verify, and the running hub stops rather than chaining onto it."""
+    from hub.audit.chain import CHAINED, record_hash
+
+    async with hub_with(settings, upstream) as running:
+        engine, key = running.hub.engine, running.client()
+        await some_calls(running, 6)
+        [third] = [r for r in running.audit_rows() if r["id"] == 3]
+        fork = {name: third[name] for name in CHAINED} | {"id": 7, "request_id": "fork"}
+        digest = record_hash(key_of(running), third["hash"], fork)
+        sql(
+            engine,
+            "INSERT INTO audit_records (id, at, request_id, client_id, service, operation, "
+            "status, code, duration_ms, upstream_ms, subject_id, purpose, fields, prev_hash, "
+            "hash) SELECT 7, at, 'fork', client_id, service, operation, status, code, "
+            "duration_ms, upstream_ms, subject_id, purpose, fields, prev_hash, :h "
+            "FROM audit_records WHERE id = 3",
+            h=digest,
+        )
+        sql(engine, "UPDATE audit_records SET prev_hash = :p WHERE id = 7", p=third["hash"])
+        found = verify(engine, key_of(running))
+        assert found.problems[0].startswith("record 7: does not follow record 6"), found.problems
+        assert_problem(await call(running, key), 503, "AUDIT_UNAVAILABLE")

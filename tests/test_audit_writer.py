@@ -67,3 +67,17 @@ async def test_a_dropped_connection_fails_its_batch_and_the_next_one_reconnects(
     await writer.aclose()
     found = verify(engine, signing_key(b"k"))
     assert found.ok and found.records == 2 and found.last_id == 2
+
+
+def test_the_hubs_request_ids_are_time_ordered_and_unguessable():
+    """Time-ordered, they land at the end of the audit trail's request-id index."""
+    import re
+    import time
+
+    from hub.api.middleware import new_request_id
+
+    before = f"{time.time_ns() // 1_000_000:012x}"
+    ids = [new_request_id() for _ in range(200)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert [i[:12] for i in ids] == sorted(i[:12] for i in ids) and ids[0][:12] >= before
+    assert len({i[12:] for i in ids}) == 200  # 80 random bits each

@@ -4,8 +4,9 @@ Each record carries `prev_hash`, the hash of the record before it, and `hash`, H
 (keyed with a key derived from the server secret) over `prev_hash` and the record's canonical
 form: its id and every column, in a fixed order (`record_hash`). Ids are given by the writer,
 consecutive, under a lock every hub process takes for the length of its commit (a PostgreSQL
-advisory lock; SQLite's write lock, taken at BEGIN IMMEDIATE), and `prev_hash` is unique, so
-two processes can never fork the chain. Altering a record breaks its hash; removing or
+advisory lock; SQLite's write lock, taken at BEGIN IMMEDIATE) and checked against the head
+row (`checked_end`), so two processes can never fork the chain; a fork written by anyone
+else breaks the link verify walks. Altering a record breaks its hash; removing or
 inserting one breaks the next record's `prev_hash`; and without the secret nobody can compute
 the hashes a forged record or a rewritten chain would need. What a chain cannot show by itself
 is its end being cut off: the signed checkpoints do (`hub.audit.checkpoints`).

@@ -69,8 +69,8 @@ class AuditRecord(SQLModel, table=True):
     """One record per call that passed authentication: who asked what, why, and what came of it.
 
     Records form a hash chain (hub.audit.chain): `hash` is a keyed hash over `prev_hash` and the
-    record's canonical form, and `prev_hash` is unique, so no record can be altered,
-    removed or inserted without `hub audit verify` seeing it.
+    record's canonical form, so no record can be altered, removed or inserted without
+    `hub audit verify` seeing it.
     """
 
     __tablename__ = "audit_records"
@@ -91,7 +91,9 @@ class AuditRecord(SQLModel, table=True):
     upstream_ms: float | None = None
     #: The canonical fields the answer carried (dotted paths, JSON list), None if no data.
     fields: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    prev_hash: str | None = Field(default=None, max_length=64, unique=True)
+    #: Not unique (migration 0011): the chain lock keeps writers from forking the chain, and
+    #: verify names any fork; the index cost a fifth of the writer's CPU.
+    prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
 
 
