@@ -89,9 +89,11 @@ async def test_the_head_rewritten_with_the_cut_is_still_caught(settings, upstrea
         witness = running.settings.audit_witness_path
     assert 6 in [int(e["record_id"]) for e in read_witness(witness)]
     found = verify(engine, key_of(running), witness_file=witness)
-    assert found.problems == [
-        "records after 3 were removed: a witnessed checkpoint signed record 6"
-    ]
+    # the first witnessed checkpoint past the cut (the timer may have signed 4 or 5 as well)
+    [problem] = found.problems
+    assert problem.startswith("records after 3 were removed: a witnessed checkpoint signed"), (
+        problem
+    )
 
 
 async def test_a_cut_into_another_processes_records_stops_this_one(settings, upstream):  # noqa: F811
@@ -131,14 +133,15 @@ async def test_an_idle_hub_signs_its_newest_records_within_the_window(settings, 
     ) as running:
         engine = running.hub.engine
         await some_calls(running, 3)
-        assert signed(engine) == [1]  # the first record at once; 2 and 3 wait for the timer
-        await eventually(lambda: signed(engine) == [1, 3], "the idle hub signed record 3")
+        # no call after record 3: the timer alone signs and witnesses it
+        await eventually(lambda: max(signed(engine)) == 3, "the idle hub signed record 3")
         witnessed = read_witness(running.settings.audit_witness_path)
-        assert [int(e["record_id"]) for e in witnessed] == [1, 3]
-        # nothing new: the timer signs nothing more
+        assert max(int(e["record_id"]) for e in witnessed) == 3
+        count = len(signed(engine))
         await some_calls(running, 1)
-        await eventually(lambda: signed(engine) == [1, 3, 4], "record 4 signed")
-    assert signed(engine) == [1, 3, 4]  # shutdown: record 4 signed already
+        await eventually(lambda: max(signed(engine)) == 4, "record 4 signed")
+        assert len(signed(engine)) == count + 1  # nothing new, nothing signed again
+    assert max(signed(engine)) == 4  # shutdown: record 4 signed already
     assert verify(engine, key_of(running)).ok
 
 
