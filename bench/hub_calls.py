@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
 
-from hub.app import create_app  # noqa: E402
-from hub.core.config import Settings  # noqa: E402
-from hub.security.auth import create_client  # noqa: E402
-from mocks.population.app import create_app as create_mock  # noqa: E402
-from mocks.data import load_citizens  # noqa: E402
+from hub.app import create_app
+from hub.core.config import Settings
+from hub.security.auth import create_client
+from mocks.data import load_citizens
+from mocks.population.app import create_app as create_mock
 
 
 async def main() -> None:
@@ -71,7 +71,12 @@ async def main() -> None:
             cpu = time.process_time()
             await rounds(args.warmup, args.calls)
             cpu = time.process_time() - cpu
-    print(f"{args.calls} calls: CPU {cpu / args.calls * 1e6:.0f} µs per call (mock included)")
+        commits = app.state.hub.metrics.audit_commit.collect()[0].samples
+        count = next(s.value for s in commits if s.name.endswith("_count"))
+    print(
+        f"{args.calls} calls: CPU {cpu / args.calls * 1e6:.0f} µs per call (mock included), "
+        f"{count:.0f} audit commits"
+    )
 
 
 if __name__ == "__main__":
