@@ -81,3 +81,33 @@ def test_the_hubs_request_ids_are_time_ordered_and_unguessable():
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert [i[:12] for i in ids] == sorted(i[:12] for i in ids) and ids[0][:12] >= before
     assert len({i[12:] for i in ids}) == 200  # 80 random bits each
+
+
+async def test_a_core_insert_runs_in_the_writers_transaction(engine):
+    """Hooks written for SQLAlchemy's Connection.execute (an index of a record's further
+    subjects) run on the writer's own connection, in the records' transaction."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table, text
+
+    extra = Table(
+        "perf_probe", MetaData(), Column("subject_id", String(64)), Column("record_id", Integer)
+    )
+    extra.drop(engine, checkfirst=True)
+    extra.create(engine)
+    writer = AuditWriter(engine, key=signing_key(b"k"), fsync=False)
+
+    def insert_and_commit() -> None:
+        conn = writer._store.connection()
+        conn.exec_driver_sql("BEGIN" if conn.dialect.name == "sqlite" else "SELECT 1")
+        conn.execute(
+            extra.insert(),
+            [{"record_id": 1, "subject_id": "a"}, {"record_id": 2, "subject_id": "b"}],
+        )
+        conn.execute(extra.insert(), {"subject_id": "c", "record_id": 3})
+        conn.commit()
+
+    await writer._on_thread(insert_and_commit)
+    writer._store.close()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT subject_id, record_id FROM perf_probe ORDER BY record_id"))
+        assert [tuple(r) for r in rows] == [("a", 1), ("b", 2), ("c", 3)]
+    extra.drop(engine)

@@ -74,6 +74,20 @@ class DriverConnection:
     def executemany(self, sql: str, params: list[Any]) -> None:
         self._cursor.executemany(sql, params)
 
+    def execute(self, statement: Any, params: Any = None) -> None:
+        """A SQLAlchemy Core insert or update with plain values (str, int, float, None: no
+        type processing), as hooks written for `Connection.execute` run it in the writer's
+        transaction: compiled for the dialect, then the driver's executemany."""
+        rows = params if isinstance(params, list) else [params or {}]
+        if not rows:
+            return
+        compiled = statement.compile(dialect=self.dialect, column_keys=list(rows[0]))
+        if compiled.positiontup is not None:  # qmark, format: values in the marks' order
+            values: list[Any] = [tuple(row[n] for n in compiled.positiontup) for row in rows]
+        else:
+            values = [{n: row.get(n) for n in compiled.params} for row in rows]
+        self._cursor.executemany(str(compiled), values)
+
     def commit(self) -> None:
         if self._sqlite:
             if self._raw.in_transaction:
