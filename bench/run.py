@@ -17,6 +17,8 @@ all of them share the machine's cores.
     python bench/run.py                         # concurrency 1 and 32, 10 s each
     python bench/run.py --duration 5 --concurrency 1 8 32 --transport httpx
     python bench/run.py --modes direct hub      # without the floor
+    python bench/run.py --database-url postgresql://… --redis-url redis://… --hub-workers 2
+    python bench/run.py --soak 600              # the hub alone at concurrency 64: its RSS
 
 The load generator is one Python process (aiohttp on uvloop) in both modes, so both pay it
 alike. Every process shares the machine's cores: the figures are relative to the direct
@@ -173,6 +175,71 @@ def measure(
     return result
 
 
+def rss_kib(pid: int | None) -> int:
+    """Resident memory of a process and its children (uvicorn's workers), KiB (Linux)."""
+    if pid is None:
+        return 0
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    total = int(line.split()[1])
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                total += sum(rss_kib(int(child)) for child in children.read().split())
+    except OSError:
+        pass
+    return total
+
+
+def soak(url: str, ids: list[str], seconds: float, api_key: str, hub: Server) -> bool:
+    """The hub alone at concurrency 64 for `seconds`, its RSS sampled every tenth of the
+    run; the growth is judged from the end of the first fifth (warm-up) to the end."""
+    pid = hub.proc.pid if hub.proc else None
+    step = seconds / 10
+    samples: list[tuple[float, int]] = [(0.0, rss_kib(pid))]
+    print(f"soak: concurrency 64, {seconds:.0f} s; RSS of the hub (all workers), MiB")
+    errors = 0
+    for n in range(1, 11):
+        result = run(drive("hub", url, ids, 64, step, api_key))
+        errors += result.errors
+        samples.append((n * step, rss_kib(pid)))
+        print(f"  {n * step:>7.0f} s {samples[-1][1] / 1024:>8.1f}   {result.rps:>8.0f} req/s")
+    warm, end = samples[2][1], samples[-1][1]
+    growth = (end - warm) / warm if warm else float("nan")
+    ok = growth < 0.10 and not errors
+    print(
+        f"RSS after warm-up {warm / 1024:.1f} MiB, at the end {end / 1024:.1f} MiB: "
+        f"{growth:+.1%} (target < +10 %): {'MET' if ok else 'NOT MET'}"
+        + (f"; {errors} calls failed" if errors else "")
+    )
+    return ok
+
+
+#: Issue 17's targets (SQLite, defaults): (what, concurrency, test on the results).
+TARGETS = (
+    ("hub / floor throughput >= 50 %", 32, lambda f: f["hub"].rps / f["floor"].rps >= 0.50),
+    ("hub CPU per call <= 250 us", 32, lambda f: f["hub"].cpu_us["hub"] <= 250),
+    ("hub CPU per call <= 500 us", 1, lambda f: f["hub"].cpu_us["hub"] <= 500),
+    (
+        "added p50 over direct <= 0.6 ms",
+        1,
+        lambda f: f["hub"].pct(0.5) - f["direct"].pct(0.5) <= 0.6,
+    ),
+    ("p99 <= 15 ms", 32, lambda f: f["hub"].pct(0.99) <= 15),
+)
+
+
+def check_targets(results: list[Result]) -> None:
+    print()
+    for what, c, met in TARGETS:
+        found = {r.mode: r for r in results if r.concurrency == c}
+        if not {"direct", "floor", "hub"} <= set(found):
+            continue
+        print(f"target, concurrency {c}: {what}: {'MET' if met(found) else 'NOT MET'}")
+
+
 def report(results: list[Result]) -> list[dict[str, float]]:
     print(
         f"\n{'mode':<8}{'conc':>6}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
@@ -261,6 +328,16 @@ def main() -> None:
     parser.add_argument("--transport", choices=["http1", "aiohttp", "httpx"], default="http1")
     parser.add_argument("--hub-workers", type=int, default=1)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--redis-url", default=None, help="shared counters and circuits (production: with Redis)"
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="instead: the hub alone at concurrency 64 this long, its memory sampled",
+    )
     parser.add_argument("--mock-port", type=int, default=18101)
     parser.add_argument("--hub-port", type=int, default=18000)
     parser.add_argument("--floor-port", type=int, default=18001)
@@ -286,6 +363,10 @@ def main() -> None:
             "HUB_HTTP_TRANSPORT": args.transport,
             "HUB_ENABLED_ADAPTERS": '["population"]',
         }
+        if args.redis_url:
+            env["HUB_REDIS_URL"] = args.redis_url
+        if args.soak:
+            args.modes = ["hub"]
         api_key = create_client(env, f"bench-{os.getpid()}", ["population"], ["bench"])["api_key"]
         mock_cmd = [PY, "-m", "mocks", "population", "--port", str(args.mock_port)]
         serve_cmd = [
@@ -312,10 +393,15 @@ def main() -> None:
             wanted("floor", args.modes, floor_cmd, env, f"{floor}/health") as floor_server,
         ):
             ids = fetch_ids(mock, args.subjects)
+            if args.soak:
+                assert hub_server is not None
+                raise SystemExit(0 if soak(hub, ids, args.soak, api_key, hub_server) else 1)
             if not args.json:
                 print(
                     f"cores: {os.cpu_count()}  transport: {args.transport}  "
                     f"hub workers: {args.hub_workers}  "
+                    f"database: {env['HUB_DATABASE_URL'].split(':', 1)[0]}  "
+                    f"redis: {'yes' if args.redis_url else 'no'}  "
                     f"duration: {args.duration}s  subjects: {len(ids)}"
                 )
             processes = {"mock": mock_server, "hub": hub_server, "floor": floor_server}
@@ -330,16 +416,10 @@ def main() -> None:
             if args.json:
                 print(json.dumps(as_json(results), indent=2))
                 return
-            rows = report(results)
+            report(results)
     if any(r.errors for r in results):
         print("\nWARNING: some calls failed; the figures are not comparable")
-    target = next((row for row in rows if row["concurrency"] == 32), None)
-    if target is not None:
-        ok = target["ratio"] >= 0.40 and target["hub_p99_ms"] <= 50
-        print(
-            "\nTarget at concurrency 32 (hub >= 40% of direct req/s, p99 <= 50 ms): "
-            + ("MET" if ok else "NOT MET")
-        )
+    check_targets(results)
 
 
 if __name__ == "__main__":

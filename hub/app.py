@@ -130,6 +130,8 @@ def create_app(
             checkpoint_interval_s=settings.audit_checkpoint_interval_s,
             witness=settings.audit_witness_path,
             on_commit=metrics.on_audit_commit,
+            on_broken=metrics.on_audit_chain_broken,
+            fsync=settings.audit_fsync_on,
         )
         audit.start()
         counters = (

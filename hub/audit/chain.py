@@ -4,8 +4,9 @@ Each record carries `prev_hash`, the hash of the record before it, and `hash`, H
 (keyed with a key derived from the server secret) over `prev_hash` and the record's canonical
 form: its id and every column, in a fixed order (`record_hash`). Ids are given by the writer,
 consecutive, under a lock every hub process takes for the length of its commit (a PostgreSQL
-advisory lock; SQLite's write lock, taken at BEGIN IMMEDIATE), and `prev_hash` is unique, so
-two processes can never fork the chain. Altering a record breaks its hash; removing or
+advisory lock; SQLite's write lock, taken at BEGIN IMMEDIATE) and checked against the head
+row (`checked_end`), so two processes can never fork the chain; a fork written by anyone
+else breaks the link verify walks. Altering a record breaks its hash; removing or
 inserting one breaks the next record's `prev_hash`; and without the secret nobody can compute
 the hashes a forged record or a rewritten chain would need. What a chain cannot show by itself
 is its end being cut off: the signed checkpoints do (`hub.audit.checkpoints`).
@@ -166,7 +167,7 @@ def record_dict(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in (*CHAINED, "prev_hash", "hash")}
 
 
-def lock_chain(conn: Connection) -> None:
+def lock_chain(conn: Any) -> None:
     """Take the chain's write lock for this transaction (see the module docstring)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
@@ -176,7 +177,7 @@ def lock_chain(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def chain_end(conn: Connection) -> tuple[int, str]:
+def chain_end(conn: Any) -> tuple[int, str]:
     """The id and hash the chain has reached (records archived away count too)."""
     last = conn.exec_driver_sql(
         "SELECT id, hash FROM audit_records ORDER BY id DESC LIMIT 1"
@@ -190,3 +191,63 @@ def chain_end(conn: Connection) -> tuple[int, str]:
     if archived is not None:
         return int(archived[0]), GENESIS if archived[1] == UNCHAINED else str(archived[1])
     return 0, GENESIS
+
+
+class ChainBroken(Exception):
+    """The chain no longer ends where the hub last wrote it: records were cut off the end
+    (or the head rewritten). Its text names record ids only, never a record's contents."""
+
+
+def read_head(conn: Any) -> tuple[int, str] | None:
+    """The record id and hash the last commit left the chain at (None: no commit since
+    migration 0010)."""
+    row = conn.exec_driver_sql("SELECT record_id, hash FROM audit_head WHERE id = 1").first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def positional(conn: Any, sql: str) -> str:
+    """`sql` written with `?` marks, in the driver's own style (sqlite3 qmark, psycopg %s)."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def stored_time(conn: Any, at: dt.datetime) -> Any:
+    """A time as a driver-level statement stores it: on SQLite the naive UTC text SQLAlchemy
+    writes (and reads back), elsewhere the aware datetime."""
+    if conn.dialect.name == "sqlite":
+        return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at
+
+
+def write_head(conn: Any, head: tuple[int, str], *, known: bool) -> None:
+    """Record the chain's new end in the caller's transaction (`known`: the row exists)."""
+    sql = (
+        "UPDATE audit_head SET record_id = ?, hash = ? WHERE id = 1"
+        if known
+        else "INSERT INTO audit_head (record_id, hash, id) VALUES (?, ?, 1)"
+    )
+    conn.exec_driver_sql(positional(conn, sql), head)
+
+
+def checked_end(conn: Any, mine: tuple[int, str] | None = None) -> tuple[tuple[int, str], bool]:
+    """The chain's end, under the chain lock, once it is shown to be where the last commit
+    (of any hub process: the head row) and this process's own last commit (`mine`) left it;
+    and whether the head row exists. Raises ChainBroken otherwise."""
+    end = chain_end(conn)
+    head = read_head(conn)
+    if head is not None and head != end:
+        raise ChainBroken(
+            f"the audit chain ends at record {end[0]}, but its last commit ended it at record "
+            f"{head[0]}"
+        )
+    if mine is not None and mine != end:
+        if end[0] < mine[0]:
+            raise ChainBroken(
+                f"the audit chain ends at record {end[0]}, but this process wrote up to "
+                f"record {mine[0]}"
+            )
+        row = conn.exec_driver_sql(
+            positional(conn, "SELECT hash FROM audit_records WHERE id = ?"), (mine[0],)
+        ).first()
+        if row is not None and row[0] != mine[1]:  # no row: archived since
+            raise ChainBroken(f"audit record {mine[0]} is not the one this process wrote")
+    return end, head is not None

@@ -1,7 +1,8 @@
 """Signed checkpoints: what shows the chain's end was not cut off.
 
-Every `checkpoint_every` records, every `checkpoint_interval_s` seconds of writing and at
-shutdown, the writer signs the id and hash the chain has reached; records removed after a
+Every `checkpoint_every` records, at least every `checkpoint_interval_s` seconds while any
+record is unsigned (a timer: an idle hub signs too) and at shutdown, the writer signs the id
+and hash the chain has reached; records removed after a
 checkpoint, or a database restored to an older copy and written again, no longer match it.
 Each checkpoint is also witnessed outside the database (`witness`): a file on other storage
 and the process log, since one kept only in the database could be deleted with its records.
@@ -16,16 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from hub.audit.chain import canonical_time, chain_end, lock_chain, sign
-from hub.core.models import AuditCheckpoint, utcnow
+from hub.audit.chain import (
+    canonical_time,
+    checked_end,
+    lock_chain,
+    positional,
+    sign,
+    stored_time,
+)
+from hub.core.models import utcnow
 
 log = logging.getLogger("hub.audit")
 
 
-def write_checkpoint(conn: Connection, key: bytes, record_id: int, digest: str) -> dict[str, Any]:
+def write_checkpoint(conn: Any, key: bytes, record_id: int, digest: str) -> dict[str, Any]:
     """Sign `record_id` and its hash into the database, in the caller's transaction; the
     signed entry, for `witness` once that transaction is committed."""
     at = utcnow()
@@ -35,8 +42,9 @@ def write_checkpoint(conn: Connection, key: bytes, record_id: int, digest: str) 
         "at": canonical_time(at),
         "signature": sign(key, "checkpoint", record_id, digest, canonical_time(at)),
     }
-    table = AuditCheckpoint.__table__  # type: ignore[attr-defined]
-    conn.execute(table.insert().values(**{**entry, "at": at}))
+    sql = "INSERT INTO audit_checkpoints (at, record_id, hash, signature) VALUES (?, ?, ?, ?)"
+    values = (stored_time(conn, at), record_id, digest, entry["signature"])
+    conn.exec_driver_sql(positional(conn, sql), values)
     return entry
 
 
@@ -93,17 +101,34 @@ def read_witness(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def checkpoint(engine: Engine, key: bytes, witness_file: Path | None = None) -> int | None:
+def sign_end(
+    conn: Any, key: bytes, mine: tuple[int, str] | None = None
+) -> tuple[dict[str, Any] | None, tuple[int, str]]:
+    """In the caller's transaction, under the chain lock: sign the chain's end unless it is
+    signed already. Returns the signed entry (None: nothing new) and the end. Raises
+    ChainBroken, signing nothing, when the end is not where the last commit left it: a
+    checkpoint must never vouch for a chain cut short."""
+    lock_chain(conn)
+    end, _ = checked_end(conn, mine)
+    latest = conn.exec_driver_sql("SELECT MAX(record_id) FROM audit_checkpoints").scalar()
+    if end[0] == 0 or (latest is not None and int(latest) >= end[0]):
+        return None, end
+    return write_checkpoint(conn, key, *end), end
+
+
+def checkpoint(
+    engine: Engine,
+    key: bytes,
+    witness_file: Path | None = None,
+    mine: tuple[int, str] | None = None,
+) -> int | None:
     """Sign the chain's current end unless it is signed already; the record id, or None
-    when there is nothing (new) to sign."""
+    when there is nothing (new) to sign. Raises ChainBroken (see `sign_end`)."""
     with engine.connect() as conn:
-        lock_chain(conn)
-        last_id, digest = chain_end(conn)
-        latest = conn.exec_driver_sql("SELECT MAX(record_id) FROM audit_checkpoints").scalar()
-        if last_id == 0 or (latest is not None and int(latest) >= last_id):
+        entry, _ = sign_end(conn, key, mine)
+        if entry is None:
             conn.rollback()
             return None
-        entry = write_checkpoint(conn, key, last_id, digest)
         conn.commit()
     witness(witness_file, entry)
-    return last_id
+    return int(entry["record_id"])

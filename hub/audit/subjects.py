@@ -116,9 +116,11 @@ def _pairs(first_id: int, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]
     return pairs
 
 
-def index_subjects(conn: Connection, first_id: int, rows: Sequence[dict[str, Any]]) -> None:
+def index_subjects(conn: Any, first_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Index the further subjects of records just inserted with consecutive ids from
-    `first_id` (the writer calls this inside the records' own transaction)."""
+    `first_id` (the writer calls this inside the records' own transaction, on its own
+    connection: hub.audit.store.DriverConnection, which runs a Core insert as
+    `Connection.execute` does)."""
     pairs = _pairs(first_id, rows)
     if pairs:
         from hub.core.models import AuditSubject

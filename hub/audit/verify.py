@@ -28,6 +28,7 @@ from hub.audit.chain import (
     canonical_time,
     chained_columns,
     manifest_signature,
+    read_head,
     record_dict,
     record_hash,
 )
@@ -200,7 +201,27 @@ def verify(
                 )
             if found.problems:
                 break
+        if not found.problems:
+            _check_head(conn, prev_id, prev_hash, found)
     return found
+
+
+def _check_head(conn: Connection, end_id: int, end_hash: str, found: Verification) -> None:
+    """The head row (where the writers' last commit left the chain) against the chain's end.
+    It is not signed, so it shows a cut made by someone who did not also rewrite it."""
+    head = read_head(conn)
+    if head is None or head == (end_id, end_hash):
+        return
+    if head[0] > end_id:
+        found.problems.append(
+            f"records after {end_id} were removed: the last commit ended the chain at record "
+            f"{head[0]}"
+        )
+    else:
+        found.problems.append(
+            f"the chain ends at record {end_id}, not where the last commit left it "
+            f"(record {head[0]})"
+        )
 
 
 def _check_archive(

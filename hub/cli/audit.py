@@ -69,11 +69,15 @@ def audit_verify(archive_dir: str | None, manifests_only: bool) -> None:
 @audit.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the chain's end now (the hub also does it as it writes and when it stops)."""
+    from hub.audit.chain import ChainBroken
     from hub.audit.checkpoints import checkpoint
 
     settings = Settings()
     with database(settings) as engine:
-        signed = checkpoint(engine, _audit_key(settings), settings.audit_witness_path)
+        try:
+            signed = checkpoint(engine, _audit_key(settings), settings.audit_witness_path)
+        except ChainBroken as exc:
+            raise click.ClickException(f"not signed: {exc}") from None
     click.echo("nothing new to sign" if signed is None else f"signed up to record {signed}")
 
 

@@ -229,7 +229,17 @@ class Settings(SecretFileSettings):
         1000, ge=1, description="Sign the audit chain's end at least every this many records."
     )
     audit_checkpoint_interval_s: float = Field(
-        300.0, gt=0, description="… and at least this often while records are written."
+        60.0,
+        gt=0,
+        description="… and the longest a committed audit record stays unsigned: a timer signs "
+        "the chain's end this often whenever a record is unsigned, idle hub or not.",
+    )
+    audit_fsync: bool | None = Field(
+        None,
+        description="Each audit commit waits for the disk (SQLite synchronous=FULL, "
+        "PostgreSQL synchronous_commit=on), so a power loss takes no committed record; off, "
+        "a commit survives the hub's kill -9 but a power loss can take the last ones "
+        "(default: on in production only).",
     )
     audit_retention_days: float = Field(
         365.0,
@@ -410,6 +420,12 @@ class Settings(SecretFileSettings):
         if self.audit_witness_file:
             return Path(self.audit_witness_file)
         return Path(self.audit_archive_dir) / "checkpoints.jsonl"
+
+    @property
+    def audit_fsync_on(self) -> bool:
+        if self.audit_fsync is not None:
+            return self.audit_fsync
+        return self.environment == "production"
 
     @property
     def migrate_on_start(self) -> bool:

@@ -85,6 +85,12 @@ class Metrics:
             registry=r,
         )
         self.audit_records = Counter("hub_audit_records", "Audit records committed", registry=r)
+        self.audit_chain_broken = Gauge(
+            "hub_audit_chain_broken",
+            "1 when this process found records cut off the end of the audit chain (it then "
+            "writes no audit record and every call answers 503); alert on it",
+            registry=r,
+        )
         self.circuit_state = Gauge(
             "hub_circuit_state",
             "Each upstream's circuit as this process applies it (decided here, or adopted "
@@ -141,6 +147,9 @@ class Metrics:
     def on_audit_commit(self, seconds: float, size: int) -> None:
         self.audit_commit.observe(seconds)
         self.audit_records.inc(size)
+
+    def on_audit_chain_broken(self) -> None:
+        self.audit_chain_broken.set(1)
 
     def set_backlog(self, jobs: dict[str, int], payments: int, webhooks: int) -> None:
         """The queues of background work, as the database holds them for every process."""

@@ -71,8 +71,8 @@ class AuditRecord(SQLModel, table=True):
     """One record per call that passed authentication: who asked what, why, and what came of it.
 
     Records form a hash chain (hub.audit.chain): `hash` is a keyed hash over `prev_hash` and the
-    record's canonical form, and `prev_hash` is unique, so no record can be altered,
-    removed or inserted without `hub audit verify` seeing it.
+    record's canonical form, so no record can be altered, removed or inserted without
+    `hub audit verify` seeing it.
     """
 
     __tablename__ = "audit_records"
@@ -93,7 +93,9 @@ class AuditRecord(SQLModel, table=True):
     upstream_ms: float | None = None
     #: The canonical fields the answer carried (dotted paths, JSON list), None if no data.
     fields: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    prev_hash: str | None = Field(default=None, max_length=64, unique=True)
+    #: Not unique (migration 0010): the chain lock keeps writers from forking the chain, and
+    #: verify names any fork; the index cost a fifth of the writer's CPU.
+    prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
     #: The further data subjects the answer disclosed (JSON list of personal IDs), None if
     #: `subject_id` is the only one; indexed in `audit_subjects` (hub.audit.subjects).
@@ -122,6 +124,18 @@ class AuditCheckpoint(SQLModel, table=True):
     record_id: int = Field(index=True)
     hash: str = Field(max_length=64)
     signature: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """Where the chain ended when a hub process last committed to it (one row, id 1): the
+    writers compare it with the records' end before each append, so records cut off the end
+    (`delete ... where id > N`) stop every hub instead of being written over with reused ids."""
+
+    __tablename__ = "audit_head"
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: int
+    hash: str = Field(max_length=64)
 
 
 class AuditArchive(SQLModel, table=True):

@@ -35,18 +35,26 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", summary="The database and each upstream, as seen now")
 async def ready(hub: HubDep) -> Response:
-    """200 when the hub can serve (its database answers); upstreams are reported, not gating.
+    """200 when the hub can serve (its database answers, its audit chain is whole);
+    upstreams are reported, not gating.
 
     A national system being down must not take every hub process out of the load balancer:
     the other services still work, and calls to the failing one get a clear 503.
     """
     database, adapters = await asyncio.gather(hub.health.database(), hub.health.adapters())
+    # A writer that found the audit chain cut off refuses every call: out of the pool.
+    audit_ok = hub.audit.broken is None
+    serving = database.ok and audit_ok
     body = {
-        "status": "ready" if database.ok else "unavailable",
+        "status": "ready" if serving else "unavailable",
         "database": {
             "ok": database.ok,
             "detail": database.detail,
             "latency_ms": database.latency_ms,
+        },
+        "audit": {
+            "ok": audit_ok,
+            "detail": None if audit_ok else "the audit chain was cut off: see the hub's log",
         },
         "services": {
             name: {
@@ -61,10 +69,10 @@ async def ready(hub: HubDep) -> Response:
             for name, h in adapters.items()
         },
     }
-    if database.ok and not all(h.ok for h in adapters.values()):
+    if serving and not all(h.ok for h in adapters.values()):
         body["status"] = "degraded"
     return Response(
-        orjson.dumps(body), status_code=200 if database.ok else 503, media_type="application/json"
+        orjson.dumps(body), status_code=200 if serving else 503, media_type="application/json"
     )
 
 
