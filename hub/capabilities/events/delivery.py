@@ -33,7 +33,7 @@ from sqlmodel import Session, col, select
 
 from hub.capabilities.events.metrics import EventMetrics
 from hub.capabilities.events.models import Event, EventDelivery, Subscription
-from hub.capabilities.events.store import expired
+from hub.capabilities.events.store import oldest_pending
 from hub.capabilities.webhooks import (
     SIGNATURE_HEADER,
     _check_resolves_public,
@@ -209,21 +209,9 @@ class EventSender:
             subscription = session.get(Subscription, subscription_id)
             if subscription is None or not subscription.active:
                 return None
-            while True:
-                delivery = session.exec(
-                    select(EventDelivery)
-                    .where(EventDelivery.subscription_id == subscription_id)
-                    .where(EventDelivery.status == "pending")
-                    .order_by(col(EventDelivery.event_seq))
-                    .limit(1)
-                ).first()
-                if delivery is None:
-                    return None
-                if not expired(delivery, now):
-                    break
-                delivery.status = "expired"
-                session.add(delivery)
-                session.commit()
+            delivery = oldest_pending(session, subscription_id, now)
+            if delivery is None:
+                return None
             due = aware(delivery.next_attempt_at)
             if due is not None and due > now:
                 return None  # FIFO: the head waits out its back-off, and so do the rest

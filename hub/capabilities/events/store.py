@@ -161,3 +161,24 @@ def expired(delivery: EventDelivery, now: dt.datetime) -> bool:
     """Past the subscription's time to live: no longer delivered."""
     until = aware(delivery.expires_at)
     return until is not None and until < now
+
+
+def oldest_pending(
+    session: Session, subscription_id: str, now: dt.datetime
+) -> EventDelivery | None:
+    """A subscription's oldest pending delivery (FIFO), setting aside as `expired` (and
+    committing) the ones past its time to live on the way; None when nothing is pending.
+    Push delivery and PULL both take their next event this way."""
+    while True:
+        delivery = session.exec(
+            select(EventDelivery)
+            .where(EventDelivery.subscription_id == subscription_id)
+            .where(EventDelivery.status == "pending")
+            .order_by(col(EventDelivery.event_seq))
+            .limit(1)
+        ).first()
+        if delivery is None or not expired(delivery, now):
+            return delivery
+        delivery.status = "expired"
+        session.add(delivery)
+        session.commit()

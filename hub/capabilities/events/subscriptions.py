@@ -22,7 +22,7 @@ from sqlmodel import Session, col, delete, func, select
 from hub.capabilities.events.delivery import audit_delivery, body_of, event_type_of, may_receive
 from hub.capabilities.events.metrics import EventMetrics
 from hub.capabilities.events.models import Event, EventDelivery, Subscription
-from hub.capabilities.events.store import expired, replay
+from hub.capabilities.events.store import oldest_pending, replay
 from hub.core.gateway import CallerHeaders, Gateway
 from hub.core.models import aware, iso, utcnow
 from hub.core.registry import AdapterRegistry
@@ -280,21 +280,9 @@ class Subscriptions:
             subscription = self._own(session, principal, subscription_id)
             if subscription.delivery != "pull":
                 raise BadRequest("this is a push subscription: its events are sent to it")
-            while True:
-                delivery = session.exec(
-                    select(EventDelivery)
-                    .where(EventDelivery.subscription_id == subscription.id)
-                    .where(EventDelivery.status == "pending")
-                    .order_by(col(EventDelivery.event_seq))
-                    .limit(1)
-                ).first()
-                if delivery is None:
-                    return None
-                if not expired(delivery, now):
-                    break
-                delivery.status = "expired"
-                session.add(delivery)
-                session.commit()
+            delivery = oldest_pending(session, subscription.id, now)
+            if delivery is None:
+                return None
             event = session.exec(select(Event).where(Event.id == delivery.event_id)).one()
             return subscription, event
 
