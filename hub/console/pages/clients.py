@@ -100,6 +100,14 @@ async def _client(page: web.Page, name: str) -> dict[str, Any]:
     return client
 
 
+async def _managed(page: web.Page, name: str) -> dict[str, Any]:
+    """The client, when the console may manage it (as the admin API's `_may_manage` judges:
+    no console user takes over an `admin:` or `audit:` client); 404 / 403 otherwise."""
+    current = await _client(page, name)
+    _may_manage(_principal(page), list(current["allow"]))
+    return current
+
+
 def _name(page: web.Page) -> str:
     return str(page.request.path_params["name"])
 
@@ -158,8 +166,7 @@ async def update_client(page: web.Page) -> Response:
     name = _name(page)
 
     async def work() -> tuple[dict[str, Any], str | None]:
-        current = await _client(page, name)
-        _may_manage(_principal(page), list(current["allow"]))
+        await _managed(page, name)  # 404 or 403 before anything changes
         spec = spec_from(page, name=name)
         await asyncio.to_thread(
             auth.update_client,
@@ -187,8 +194,7 @@ async def rotate(page: web.Page) -> Response:
     async def work() -> tuple[dict[str, Any], str | None]:
         grace = _number(page.form, "grace_hours")
         spec = _parse(RotateSpec, {} if grace is None else {"grace_hours": grace})
-        current = await _client(page, name)
-        _may_manage(_principal(page), list(current["allow"]))
+        await _managed(page, name)
         issued = await asyncio.to_thread(
             auth.rotate_key, page.hub.engine, _secret(page), name, grace_s=spec.grace_hours * 3600
         )
@@ -205,8 +211,7 @@ async def revoke(page: web.Page) -> Response:
 
     async def work() -> tuple[dict[str, Any], str | None]:
         spec = _parse(RevokeSpec, {"key": page.form.get("key") or None})
-        current = await _client(page, name)
-        _may_manage(_principal(page), list(current["allow"]))
+        await _managed(page, name)
         try:
             count = await asyncio.to_thread(auth.revoke, page.hub.engine, name, prefix=spec.key)
         except LookupError:
@@ -223,8 +228,7 @@ async def show_webhook_secret(page: web.Page) -> Response:
     name = _name(page)
 
     async def work() -> tuple[dict[str, Any], str | None]:
-        current = await _client(page, name)
-        _may_manage(_principal(page), list(current["allow"]))
+        current = await _managed(page, name)
         return {"name": name, "secret": webhook_secret(_secret(page), current["client_id"])}, None
 
     data = await page.audited("webhook-secret", work)
