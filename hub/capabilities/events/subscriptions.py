@@ -290,11 +290,7 @@ class Subscriptions:
         """Mark the event received; 404 unless it is this client's subscription's."""
         with Session(self._engine) as session:
             subscription = self._own(session, principal, subscription_id)
-            row = session.exec(
-                select(EventDelivery)
-                .where(EventDelivery.subscription_id == subscription.id)
-                .where(EventDelivery.event_id == event_id[:40])
-            ).first()
+            row = _delivery_of(session, subscription, event_id)
             if row is None or row.status not in ("pending", "delivered"):
                 raise UnknownEvent("no such event waiting for this subscription")
             if row.status == "pending":  # acknowledging twice is not an error
@@ -307,11 +303,7 @@ class Subscriptions:
         """The delivery state of one event of the client's subscription (no payload)."""
         with Session(self._engine) as session:
             subscription = self._own(session, principal, subscription_id)
-            row = session.exec(
-                select(EventDelivery)
-                .where(EventDelivery.subscription_id == subscription.id)
-                .where(EventDelivery.event_id == event_id[:40])
-            ).first()
+            row = _delivery_of(session, subscription, event_id)
             if row is None:
                 raise UnknownEvent("no such event for this subscription")
             return {
@@ -359,3 +351,15 @@ def backlog_by_subscription(engine: Engine) -> dict[str, tuple[int, float]]:
         since = aware(oldest)
         result[sid] = (int(count), (now - since).total_seconds() if since else 0.0)
     return result
+
+
+def _delivery_of(
+    session: Session, subscription: Subscription, event_id: str
+) -> EventDelivery | None:
+    """The subscription's delivery of one event, by the event's id as the caller sent it
+    (cut to the ids' length: nothing longer can match)."""
+    return session.exec(
+        select(EventDelivery)
+        .where(EventDelivery.subscription_id == subscription.id)
+        .where(EventDelivery.event_id == event_id[:40])
+    ).first()
