@@ -122,6 +122,17 @@ class IssuedClient:
     api_key: str
 
 
+def _check_grants(allow: Sequence[str], rate_per_minute: int | None) -> None:
+    """The rules every client's grants and rate limit keep, made or edited (ValueError)."""
+    if not allow:
+        raise ValueError("a client needs at least one --allow grant")
+    for grant in allow:
+        if grant != "*" and not all(part.strip() for part in grant.split(":", 1)):
+            raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
+    if rate_per_minute is not None and rate_per_minute < 1:
+        raise ValueError("a rate limit is at least 1 call a minute")
+
+
 def create_client(
     engine: Engine,
     secret: bytes,
@@ -140,13 +151,7 @@ def create_client(
     allow, purposes = sorted(set(allow)), sorted(set(purposes))
     if not name.strip():
         raise ValueError("a client needs a name")
-    if not allow:
-        raise ValueError("a client needs at least one --allow grant")
-    for grant in allow:
-        if grant != "*" and not all(part.strip() for part in grant.split(":", 1)):
-            raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
-    if rate_per_minute is not None and rate_per_minute < 1:
-        raise ValueError("a rate limit is at least 1 call a minute")
+    _check_grants(allow, rate_per_minute)
     if expires_in_days is not None and expires_in_days <= 0:
         raise ValueError("a key's lifetime must be positive")
     expires = None if expires_in_days is None else utcnow() + dt.timedelta(days=expires_in_days)
@@ -498,13 +503,7 @@ def update_client(
     its keys stay as they are). The same rules as `create_client`; LookupError if unknown.
     Hub processes see the change within HUB_CLIENT_CACHE_TTL_S."""
     allow, purposes = sorted(set(allow)), sorted(set(purposes))
-    if not allow:
-        raise ValueError("a client needs at least one --allow grant")
-    for grant in allow:
-        if grant != "*" and not all(part.strip() for part in grant.split(":", 1)):
-            raise ValueError(f"bad grant {grant!r}: use SERVICE, SERVICE:OPERATION or '*'")
-    if rate_per_minute is not None and rate_per_minute < 1:
-        raise ValueError("a rate limit is at least 1 call a minute")
+    _check_grants(allow, rate_per_minute)
     with Session(engine) as session:
         client = _client_named(session, name)
         client.allow, client.purposes, client.agency = allow, purposes, agency
