@@ -47,7 +47,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from hub.audit.subjects import path_problem
-from hub.canonical.payment import (
+from hub.capabilities.payments.models import (
     PaymentInitiated,
     PaymentNotification,
     PaymentOrder,

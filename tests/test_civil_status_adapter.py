@@ -14,8 +14,8 @@ import pytest
 import respx
 
 from adapters.civil_status import CivilStatusAdapter, CivilStatusConfig, marital_summary
+from adapters.civil_status.models import CivilStatusQuery, RecordLookup
 from hub.adapter import CallContext
-from hub.canonical.civil_status import CivilStatusQuery, RecordLookup
 from hub.core.registry import resolve_mapping
 from hub.errors import NotFound, UpstreamRejected
 from hub.upstream import HttpxBackend, UpstreamClient

@@ -79,7 +79,7 @@ def imported_names(tree: ast.AST) -> Iterator[str]:
 def local_names(path: Path) -> set[str]:
     """What an import may name inside this checkout: the top-level packages and modules, and
     a script's siblings (bench/ scripts import each other by bare name)."""
-    names = {"hub", "adapters", "mocks", "mappings", "tests", "bench"}
+    names = {"hub", "adapters", "mocks", "tests", "bench"}
     for folder in (ROOT, path.parent):
         names |= {p.stem for p in folder.glob("*.py")}
         names |= {p.parent.name for p in folder.glob("*/__init__.py")}

@@ -1,4 +1,4 @@
-"""A plain `pip install .` must carry the mappings, WSDLs and the mock data set."""
+"""A plain `pip install .` must carry the adapters' mappings, the WSDLs and the mock data set."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+BUILTINS = ("population", "civil_status", "business_registration", "judicial_records", "payment")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,15 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_the_wheel_carries_package_data(wheel):
     names = set(wheel.namelist())
     for required in (
-        "mappings/population.yaml",
+        # each built-in adapter's room: its class, models and mapping side by side (the
+        # payment models are the payment capability's, for any provider)
+        *(
+            f"adapters/{name}/{file}"
+            for name in BUILTINS
+            for file in ("__init__.py", "models.py", "mapping.yaml")
+            if (name, file) != ("payment", "models.py")
+        ),
+        "hub/capabilities/payments/models.py",
         "adapters/population/population.wsdl",
         "mocks/population/population.wsdl",
         "mocks/data/citizens.json.gz",
@@ -58,7 +67,7 @@ def test_the_wheel_carries_package_data(wheel):
         "hub/console/locale/vi/LC_MESSAGES/messages.po",
     ):
         assert required in names, required
-    assert not any(name.startswith("tests/") for name in names)
+    assert not any(name.startswith(("tests/", "mappings/")) for name in names)
 
 
 def test_the_wheel_registers_the_builtin_adapter_and_the_console_script(wheel):

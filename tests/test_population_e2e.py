@@ -230,8 +230,8 @@ async def test_the_adapter_carries_the_wsdl_the_mock_serves(population_mock):
 async def test_our_envelopes_match_what_zeep_builds_from_the_wsdl(population_mock, tmp_path):
     """The hot path builds envelopes by hand; they must be what the WSDL says (zeep's view)."""
     from adapters.population import PopulationAdapter, PopulationConfig
+    from adapters.population.models import CitizenLookup
     from hub.adapter import CallContext
-    from hub.canonical import CitizenLookup
     from hub.core.registry import resolve_mapping
     from hub.errors import UpstreamUnavailable
     from hub.soap import SOAP_ENV

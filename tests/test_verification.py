@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from adapters.population import PopulationAdapter
+from adapters.population.models import CitizenVerification, CitizenVerificationResult
 from hub.adapter import Adapter, operation
-from hub.canonical import CitizenVerification, CitizenVerificationResult
 from hub.core.config import Settings
 from mocks.data import load_citizens
 from tests.conftest import RunningHub, running_hub

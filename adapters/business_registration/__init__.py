@@ -1,7 +1,7 @@
 """Adapter of the National Business Registration Database (DKKD), behind the LGSP gateway.
 
 Upstream contract: docs/mock-business-registration.md. Field mapping:
-`mappings/business_registration.yaml`. Every API call carries the gateway's
+`mapping.yaml` beside this file. Every API call carries the gateway's
 `lgspaccesstoken` header (base64 JSON of AccessKey, SecretKey, AppName, PartnerCode) and a
 bearer token from `POST /api/token`. The token is cached until shortly before it expires;
 concurrent calls share one fetch, and a call answered 401 drops the token and is sent once
@@ -18,8 +18,7 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
-from hub.canonical.enterprise import (
+from adapters.business_registration.models import (
     Enterprise,
     EnterpriseList,
     EnterpriseLookup,
@@ -28,6 +27,7 @@ from hub.canonical.enterprise import (
     EnterpriseStatusChanged,
     RepresentativeQuery,
 )
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamRejected
 from hub.events import ChangePage, EventType, UpstreamEvent
 from hub.upstream import raise_for_status, response_json
@@ -79,7 +79,7 @@ class BusinessRegistrationAdapter(Adapter):
     description = (
         "Enterprise registration records (Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp)."
     )
-    mapping = "business_registration.yaml"
+    mapping = "adapters.business_registration:mapping.yaml"
     upstream_schema = "adapters.business_registration:upstream.schema.json"
     Config = BusinessRegistrationConfig
     #: From the register's status-change feed (bienDong), polled by the core.

@@ -1,6 +1,6 @@
 """Adapter of the Ministry of Justice's electronic civil-status registry (REST/JSON, OAuth2).
 
-Upstream contract: docs/mock-civil-status.md. Field mapping: `mappings/civil_status.yaml`.
+Upstream contract: docs/mock-civil-status.md. Field mapping: `mapping.yaml` beside this file.
 
 The registry sits behind an OAuth2 client-credentials token endpoint. The adapter fetches a
 token, keeps it until shortly before it expires, and shares one fetch between concurrent
@@ -19,8 +19,7 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
-from hub.canonical.civil_status import (
+from adapters.civil_status.models import (
     KIND_PREFIX,
     BirthRegistered,
     CivilStatusQuery,
@@ -31,6 +30,7 @@ from hub.canonical.civil_status import (
     MarriageRegistered,
     RecordLookup,
 )
+from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
 from hub.errors import HubError, NotFound, UpstreamBadResponse, UpstreamError, UpstreamRejected
 from hub.events import ChangePage, EventType, UpstreamEvent
 from hub.upstream import raise_for_status, response_json
@@ -81,7 +81,7 @@ class CivilStatusAdapter(Adapter):
     version = "1.0.0"
     title = "Electronic civil-status registry"
     description = "Birth, marriage and death records (Cơ sở dữ liệu hộ tịch điện tử, Bộ Tư pháp)."
-    mapping = "civil_status.yaml"
+    mapping = "adapters.civil_status:mapping.yaml"
     Config = CivilStatusConfig
     #: From the registry's change feed (biến động hộ tịch), polled by the core.
     event_types = (

@@ -1,7 +1,7 @@
 """Adapter of the judicial-records system (criminal-record certificates, LLTP; async REST/JSON).
 
 Upstream contract: docs/mock-judicial-records.md. Field mapping:
-`mappings/judicial_records.yaml`. An application is submitted (`submit`), processed upstream
+`mapping.yaml` beside this file. An application is submitted (`submit`), processed upstream
 over hours or days, and its result pushed back to the hub, signed; `status` polls as the
 fallback. The hub core tracks each application as a job (hub.capabilities.jobs) and calls
 `parse_push` from its public push endpoint.
@@ -22,14 +22,14 @@ import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from hub.adapter import AdapterConfig, AsyncAdapter, CallContext, Health, operation
-from hub.canonical.judicial import (
+from adapters.judicial_records.models import (
     FINAL_STATUSES,
     CertificateApplication,
     CertificateStatus,
     CertificateStatusQuery,
     CertificateSubmission,
 )
+from hub.adapter import AdapterConfig, AsyncAdapter, CallContext, Health, operation
 from hub.errors import (
     InvalidJson,
     InvalidSignature,
@@ -96,7 +96,7 @@ class JudicialRecordsAdapter(AsyncAdapter):
         "Criminal-record certificates (phiếu lý lịch tư pháp): asynchronous application, "
         "result pushed back, status poll as the fallback."
     )
-    mapping = "judicial_records.yaml"
+    mapping = "adapters.judicial_records:mapping.yaml"
     upstream_schema = "adapters.judicial_records:upstream.schema.json"
     Config = JudicialRecordsConfig
     final_statuses: ClassVar[frozenset[str]] = FINAL_STATUSES

@@ -1,6 +1,6 @@
 """Adapter of the national public-service payment platform (National Public Service Portal).
 
-Upstream contract: docs/mock-payment.md. Field mapping: `mappings/payment.yaml`. Every
+Upstream contract: docs/mock-payment.md. Field mapping: `mapping.yaml` beside this file. Every
 message goes to one endpoint, told apart by `LoaiBanTin` (INIT, QUERY, GET_BILL,
 DOI_SOAT), and every message in both directions carries `MaXacThuc`: the SHA-256 of its
 signed fields in a fixed order, joined by `|`, with the shared secret last. The adapter
@@ -27,7 +27,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from hub.adapter import AdapterConfig, CallContext, Health, PaymentProvider, operation
-from hub.canonical.payment import (
+from hub.capabilities.payments.models import (
     PaymentInitiated,
     PaymentNotification,
     PaymentOrder,
@@ -158,7 +158,7 @@ class PaymentAdapter(PaymentProvider):
         "Service Portal): redirect to a pay page, signed callback, status query, receipt, "
         "daily reconciliation."
     )
-    mapping = "payment.yaml"
+    mapping = "adapters.payment:mapping.yaml"
     upstream_schema = "adapters.payment:upstream.schema.json"
     Config = PaymentConfig
 

@@ -2,7 +2,7 @@
 
 Upstream contract: `population.wsdl` beside this file (the same WSDL the mock serves; a
 contract test keeps them equal) and docs/mock-population.md. Field mapping:
-`mappings/population.yaml`.
+`mapping.yaml` beside this file.
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ from lxml import etree
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from adapters.population.models import (
+    Citizen,
+    CitizenLookup,
+    CitizenVerification,
+    CitizenVerificationResult,
+)
 from hub.adapter import Adapter, AdapterConfig, CallContext, Health, operation
-from hub.canonical import Citizen, CitizenLookup, CitizenVerification, CitizenVerificationResult
 from hub.errors import (
     NotFound,
     UpstreamBadResponse,
@@ -112,7 +117,7 @@ class PopulationAdapter(Adapter):
     version = "1.0.0"
     title = "National Population Database"
     description = "Citizen look-up and verification (Cơ sở dữ liệu quốc gia về dân cư)."
-    mapping = "population.yaml"
+    mapping = "adapters.population:mapping.yaml"
     upstream_schema = "adapters.population:population.wsdl"
     Config = PopulationConfig
 

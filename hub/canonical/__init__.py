@@ -1,7 +1,10 @@
 """Canonical models: the hub's own English shapes that every adapter's output is mapped to.
 
 Agency applications see these, whichever national system answered. Dates are ISO 8601,
-codes are decoded to English words, identifiers are validated types.
+codes are decoded to English words, identifiers are validated types. What is common to
+several systems lives here (common.py); each system's own models live beside its adapter
+(`adapters/<name>/models.py`), and the payment capability's contract with any payment
+provider in `hub.capabilities.payments.models`.
 """
 
 from hub.canonical.common import (
@@ -9,29 +12,17 @@ from hub.canonical.common import (
     CanonicalModel,
     EnterpriseCodeStr,
     Gender,
+    MaritalStatus,
     PersonalIdStr,
     Relative,
-)
-from hub.canonical.population import (
-    Citizen,
-    CitizenLookup,
-    CitizenVerification,
-    CitizenVerificationResult,
-    FieldMatches,
-    Household,
 )
 
 __all__ = [
     "Address",
     "CanonicalModel",
-    "Citizen",
-    "CitizenLookup",
-    "CitizenVerification",
-    "CitizenVerificationResult",
     "EnterpriseCodeStr",
-    "FieldMatches",
     "Gender",
-    "Household",
+    "MaritalStatus",
     "PersonalIdStr",
     "Relative",
 ]

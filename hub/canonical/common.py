@@ -10,6 +10,8 @@ from pydantic_core import PydanticCustomError
 from hub.identifiers import InvalidIdentifier, parse_enterprise_code, parse_personal_id
 
 Gender = Literal["male", "female"]
+#: A person's marital status, as the population register and the civil-status books say it.
+MaritalStatus = Literal["single", "married", "divorced", "widowed"]
 
 #: The pydantic error types the core turns into a 400 with their own code (not a generic
 #: 422): identifiers are checked before any upstream call and the caller is told which.

@@ -70,8 +70,8 @@ def _check_installed(names: tuple[str, ...]) -> int:
             problems += 1
             click.echo(f"{name}: {exc}")
             continue
-        schema = resource_path(cls.upstream_schema) if cls.upstream_schema else None
-        problems += _check_paths(name, Path(str(resource_path(cls.mapping))), schema)
+        schema = resource_path(cls.upstream_schema, cls) if cls.upstream_schema else None
+        problems += _check_paths(name, Path(str(resource_path(cls.mapping, cls))), schema)
     return problems
 
 
@@ -132,7 +132,7 @@ def adapter_for(path: Path, service: str | None) -> type[Adapter] | None:
             installed = None
         if installed is not None:
             if installed.mapping is not None:
-                copy = resource_path(installed.mapping)
+                copy = resource_path(installed.mapping, installed)
                 try:
                     same = copy.read_bytes() == path.read_bytes()
                 except OSError:

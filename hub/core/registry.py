@@ -13,6 +13,7 @@ import difflib
 import importlib.metadata
 import importlib.resources
 import logging
+import sys
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -85,17 +86,23 @@ def _register(registry: dict[str, type[Adapter]], cls: Any, *, origin: str) -> N
     registry[cls.name] = cls
 
 
-def resource_path(reference: str, default_package: str = "mappings") -> Any:
-    """The file a "package:file" reference names (a bare file: in `default_package`)."""
+def resource_path(reference: str, owner: type[Adapter] | None = None) -> Any:
+    """The file a "package:file" reference names; a bare file sits beside `owner`, the
+    adapter declaring it (in its module's package)."""
     package, _, resource = reference.rpartition(":")
-    return importlib.resources.files(package or default_package).joinpath(resource)
+    if not package:
+        if owner is None:
+            raise FileNotFoundError(f"{reference!r} names no package")
+        module = sys.modules[owner.__module__]
+        package = owner.__module__ if hasattr(module, "__path__") else module.__package__ or ""
+    return importlib.resources.files(package).joinpath(resource)
 
 
 def resolve_mapping(cls: type[Adapter]) -> Mapping | None:
     """Load and check an adapter's mapping file against its operations' output models."""
     if cls.mapping is None:
         return None
-    path = resource_path(cls.mapping)
+    path = resource_path(cls.mapping, cls)
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:

@@ -169,14 +169,15 @@ class PipelineChecks(ConformanceBase):
     def _assert_answers_fit_the_schema(self, answers: list[Answer]) -> None:
         """The mock's answers, against the adapter's `upstream_schema` when it is a JSON
         Schema (a WSDL is held to the mock by the adapter's own tests, with zeep)."""
-        declared = self._adapter_cls().upstream_schema
+        adapter_cls = self._adapter_cls()
+        declared = adapter_cls.upstream_schema
         if not declared or not declared.endswith(".json"):
             return
         from jsonschema import Draft202012Validator  # the `testing` extra brings it
 
         from hub.core.registry import resource_path
 
-        schema = json.loads(resource_path(declared).read_text(encoding="utf-8"))
+        schema = json.loads(resource_path(declared, adapter_cls).read_text(encoding="utf-8"))
         validator = Draft202012Validator(schema)
         select = type(self).upstream_answers
         for answer in answers:

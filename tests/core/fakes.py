@@ -18,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.adapter import AsyncAdapter, CallContext, Health, PaymentProvider, operation
-from hub.canonical.judicial import (
+from adapters.judicial_records.models import (
     CertificateApplication,
     CertificateStatus,
     CertificateStatusQuery,
     CertificateSubmission,
 )
-from hub.canonical.payment import (
+from hub.adapter import AsyncAdapter, CallContext, Health, PaymentProvider, operation
+from hub.capabilities.payments.models import (
     PaymentInitiated,
     PaymentNotification,
     PaymentOrder,

@@ -22,7 +22,7 @@ import pytest
 
 from hub.adapter import CallContext, Health, PaymentProvider, operation
 from hub.app import create_app
-from hub.canonical.payment import (
+from hub.capabilities.payments.models import (
     PaymentInitiated,
     PaymentNotification,
     PaymentOrder,

@@ -74,7 +74,7 @@ def test_check_reads_the_file_being_written(project):
 
 
 def test_check_and_try_warn_when_the_installed_copy_differs(tmp_path):
-    installed = ROOT / "mappings" / "population.yaml"
+    installed = ROOT / "adapters" / "population" / "mapping.yaml"
     if not installed.is_file():  # issue 19 moves it beside the adapter
         installed = ROOT / "adapters" / "population" / "mapping.yaml"
     edited = tmp_path / "population.yaml"

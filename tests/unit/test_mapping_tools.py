@@ -18,7 +18,7 @@ from mocks.population.client_auth import PopulationAuth
 from tests.mocks.conftest import lookup_body
 
 ROOT = Path(__file__).resolve().parents[2]
-POPULATION_MAPPING = ROOT / "mappings" / "population.yaml"
+POPULATION_MAPPING = ROOT / "adapters" / "population" / "mapping.yaml"
 WSDL = ROOT / "adapters" / "population" / "population.wsdl"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from hub.canonical.common import CanonicalModel, PersonalIdStr
-from hub.canonical.payment import MAX_AMOUNT_VND
+from hub.capabilities.payments.models import MAX_AMOUNT_VND
 from hub.core.models import Payment, aware, iso, utcnow
 from hub.errors import BadRequest, IdempotencyKeyRequired
 from hub.security.fields import trim_view

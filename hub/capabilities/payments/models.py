@@ -1,8 +1,9 @@
-"""Canonical models of the payment service (national public-service payment platform).
+"""Canonical payment models: the payment capability's contract with any payment provider.
 
 The hub owns the payment's lifecycle (hub.capabilities.payments): it assigns the reference,
 stores the payment, verifies the platform's signed callback and queries status when none arrives.
-The adapter speaks the platform's protocol with these models.
+A provider (a `hub.adapter.PaymentProvider`, such as `adapters.payment`) speaks its platform's
+protocol with these models.
 """
 
 from __future__ import annotations

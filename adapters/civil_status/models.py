@@ -13,8 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hub.canonical.common import Address, CanonicalModel, Gender, PersonalIdStr
-from hub.canonical.population import MaritalStatus
+from hub.canonical.common import Address, CanonicalModel, Gender, MaritalStatus, PersonalIdStr
 
 RecordKind = Literal["birth", "marriage", "death"]
 PersonRole = Literal["subject", "father", "mother", "husband", "wife", "deceased", "declarant"]

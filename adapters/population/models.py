@@ -7,9 +7,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from hub.canonical.common import Address, CanonicalModel, Gender, PersonalIdStr, Relative
+from hub.canonical.common import (
+    Address,
+    CanonicalModel,
+    Gender,
+    MaritalStatus,
+    PersonalIdStr,
+    Relative,
+)
 
-MaritalStatus = Literal["single", "married", "divorced", "widowed"]
 HouseholdRelation = Literal["head", "spouse", "child", "parent", "grandchild", "other"]
 BloodType = Literal["O", "A", "B", "AB"]
 

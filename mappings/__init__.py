@@ -1,1 +1,0 @@
-"""Declarative field mappings (YAML), one file per adapter; see docs/mappings.md."""
