@@ -1,11 +1,12 @@
 """Adapter of the national public-service payment platform (National Public Service Portal).
 
-Upstream contract: docs/mock-payment.md. Field mapping: `mapping.yaml` beside this file. Every
-message goes to one endpoint, told apart by `LoaiBanTin` (INIT, QUERY, GET_BILL,
-DOI_SOAT), and every message in both directions carries `MaXacThuc`: the SHA-256 of its
-signed fields in a fixed order, joined by `|`, with the shared secret last. The adapter
-signs what it sends and verifies what comes back, so a reply altered on the way, or from
-something that is not the platform, is refused as off-contract.
+Upstream contract: docs/mock-payment.md. Field mapping: `mapping.yaml` beside this file;
+the messages, their checksum and the IPN's reading: `messages.py`. Every message goes to one
+endpoint, told apart by `LoaiBanTin` (INIT, QUERY, GET_BILL, DOI_SOAT), and every message in
+both directions carries `MaXacThuc`: the SHA-256 of its signed fields in a fixed order,
+joined by `|`, with the shared secret last. The adapter signs what it sends and verifies
+what comes back, so a reply altered on the way, or from something that is not the
+platform, is refused as off-contract.
 
 The hub core owns each payment's life (hub.capabilities.payments): it assigns the reference
 (`MaThamChieu`), calls `init`, receives the platform's IPN through `parse_notification`,
@@ -15,17 +16,28 @@ falls back to `query`, and reconciles with `reconciliation`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-import orjson
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from adapters.payment.messages import (
+    ERROR_REPLY_SIGNED,
+    INIT_SIGNED,
+    QUERY_SIGNED,
+    RECONCILIATION_SIGNED,
+    REPLY_ERRORS,
+    REPLY_SIGNED,
+    TIME_FORMAT,
+    VIETNAM,
+    checksum,
+    read_ipn,
+    reply_json,
+    verified_checksum,
+    vietnam_time,
+)
 from hub.adapter import AdapterConfig, CallContext, Health, PaymentProvider, operation
 from hub.capabilities.payments.models import (
     PaymentInitiated,
@@ -40,94 +52,17 @@ from hub.capabilities.payments.models import (
 )
 from hub.errors import (
     HubError,
-    InvalidJson,
-    InvalidSignature,
     NotFound,
-    SchemaViolation,
-    StaleMessage,
     UpstreamBadResponse,
-    UpstreamRejected,
-    UpstreamUnavailable,
     UpstreamUnreadable,
 )
-from hub.upstream import raise_for_status, response_json
+from hub.upstream import raise_for_status
 
 __all__ = ["PaymentAdapter", "PaymentConfig", "checksum"]
 
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
-TIME_FORMAT = "%Y%m%d%H%M%S"
 #: A reference no payment has: "no such transaction" shows the platform is up and takes
 #: our partner code and checksum.
 _HEALTH_REFERENCE = "HEALTHCHECK"
-
-# The signed fields of each message, in their fixed order (docs/mock-payment.md).
-INIT_SIGNED = (
-    "LoaiBanTin",
-    "PhienBan",
-    "MaDoiTac",
-    "MaThamChieu",
-    "SoTien",
-    "MaTienTe",
-    "ThongTinGiaoDich",
-    "ThoiGianGD",
-    "UrlTraVe",
-)
-QUERY_SIGNED = ("LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD")
-RECONCILIATION_SIGNED = ("LoaiBanTin", "PhienBan", "MaDoiTac", "NgayDoiSoat", "ThoiGianGD")
-IPN_SIGNED = (
-    "LoaiBanTin",
-    "MaLoi",
-    "MaDoiTac",
-    "MaThamChieu",
-    "SoTien",
-    "MaGiaoDich",
-    "ThoiGianGD",
-)
-REPLY_SIGNED = {
-    "INIT": ("MaLoi", "MaDoiTac", "MaThamChieu", "MaGiaoDich", "UrlThanhToan"),
-    "QUERY": (
-        "MaLoi",
-        "MaDoiTac",
-        "MaThamChieu",
-        "MaGiaoDich",
-        "SoTien",
-        "TrangThaiGD",
-        "ThoiGianThanhToan",
-    ),
-    "GET_BILL": ("MaLoi", "MaDoiTac", "MaThamChieu", "SoBienLai"),
-    "DOI_SOAT": ("MaLoi", "MaDoiTac", "NgayDoiSoat", "SoLuong"),
-}
-ERROR_REPLY_SIGNED = ("MaLoi", "MaDoiTac")
-#: MaLoi of a reply -> the hub error it is (docs/mock-payment.md).
-_REPLY_ERRORS: dict[str, type[HubError]] = {
-    "01": UpstreamRejected,  # our message was malformed
-    "02": UpstreamRejected,  # our checksum did not verify: a wrong secret
-    "03": UpstreamRejected,  # our partner code is unknown
-    "04": NotFound,  # no transaction with that reference
-    "05": UpstreamRejected,  # the reference was used with another amount
-    "06": NotFound,  # no receipt: not paid
-    "99": UpstreamUnavailable,  # system error, try later
-}
-
-
-def _text(value: Any) -> str:
-    """A field as the checksum writes it: numbers in decimal, strings as they are, a missing
-    or null field as the empty string."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):  # no boolean is signed; refuse rather than guess its text
-        raise TypeError("a boolean in a signed field")
-    return str(value)
-
-
-def checksum(message: Mapping[str, Any], fields: Sequence[str], secret: str) -> str:
-    """`MaXacThuc`: lower-case hex SHA-256 of the fields in order, '|'-joined, secret last.
-
-    A plain hash with the secret appended, not an HMAC: that is how the platform defines
-    it, so it is computed here rather than with the hmac module.
-    """
-    text = "|".join([*(_text(message.get(name)) for name in fields), secret])
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class PaymentConfig(AdapterConfig):
@@ -191,7 +126,7 @@ class PaymentAdapter(PaymentProvider):
             "SoTien": request.amount,
             "MaTienTe": request.currency,
             "ThongTinGiaoDich": request.description,
-            "ThoiGianGD": _vietnam_time(request.created_at),
+            "ThoiGianGD": vietnam_time(request.created_at),
             "UrlTraVe": request.return_url,
             "ThongTinBienLai": receipt,
         }
@@ -237,50 +172,13 @@ class PaymentAdapter(PaymentProvider):
         checksum that does not verify) or StaleMessage (`ThoiGianGD` further than
         `ipn_max_age_s` from now). Replays and the match with the payment are the core's.
         """
-        try:
-            message = orjson.loads(body)  # nesting past its depth limit is an error too
-        except orjson.JSONDecodeError:
-            raise InvalidJson("the callback is not JSON") from None
-        if not isinstance(message, dict) or message.get("LoaiBanTin") != "IPN":
-            raise SchemaViolation("the callback is not the platform's IPN message")
-        given = message.get("MaXacThuc")
-        try:
-            expected = checksum(message, IPN_SIGNED, self._secret)
-        except TypeError:
-            expected = ""
-        partner_ok = message.get("MaDoiTac") == self.config.partner_code
-        if not (
-            partner_ok
-            and isinstance(given, str)
-            and expected
-            and hmac.compare_digest(given.encode(), expected.encode())
-        ):
-            raise InvalidSignature(log_context={"partner_ok": partner_ok})
-        try:
-            occurred_at = _parse_vietnam_time(message.get("ThoiGianGD"))
-            amount = message.get("SoTien")
-            if not isinstance(amount, int) or isinstance(amount, bool):
-                raise ValueError("SoTien is not an integer")
-            code = message.get("MaLoi")
-            note = PaymentNotification(
-                reference=message.get("MaThamChieu"),  # type: ignore[arg-type]
-                transaction_id=message.get("MaGiaoDich"),  # type: ignore[arg-type]
-                amount=amount,
-                status="paid" if code == "00" else "failed",
-                occurred_at=occurred_at,
-                error_code=code,  # type: ignore[arg-type]
-                message_id=expected,
-            )
-        except (ValueError, ValidationError) as exc:
-            raise SchemaViolation(
-                "the callback does not have the expected shape",
-                log_context={"cause": type(exc).__name__},
-            ) from None
-        current = time.time() if now is None else now
-        age = current - occurred_at.timestamp()
-        if abs(age) > self.config.ipn_max_age_s:
-            raise StaleMessage(log_context={"age_s": round(age)})
-        return note
+        return read_ipn(
+            body,
+            secret=self._secret,
+            partner_code=self.config.partner_code,
+            max_age_s=self.config.ipn_max_age_s,
+            now=now,
+        )
 
     async def health(self) -> Health:
         """QUERY a reference no payment has: "no such transaction" (MaLoi 04) proves the
@@ -314,7 +212,7 @@ class PaymentAdapter(PaymentProvider):
         context: dict[str, Any] = {"http_status": status, "message": kind}
         # The platform answers a refusal with a signed reply (its MaLoi) on a 4xx too.
         raise_for_status(response, replies=range(400, 500), log_context={"message": kind})
-        reply = _reply(response)
+        reply = reply_json(response)
         code = reply.get("MaLoi") if reply is not None else None
         context["upstream_code"] = code if isinstance(code, str) and len(code) <= 8 else None
         if reply is None or not isinstance(code, str):
@@ -323,46 +221,18 @@ class PaymentAdapter(PaymentProvider):
             # the contract.
             error = UpstreamUnreadable if reply is None else UpstreamBadResponse
             raise error(log_context={**context, "cause": "not a platform reply"})
-        if code != "00" and code not in _REPLY_ERRORS:
+        if code != "00" and code not in REPLY_ERRORS:
             raise UpstreamBadResponse(log_context={**context, "cause": "unknown MaLoi"})
         if code == "00":
             self._verify_reply(reply, REPLY_SIGNED[kind])
         else:  # signed over the partner code as we sent it; the reply need not repeat it
             self._verify_reply({**reply, "MaDoiTac": self.config.partner_code}, ERROR_REPLY_SIGNED)
         if code != "00":
-            raise _REPLY_ERRORS[code](log_context=context)
+            raise REPLY_ERRORS[code](log_context=context)
         if status != 200 or reply.get("MaDoiTac") != self.config.partner_code:
             raise UpstreamBadResponse(log_context={**context, "cause": "not our reply"})
         return reply
 
     def _verify_reply(self, reply: Mapping[str, Any], signed: Sequence[str]) -> None:
-        given = reply.get("MaXacThuc")
-        try:
-            expected = checksum(reply, signed, self._secret)
-        except TypeError:
-            expected = ""
-        if not (
-            isinstance(given, str)
-            and expected
-            and hmac.compare_digest(given.encode(), expected.encode())
-        ):
+        if not verified_checksum(reply, signed, self._secret):
             raise UpstreamBadResponse(log_context={"cause": "reply checksum does not verify"})
-
-
-def _reply(response: httpx.Response) -> dict[str, Any] | None:
-    """The answer's JSON object, or None when it is not one (to be judged by its status)."""
-    try:
-        return response_json(response)
-    except UpstreamBadResponse:
-        return None
-
-
-def _vietnam_time(moment: dt.datetime) -> str:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return aware.astimezone(VIETNAM).strftime(TIME_FORMAT)
-
-
-def _parse_vietnam_time(value: Any) -> dt.datetime:
-    if not isinstance(value, str) or len(value) != 14 or not value.isascii() or not value.isdigit():
-        raise ValueError("ThoiGianGD is not yyyyMMddHHmmss")
-    return dt.datetime.strptime(value, TIME_FORMAT).replace(tzinfo=VIETNAM)
