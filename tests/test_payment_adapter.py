@@ -356,37 +356,24 @@ async def test_an_unknown_state_code_is_off_contract(hub, platform):
 
 
 @pytest.mark.parametrize(
-    ("response", "status", "code", "retried"),
+    ("response", "code"),
     [
-        (httpx.Response(503), 503, "UPSTREAM_UNAVAILABLE", True),
-        (
-            httpx.Response(500, text="<html>Internal Server Error</html>"),
-            502,
-            "UPSTREAM_ERROR",
-            True,
-        ),
-        (httpx.Response(200, text='{"MaLoi": "00", "MaDoi'), 502, "UPSTREAM_BAD_RESPONSE", False),
-        (
-            httpx.Response(200, json={"MaLoi": "42", "MaDoiTac": PARTNER}),
-            502,
-            "UPSTREAM_BAD_RESPONSE",
-            False,
-        ),
-        (httpx.Response(200, json=["not", "an", "object"]), 502, "UPSTREAM_BAD_RESPONSE", False),
-        (
-            httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000),
-            502,
-            "UPSTREAM_BAD_RESPONSE",
-            False,
-        ),
-        (httpx.Response(400, text="<html>Bad Request</html>"), 502, "UPSTREAM_REJECTED", False),
+        (httpx.Response(200, json={"MaLoi": "42", "MaDoiTac": PARTNER}), "UPSTREAM_BAD_RESPONSE"),
+        (httpx.Response(200, json=["not", "an", "object"]), "UPSTREAM_BAD_RESPONSE"),
+        (httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000), "UPSTREAM_BAD_RESPONSE"),
+        (httpx.Response(400, text="<html>Bad Request</html>"), "UPSTREAM_REJECTED"),
     ],
 )
-async def test_transport_failures(hub, platform, response, status, code, retried):
+async def test_off_contract_and_refused_replies_are_502_and_not_retried(
+    hub, platform, response, code
+):
+    """Timeouts, 5xx and a cut answer are the conformance battery's (tests/test_conformance.py);
+    these are the platform's own: an unknown MaLoi, a reply that is not an object, hostile
+    nesting, an error page on a 4xx."""
     platform.answer = lambda m: response
     error = await op_error(hub, "query", {"reference": "pay_x"})
-    assert (error.status, error.code) == (status, code)
-    assert len(platform.sent) == (hub.settings.retry_attempts if retried else 1)
+    assert (error.status, error.code) == (502, code)
+    assert len(platform.sent) == 1
 
 
 async def test_init_is_retried_on_a_transient_failure_and_keeps_its_reference(hub, platform):
@@ -400,15 +387,6 @@ async def test_init_is_retried_on_a_transient_failure_and_keeps_its_reference(hu
     payment = await open_payment(hub)
     assert payment["status"] == "pending"
     assert [m["MaThamChieu"] for m in platform.sent] == [payment["id"]] * 2
-
-
-async def test_slow_platform_is_504(hub, platform):
-    def slow(message):
-        raise httpx.ReadTimeout("slow", request=None)
-
-    platform.answer = slow
-    error = await op_error(hub, "query", {"reference": "pay_x"})
-    assert (error.status, error.code) == (504, "UPSTREAM_TIMEOUT")
 
 
 async def test_receipt_and_reconciliation(hub, platform):
