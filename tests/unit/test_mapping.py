@@ -1,12 +1,13 @@
 """The mapping language: transforms, nesting, JSON paths, and start-up errors with lines."""
 
 import datetime as dt
+import pathlib
 
 import pytest
 from lxml import etree
 from pydantic import BaseModel
 
-from hub.core.registry import resolve_mapping
+from hub.core.registry import resolve_mapping, resource_path
 from hub.mapping import MappingError, MappingValueError, load_mapping
 from hub.mapping.transforms import _date_transform
 
@@ -190,6 +191,25 @@ def test_the_shipped_population_mapping_compiles_against_its_models():
 
     mapping = resolve_mapping(PopulationAdapter)
     assert set(mapping.operations) == {"lookup", "verify"}
+
+
+def test_a_bare_file_name_is_beside_the_adapter():
+    """A reference without a package (`mapping = "mapping.yaml"`) names the file beside the
+    adapter declaring it: in its package, or beside its module when that is no package."""
+    from adapters.population import PopulationAdapter
+
+    assert resource_path("mapping.yaml", PopulationAdapter) == resource_path(
+        "adapters.population:mapping.yaml"
+    )
+
+    class Beside(PopulationAdapter):  # declared in this test module
+        mapping = "test_mapping.py"
+
+    assert resource_path(Beside.mapping, Beside).read_text(encoding="utf-8") == (
+        pathlib.Path(__file__).read_text(encoding="utf-8")
+    )
+    with pytest.raises(FileNotFoundError):
+        resource_path("mapping.yaml")
 
 
 def test_the_first_of_repeated_elements_wins_and_comments_are_ignored():
