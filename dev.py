@@ -9,6 +9,7 @@
     python3 dev.py bench faults    # the hub killed, an upstream down, one slow (bench/faults.py)
     python3 dev.py bench console   # console pages over 100,000 audit records (bench/console.py)
     python3 dev.py bench events    # event latency and throughput, 50 subscribers (bench/events.py)
+    python3 dev.py bench stages    # what each stage of a look-up costs, timeit (bench/stages.py)
     python3 dev.py docs     # the documentation site on :8008 (mkdocs serve; `docs build` builds it)
 
 The first run makes `.venv/` and installs the project with its dev extras into it; later runs
@@ -63,7 +64,7 @@ def main() -> int:
             args = [str(BIN / "mkdocs"), "build", "--strict", *rest[1:]]
         else:
             args = [str(BIN / "mkdocs"), "serve", "--dev-addr", "127.0.0.1:8008", *rest]
-    elif rest[:1] in (["profile"], ["faults"], ["console"], ["events"]):
+    elif rest[:1] in (["profile"], ["faults"], ["console"], ["events"], ["stages"]):
         args = [str(BIN / "python"), str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:]]
     else:
         args = [str(BIN / "python"), str(ROOT / "bench" / "run.py"), *rest]

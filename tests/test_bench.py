@@ -71,3 +71,20 @@ def test_the_soak_samples_the_hubs_memory_with_no_failed_call(tmp_path: Path) ->
     assert sum(line.strip().endswith("req/s") for line in lines) == 10, run.stdout
     [verdict] = [line for line in lines if line.startswith("RSS after warm-up")]
     assert "MiB" in verdict and "calls failed" not in verdict, run.stdout
+
+
+def test_the_stage_table_times_every_stage_of_a_real_call() -> None:
+    """bench/stages.py makes one real call through the hub, then times each stage on its
+    objects: every stage is listed with a figure (no timed assertion)."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "stages.py"), "--number", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    figures = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1] for line in lines[1:]}
+    for stage in ("SOAP parse (lxml, hardened)", "mapping (compiled closures)", "audit row", "sum"):
+        assert float(figures[stage]) > 0, run.stdout

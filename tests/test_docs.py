@@ -5,8 +5,10 @@ from the code and cover all of it; the README stays a landing page.
 How a tutorial page is checked (docs/tutorial/*.md):
 - its ```bash blocks run in order, in one bash process per page (so a variable set in one
   block is there in the next), with `HUB_KEY` set to the key `hub up` printed and the
-  default ports (8000, 8101-8105) rewritten to the free ones the test's `hub up` holds;
-  a line `export HUB_KEY=…` is the reader's step and is left out;
+  default ports (8000, 8101-8105) rewritten to the free ones the test's `hub up` holds,
+  `.venv/bin` on the PATH and the database and secret `hub up` runs with (the reader's
+  second terminal at the project's root); the reader's own `export HUB_KEY=…` and
+  `export PATH=…` lines are left out;
 - a ```json block right after a ```bash block is what that block's last JSON answer must
   contain: objects are matched by the keys shown (the answer may have more), a string "…"
   matches any value, and a list is matched element by element, a trailing "…" allowing more.
@@ -163,7 +165,13 @@ def hub_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         rewrite = {"127.0.0.1:8000": f"127.0.0.1:{hub_port}"}
         for name, port in ports.items():
             rewrite[f"127.0.0.1:{default_mock_ports[name]}"] = f"127.0.0.1:{port}"
-        yield {"key": key, "rewrite": json.dumps(rewrite), "cwd": str(folder)}
+        yield {
+            "key": key,
+            "rewrite": json.dumps(rewrite),
+            "cwd": str(folder),
+            "database_url": url,
+            "secret_key": environment["HUB_SECRET_KEY"],
+        }
     finally:
         stop(proc)
 
@@ -177,14 +185,25 @@ def test_tutorial_examples_answer_as_shown(page: Path, hub_up: dict[str, str]):
     steps = examples(page)
     script = ["set -euo pipefail"]
     for body, _ in steps:
-        lines = [line for line in body.splitlines() if not line.startswith("export HUB_KEY=")]
+        lines = [
+            line
+            for line in body.splitlines()
+            if not line.startswith(("export HUB_KEY=", "export PATH="))
+        ]
         text = "\n".join(lines)
         for old, new in rewrite.items():
             text = text.replace(old, new)
         script += [text, f"printf '\\n{MARK}\\n'"]
     ran = subprocess.run(
         ["bash", "-c", "\n".join(script)],
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HUB_KEY": hub_up["key"]},
+        env={
+            # the reader's second terminal: `hub` on the PATH (.venv/bin), talking to the
+            # database `hub up` runs on
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin:/usr/local/bin",
+            "HUB_KEY": hub_up["key"],
+            "HUB_DATABASE_URL": hub_up["database_url"],
+            "HUB_SECRET_KEY": hub_up["secret_key"],
+        },
         cwd=hub_up["cwd"],
         capture_output=True,
         text=True,

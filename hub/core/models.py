@@ -22,6 +22,13 @@ def aware(value: dt.datetime | None) -> dt.datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def in_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A time to store, in UTC: SQLite keeps no offset, and `aware` reads every stored time
+    back as UTC, so a time with another offset (upstream's +07:00) is converted first. A
+    naive time is taken to be UTC already."""
+    return value if value is None or value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def iso(value: dt.datetime | None) -> str | None:
     """A time read back from the database as ISO 8601 with its offset (None stays None)."""
     when = aware(value)

@@ -5,6 +5,8 @@ both deliveries."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import orjson
 
 from hub.capabilities.webhooks import verify, webhook_secret
@@ -50,6 +52,11 @@ async def test_a_death_reaches_a_push_and_a_pull_subscriber_and_the_access_repor
     assert first.status_code == 200, first.text
     event = first.json()["data"]
     assert event["id"] == body["id"] and event["data"]["personal_id"] == deceased
+    # when it happened: the registry's instant (its clock is +07:00), whatever the database
+    occurred = dt.datetime.fromisoformat(registered.json()["thoiDiem"])
+    assert occurred.utcoffset() == dt.timedelta(hours=7)
+    assert dt.datetime.fromisoformat(event["occurred_at"]) == occurred
+    assert dt.datetime.fromisoformat(body["occurred_at"]) == occurred
     again = await events.hub.http.get(
         f"/v1/subscriptions/{pull_id}/events/next", headers=events.headers(police)
     )
@@ -116,3 +123,5 @@ async def test_nothing_new_means_nothing_sent_and_a_repeat_adds_nothing(events: 
     assert len(rows) == 1
     metrics = (await events.hub.http.get("/metrics")).text
     assert 'hub_event_feed_repeats_total{service="civil-status"} 1.0' in metrics
+    # stored once, counted once: the tick that stored it finished (no failed step)
+    assert 'hub_events_published_total{type="civil-status:death-registered"} 1.0' in metrics

@@ -149,11 +149,12 @@ class FeedPoller:
             if not moved.rowcount:  # type: ignore[attr-defined]
                 session.rollback()  # another process moved it: its page stands
                 return 0
+            types = [row.type for row in rows]  # read before the commit expires the rows
             session.commit()
         if len(rows) < len(events):
             self._metrics.feed_repeats.labels(feed.service).inc(len(events) - len(rows))
-        for row in rows:
-            self._metrics.published.labels(row.type).inc()
+        for kind in types:
+            self._metrics.published.labels(kind).inc()
         return len(rows)
 
 

@@ -15,7 +15,7 @@ import orjson
 from sqlmodel import Session, col, select
 
 from hub.capabilities.events.models import Event, EventDelivery, Subscription
-from hub.core.models import aware, utcnow
+from hub.core.models import aware, in_utc, utcnow
 from hub.events import EventType, UpstreamEvent, value_at
 
 #: Most events one replay re-queues (a subscriber replays more by calling again).
@@ -59,7 +59,7 @@ def new_rows(
             subjects=list(dict.fromkeys(subjects)),
             province=str(province)[:3] if province else None,
             payload=orjson.dumps(data).decode(),
-            occurred_at=event.occurred_at,
+            occurred_at=in_utc(event.occurred_at),  # upstream clocks run at +07:00
             audience=audience,
         )
         session.add(row)
