@@ -122,24 +122,23 @@ async def list_clients(request: Request) -> Response:
 
 @router.get(f"{PREFIX}/listMethods", summary="GovStack IM: a service's REST services")
 async def list_methods(request: Request) -> Response:
-    hub, service = _service(request)
-    service_id = request.query_params.get("serviceId")
-
-    async def handler(principal: Principal) -> dict[str, Any]:
-        return _methods(hub, service, None, service_id)
-
-    return _json((await serve(request, "list-methods", handler)).data)
+    return await _methods_route(request, "list-methods", cut_to_caller=False)
 
 
 @router.get(f"{PREFIX}/allowedMethods", summary="GovStack IM: what the caller may call")
 async def allowed_methods(request: Request) -> Response:
+    return await _methods_route(request, "allowed-methods", cut_to_caller=True)
+
+
+async def _methods_route(request: Request, action: str, *, cut_to_caller: bool) -> Response:
+    """listMethods, or allowedMethods (`cut_to_caller`): the same list, cut to the grants."""
     hub, service = _service(request)
     service_id = request.query_params.get("serviceId")
 
     async def handler(principal: Principal) -> dict[str, Any]:
-        return _methods(hub, service, principal, service_id)
+        return _methods(hub, service, principal if cut_to_caller else None, service_id)
 
-    return _json((await serve(request, "allowed-methods", handler)).data)
+    return _json((await serve(request, action, handler)).data)
 
 
 @router.get(f"{PREFIX}/getOpenAPI", summary="GovStack IM: one REST service's OpenAPI")
