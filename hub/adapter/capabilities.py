@@ -85,8 +85,8 @@ class PaymentProvider(Adapter):
     """A payment platform or bank gateway: a capability the core serves for any of them.
 
     Declare the four operations below with the canonical payment models
-    (hub.capabilities.payments.models) and implement `parse_notification`. The core owns each payment
-    (hub.capabilities.payments): the Idempotency-Key, the reference sent upstream, the
+    (hub.capabilities.payments.models) and implement `parse_notification`. The core owns
+    each payment (hub.capabilities.payments): the Idempotency-Key, the reference sent upstream, the
     verified callback applied once, background queries when no callback comes, the
     client's signed webhook and the daily reconciliation (`hub payments reconcile
     --provider NAME`). Agencies reach every provider through `POST /v1/payments` (its body's
