@@ -111,3 +111,71 @@ async def test_a_core_insert_runs_in_the_writers_transaction(engine):
         rows = conn.execute(text("SELECT subject_id, record_id FROM perf_probe ORDER BY record_id"))
         assert [tuple(r) for r in rows] == [("a", 1), ("b", 2), ("c", 3)]
     extra.drop(engine)
+
+
+def reference_hash(key: bytes, prev_hash: str, row: dict) -> str:
+    """The chain's hash as docs/design/audit-chain.md states it, written plainly: HMAC-SHA256
+    over `prev_hash`, a newline and the JSON list of CHAINED's columns in order (UTC times to
+    the microsecond with `Z`, numbers as floats, ids as ints, the rest as text), trailing
+    nulls of the columns added since the chain began left out."""
+    import hashlib
+    import hmac
+
+    import orjson
+
+    from hub.audit.chain import CHAINED
+
+    values: list = []
+    for name in CHAINED:
+        value = row.get(name)
+        if value is not None:
+            if name == "at":
+                value = value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            elif name in ("duration_ms", "upstream_ms"):
+                value = float(value)
+            elif name in ("id", "status"):
+                value = int(value)
+            else:
+                value = str(value)
+        values.append(value)
+    while len(values) > CHAINED.index("fields") + 1 and values[-1] is None:
+        values.pop()
+    message = prev_hash.encode() + b"\n" + orjson.dumps(values)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("key", [b"k", b"long key " * 10, signing_key(b"secret")])
+def test_the_hash_is_the_documented_one_for_every_column(key):
+    """The writer's column-by-column hash, its pre-keyed HMAC and its time formatting give
+    the documented value, whichever columns are set (those added later, null, included)."""
+    from hub.audit.chain import CHAINED, record_hash
+
+    full = {**row(1), "id": 7, "purpose": "p", "officer_id": "o", "dossier_id": "d",
+            "subject_id": "s", "upstream_ms": 2, "fields": '["a"]', "subjects": '["b"]',
+            "at": dt.datetime(2026, 12, 7, 16, 0, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))}  # fmt: skip
+    assert set(full) == set(CHAINED)
+    for absent in (None, "subjects", "fields", "upstream_ms", "officer_id"):
+        case = {k: v for k, v in full.items() if k != absent}
+        assert record_hash(key, "p" * 64, case) == reference_hash(key, "p" * 64, case)
+
+
+async def test_a_caller_that_goes_away_still_has_its_record_committed(engine):
+    """Cancelling a call that waits on its record cancels only that wait: the record is
+    committed with its batch, and the others in the batch are answered."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    writer = AuditWriter(engine, key=signing_key(b"k"), fsync=False)
+    writer.start()
+    gone = asyncio.ensure_future(writer.record(row(1)))
+    others = [asyncio.ensure_future(writer.record(row(n))) for n in (2, 3)]
+    await asyncio.sleep(0)  # all three queued
+    gone.cancel()
+    await asyncio.gather(*others)
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await writer.aclose()
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT request_id FROM audit_records ORDER BY id")).scalars()
+        assert list(ids) == ["r1", "r2", "r3"]

@@ -96,7 +96,13 @@ def canonical_time(value: dt.datetime | str) -> str:
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    elif value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    if value.year < 1000:  # strftime writes such a year unpadded; isoformat would pad it
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # "YYYY-MM-DDTHH:MM:SS.ffffff+00:00": the same text as the strftime above at half its
+    # cost (the writer formats one per record).
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def aware(value: Any) -> dt.datetime:
@@ -116,39 +122,92 @@ class NotCanonical(ValueError):
     """A stored value no writer of the hub produces: the record was altered."""
 
 
-def _canonical(row: dict[str, Any]) -> list[Any]:
-    values: list[Any] = []
-    for name in CHAINED:
-        value = row.get(name)
-        if value is None:
-            values.append(None)
-        elif name == "at":
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _integer(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise NotCanonical(name)
+    return int(value)
+
+
+def _number(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)  # 3 and 3.0 must hash alike
+    if not math.isfinite(number):  # orjson writes NaN and infinities as null
+        raise NotCanonical(name)
+    return number
+
+
+def _canonical(row: dict[str, Any], at: str | None = None) -> list[Any]:
+    # Written out column by column in CHAINED's order (a test holds the two together): a
+    # loop over CHAINED testing each name cost the writer 3.6 µs per record, this 1 µs.
+    get = row.get
+    if at is None:
+        value = get("at")
+        if value is not None:
             if isinstance(value, str) and not _STORED_TIME.fullmatch(value):
-                raise NotCanonical(name)
-            values.append(canonical_time(value))
-        elif name in ("duration_ms", "upstream_ms"):
-            number = float(value)  # 3 and 3.0 must hash alike
-            if not math.isfinite(number):  # orjson writes NaN and infinities as null
-                raise NotCanonical(name)
-            values.append(number)
-        elif name in ("id", "status"):
-            if isinstance(value, float) and not value.is_integer():
-                raise NotCanonical(name)
-            values.append(int(value))
-        else:
-            values.append(str(value))
+                raise NotCanonical("at")
+            at = canonical_time(value)
+    values = [
+        _integer("id", get("id")),
+        at,
+        _text(get("request_id")),
+        _text(get("client_id")),
+        _text(get("service")),
+        _text(get("operation")),
+        _text(get("purpose")),
+        _text(get("officer_id")),
+        _text(get("dossier_id")),
+        _text(get("subject_id")),
+        _integer("status", get("status")),
+        _text(get("code")),
+        _number("duration_ms", get("duration_ms")),
+        _number("upstream_ms", get("upstream_ms")),
+        _text(get("fields")),
+        _text(get("subjects")),
+    ]
     while len(values) > _FIRST_CHAINED and values[-1] is None:
         values.pop()  # a column added later, null: hashed as before it existed
     return values
 
 
-def record_hash(key: bytes, prev_hash: str, row: dict[str, Any]) -> str:
+#: HMAC-SHA256's inner and outer hashes with the key already absorbed, per key: the hash of
+#: a record then costs two copies and two updates (0.7 µs) instead of `hmac.digest`'s key
+#: set-up each time (1.6 µs).
+_PADS: dict[bytes, tuple[Any, Any]] = {}
+
+
+def _pads(key: bytes) -> tuple[Any, Any]:
+    pads = _PADS.get(key)
+    if pads is None:
+        # RFC 2104: a key longer than the block is hashed first, a shorter one padded.
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        inner = hashlib.sha256(bytes(k ^ 0x36 for k in block))
+        outer = hashlib.sha256(bytes(k ^ 0x5C for k in block))
+        if len(_PADS) >= 16:  # a few keys per process (tests use more): stay small
+            _PADS.clear()
+        pads = _PADS[key] = (inner, outer)
+    return pads
+
+
+def record_hash(key: bytes, prev_hash: str, row: dict[str, Any], *, at: str | None = None) -> str:
     """The hash of a record, given the hash of the one before it: HMAC-SHA256 keyed with the
-    audit key, so that nobody without the server secret can compute a valid one."""
-    body = orjson.dumps(_canonical(row))
-    # hmac.digest: one call in C, the same value as hmac.new(...).hexdigest() at a third of
-    # the cost (the writer computes one per record).
-    return hmac.digest(key, prev_hash.encode() + b"\n" + body, hashlib.sha256).hex()
+    audit key, so that nobody without the server secret can compute a valid one. `at`: the
+    record's time as `canonical_time` wrote it, if the caller has it already (the writer)."""
+    body = orjson.dumps(_canonical(row, at))
+    inner_pad, outer_pad = _pads(key)
+    inner = inner_pad.copy()
+    inner.update(prev_hash.encode())
+    inner.update(b"\n")
+    inner.update(body)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()  # type: ignore[no-any-return]
 
 
 def chained_columns(conn: Connection) -> list[Any]:
@@ -228,12 +287,26 @@ def write_head(conn: Any, head: tuple[int, str], *, known: bool) -> None:
     conn.exec_driver_sql(positional(conn, sql), head)
 
 
+_END_AND_HEAD = (
+    "SELECT (SELECT id FROM audit_records ORDER BY id DESC LIMIT 1),"
+    " (SELECT hash FROM audit_records ORDER BY id DESC LIMIT 1),"
+    " (SELECT record_id FROM audit_head WHERE id = 1),"
+    " (SELECT hash FROM audit_head WHERE id = 1)"
+)
+
+
 def checked_end(conn: Any, mine: tuple[int, str] | None = None) -> tuple[tuple[int, str], bool]:
     """The chain's end, under the chain lock, once it is shown to be where the last commit
     (of any hub process: the head row) and this process's own last commit (`mine`) left it;
     and whether the head row exists. Raises ChainBroken otherwise."""
-    end = chain_end(conn)
-    head = read_head(conn)
+    # The last record and the head row in one statement: one round trip per commit fewer
+    # (on PostgreSQL a round trip on every call's commit when calls come one at a time).
+    last_id, last_hash, head_id, head_hash = conn.exec_driver_sql(_END_AND_HEAD).first()
+    if last_id is None:
+        end = chain_end(conn)  # no records (yet, or archived away)
+    else:  # a record from before the chain existed (migration 0004) has no hash: start anew
+        end = (int(last_id), GENESIS if last_hash is None else str(last_hash))
+    head = None if head_id is None else (int(head_id), str(head_hash))
     if head is not None and head != end:
         raise ChainBroken(
             f"the audit chain ends at record {end[0]}, but its last commit ended it at record "

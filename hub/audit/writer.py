@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import operator
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Engine
 from hub.audit.chain import (
     ChainBroken,
     aware,
+    canonical_time,
     checked_end,
     lock_chain,
     record_hash,
@@ -81,6 +83,8 @@ class AuditWriter:
         self._tick_due = False
         self._timer: asyncio.Task[None] | None = None
         self._sql, self._shape = _driver_insert(engine)
+        #: Every column, None: a record's columns not given stay null.
+        self._blank = dict.fromkeys(c.name for c in AuditRecord.__table__.columns)  # type: ignore[attr-defined]
         # The last checkpoint this process knows of: (record id, monotonic time). Another
         # process may have signed a later one; the database is asked before signing.
         self._checkpoint_seen: tuple[int, float] | None = None
@@ -96,8 +100,10 @@ class AuditWriter:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         self._wakeup.set()
-        # shield: a caller that goes away must not cancel the commit others wait on.
-        await asyncio.shield(future)
+        # Awaited as it is, no shield: a caller that goes away cancels its own future only,
+        # and its record stays queued and is committed with the others (the writer skips a
+        # future that is done). A shield cost one more future and two more callbacks a call.
+        await future
 
     async def _run(self) -> None:
         while not self._closing:
@@ -194,11 +200,13 @@ class AuditWriter:
             (last_id, prev), known = checked_end(conn, self._head)
             first_id = last_id + 1
             params = []
+            key, blank, shape = self._key, self._blank, self._shape
             for row in rows:
                 last_id += 1
-                chained = {**row, "id": last_id, "prev_hash": prev}
-                prev = chained["hash"] = record_hash(self._key, prev, chained)
-                params.append(self._shape(chained))
+                at = canonical_time(row["at"])  # once, for the hash and the insert
+                chained = {**blank, **row, "id": last_id, "at": at, "prev_hash": prev}
+                prev = chained["hash"] = record_hash(key, prev, chained, at=at)
+                params.append(shape(chained, row["at"]))
             conn.executemany(self._sql, params)
             index_subjects(conn, first_id, rows)  # the further subjects, same transaction
             write_head(conn, (last_id, prev), known=known)
@@ -273,7 +281,8 @@ class AuditWriter:
 
 
 def _driver_insert(engine: Engine) -> tuple[str, Any]:
-    """INSERT text in the driver's parameter style, and a row -> parameters function."""
+    """INSERT text in the driver's parameter style, and a function from a record (every
+    column a key, `at` as `canonical_time` text) and its time as given to its parameters."""
     columns = [c.name for c in AuditRecord.__table__.columns]  # type: ignore[attr-defined]
     style = engine.dialect.paramstyle
     marks = {
@@ -281,16 +290,18 @@ def _driver_insert(engine: Engine) -> tuple[str, Any]:
         "numeric": [f":{i + 1}" for i in range(len(columns))],
         "named": [f":{c}" for c in columns],
         "format": ["%s"] * len(columns),
-        "pyformat": [f"%({c})s" for c in columns],
+        "pyformat": ["%s"] * len(columns),  # psycopg takes positional %s in either style
     }[style]
     sql = f"INSERT INTO audit_records ({', '.join(columns)}) VALUES ({', '.join(marks)})"
     sqlite = engine.dialect.name == "sqlite"
+    at = columns.index("at")
+    values = operator.itemgetter(*columns)  # one C call instead of a generator per row
 
-    def shape(row: dict[str, Any]) -> Any:
-        if sqlite:  # stored as SQLAlchemy stores SQLite datetimes: naive UTC text
-            row = {**row, "at": row["at"].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}
-        if style in ("named", "pyformat"):
-            return {c: row.get(c) for c in columns}
-        return tuple(row.get(c) for c in columns)
+    def shape(row: dict[str, Any], moment: dt.datetime) -> Any:
+        params = list(values(row))
+        # SQLite: as SQLAlchemy stores its datetimes, naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"
+        # (the canonical text's digits); elsewhere the time itself.
+        params[at] = f"{params[at][:10]} {params[at][11:26]}" if sqlite else moment
+        return dict(zip(columns, params, strict=True)) if style == "named" else params
 
     return sql, shape
