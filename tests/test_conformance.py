@@ -18,7 +18,7 @@ from adapters.civil_status import CivilStatusAdapter
 from adapters.judicial_records import JudicialRecordsAdapter
 from adapters.payment import PaymentAdapter
 from adapters.population import PopulationAdapter
-from hub.testing import AdapterConformance, ConformanceHub, Sample
+from hub.testing import AdapterConformance, ConformanceHub, EventSample, Sample
 from mocks import create_mock_app
 from mocks.business_registration.data import load_register
 from mocks.data import load_citizens
@@ -64,6 +64,22 @@ async def a_birth_record(kit: ConformanceHub) -> dict[str, Any]:
     return {"kind": "birth", "number": key}
 
 
+#: Living, unmarried citizens the mock registers events of (each test has its own mock).
+MOTHER = next(c for c in CITIZENS if c.gender == "female" and c.marital_status == "single")
+GROOM = next(c for c in CITIZENS if c.gender == "male" and c.marital_status == "single")
+DECEASED = next(c for c in CITIZENS if c.marital_status == "single" and c not in (MOTHER, GROOM))
+
+
+def registration(**body: str) -> Any:
+    """An event sample: the mock registers this birth, death or marriage now."""
+
+    async def register(kit: ConformanceHub) -> None:
+        made = await kit.mock_request("POST", "/_mock/events", json=body)
+        assert made.status_code == 201, made.text
+
+    return register
+
+
 class TestCivilStatusConformance(AdapterConformance):
     adapter = CivilStatusAdapter
     mock = staticmethod(lambda: create_mock_app("civil-status"))
@@ -80,6 +96,13 @@ class TestCivilStatusConformance(AdapterConformance):
         "record": {"kind": "birth", "number": "KS-1900-01-999999"},
         "marital-status": {"personal_id": UNKNOWN_PID},
     }
+    events: ClassVar[dict[str, EventSample]] = {
+        "birth-registered": registration(kind="birth", personal_id=MOTHER.personal_id),
+        "death-registered": registration(kind="death", personal_id=DECEASED.personal_id),
+        "marriage-registered": registration(
+            kind="marriage", personal_id=GROOM.personal_id, spouse_id=MOTHER.personal_id
+        ),
+    }
 
 
 # -- business registration -----------------------------------------------------------------
@@ -88,6 +111,14 @@ REGISTER = load_register()
 ENTERPRISE = next(e for e in REGISTER.enterprises if not e.is_branch and e.representatives)
 #: The first distinctive word of the name (the search skips the legal form).
 NAME_WORD = ENTERPRISE.name.split()[-1]
+ACTIVE = next(e for e in REGISTER.enterprises if e.status == "active")
+
+
+async def a_suspension(kit: ConformanceHub) -> None:
+    """An event sample: the register suspends an active enterprise now."""
+    body = {"enterprise_code": ACTIVE.code, "status": "suspended"}
+    made = await kit.mock_request("POST", "/_mock/events", json=body)
+    assert made.status_code == 201, made.text
 
 
 class TestBusinessRegistrationConformance(AdapterConformance):
@@ -101,6 +132,7 @@ class TestBusinessRegistrationConformance(AdapterConformance):
         "by-representative": {"personal_id": ENTERPRISE.representatives[0].personal_id},
     }
     unknown: ClassVar[dict[str, Sample]] = {"lookup": {"enterprise_code": f"{ENTERPRISE.code}-999"}}
+    events: ClassVar[dict[str, EventSample]] = {"status-changed": a_suspension}
 
 
 # -- judicial records ----------------------------------------------------------------------
@@ -137,6 +169,16 @@ class TestJudicialRecordsConformance(AdapterConformance):
         "status": a_submitted_application,
     }
     unknown: ClassVar[dict[str, Sample]] = {"status": {"reference": "LLTP-00000000-999999"}}
+    # Published by the jobs capability when a certificate's result comes: its payload.
+    events: ClassVar[dict[str, EventSample]] = {
+        "certificate-issued": {
+            "id": "job_conformance",
+            "service": "judicial-records",
+            "status": "issued",
+            "personal_id": APPLICANT["personal_id"],
+            "completed_at": "2026-01-02T03:04:05+07:00",
+        }
+    }
 
 
 # -- payment -------------------------------------------------------------------------------
@@ -187,6 +229,17 @@ class TestPaymentConformance(AdapterConformance):
     unknown: ClassVar[dict[str, Sample]] = {
         "query": {"reference": "CONFORMANCE-UNKNOWN"},
         "receipt": {"reference": "CONFORMANCE-UNKNOWN"},
+    }
+    # Published by the payments capability when a payment settles: its payload.
+    events: ClassVar[dict[str, EventSample]] = {
+        "settled": {
+            "id": "pay_conformance",
+            "status": "paid",
+            "amount": ORDER["amount"],
+            "currency": "VND",
+            "procedure_code": ORDER["procedure_code"],
+            "dossier_id": ORDER["dossier_id"],
+        }
     }
 
 

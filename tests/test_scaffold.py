@@ -63,6 +63,39 @@ def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, protocol)
     assert {"audit-archive/", "*.db", "__pycache__/"} <= set(ignored)
 
 
+def test_with_events_the_generated_project_publishes_one_and_passes_its_tests(tmp_path):
+    """`--events`: the adapter declares one event type fed from its mock's paged change feed
+    (`POST /_mock/events` makes one), and the battery's event checks run on it and pass."""
+    target = tmp_path / "land-registry"
+    answer = CliRunner().invoke(
+        main, ["adapter", "new", "land-registry", "--events", "--dir", str(target)]
+    )
+    assert answer.exit_code == 0, answer.output
+    adapter = (target / "land_registry" / "__init__.py").read_text()
+    assert 'EventType(\n            "record-changed"' in adapter and "async def changes(" in adapter
+    tests = run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider"], target)
+    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
+    ran = {line.split("::")[-1] for line in tests.stdout.splitlines() if line.startswith("PASSED")}
+    assert {
+        "test_event_samples_cover_the_event_types",
+        "test_feed_event_fits_its_declaration[record-changed]",
+        "test_feed_cursor_advances_and_a_repeat_adds_nothing[record-changed]",
+        "test_garbage_feed_page_is_a_clear_error",
+    } <= ran, ran
+    for check in (["check", "."], ["format", "--check", "."]):
+        lint = run([str(BIN / "ruff"), *check], target)
+        assert lint.returncode == 0, lint.stdout
+    with pytest.raises(ScaffoldError, match="REST"):
+        generate("land-registry", tmp_path / "soap", protocol="soap", events=True)
+
+
+def test_without_events_the_adapter_declares_none(tmp_path):
+    generate("land-registry", tmp_path / "plain")
+    adapter = (tmp_path / "plain" / "land_registry" / "__init__.py").read_text()
+    mock = (tmp_path / "plain" / "land_registry" / "mock.py").read_text()
+    assert "event_types" not in adapter and "/_mock/events" not in mock
+
+
 @pytest.mark.parametrize("protocol", ["rest", "soap"])
 @pytest.mark.parametrize(
     "name", ["provincial-land-registry", "provincial-land-registry-of-the-province"]

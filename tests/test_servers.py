@@ -486,3 +486,30 @@ def test_hub_payments_reconcile_reports_differences_with_exit_1(env):
     )
     assert down.returncode == 1 and "UPSTREAM_UNAVAILABLE" in down.stderr, down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_hub_up_passes_the_event_rate_to_the_mocks(env, default_ports_taken):
+    """`hub up --events-per-minute N`: the civil-status and business-registration mocks make
+    events on their own at that rate, and the hub reads them from the change feeds into
+    its event store (its published counter moves) without anyone calling `/_mock/events`."""
+    hub_port, mock_base = free_port(), free_ports_in_a_row(5)
+    up = [*HUB, "up", "--port", str(hub_port), "--mock-ports", str(mock_base)]
+    proc = start([*up, "--events-per-minute", "1200"], env)
+    try:
+        hub = f"http://127.0.0.1:{hub_port}"
+        wait_until_up(proc, f"{hub}/health", timeout=60)
+        published: set[str] = set()
+        deadline = time.monotonic() + 30  # 20 a second on average: the first within moments
+        while time.monotonic() < deadline and not {"civil-status", "business-registration"} <= (
+            published
+        ):
+            metrics = httpx.get(f"{hub}/metrics", timeout=5).text
+            published = {
+                line.split('type="', 1)[1].split(":", 1)[0]
+                for line in metrics.splitlines()
+                if line.startswith("hub_events_published_total{") and not line.endswith(" 0.0")
+            }
+            time.sleep(0.2)
+        assert {"civil-status", "business-registration"} <= published, published
+    finally:
+        stop(proc)

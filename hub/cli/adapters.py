@@ -22,6 +22,11 @@ def adapter() -> None:
 @click.option("--title", help="The upstream system's name, for the catalogue.")
 @click.option("--personal-data", is_flag=True, help="Its operations touch personal data.")
 @click.option("--port", default=8199, show_default=True, help="The mock's default port.")
+@click.option(
+    "--events",
+    is_flag=True,
+    help="It publishes an event type, read from the mock's change feed (REST).",
+)
 def adapter_new(
     name: str,
     protocol: str,
@@ -30,6 +35,7 @@ def adapter_new(
     title: str | None,
     personal_data: bool,
     port: int,
+    events: bool,
 ) -> None:
     """Generate a working adapter NAME (e.g. budget-code): the adapter, its models and
     mapping, a mock of the upstream with sample data, and tests that pass as generated."""
@@ -47,6 +53,7 @@ def adapter_new(
             title=title,
             personal_data=personal_data,
             port=port,
+            events=events,
         )
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from None

@@ -91,12 +91,25 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     help="Start the mocks on BASE..BASE+4 instead of 8101-8105, and point the hub's adapters "
     "at them.",
 )
+@click.option(
+    "--events-per-minute",
+    "events_per_minute",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="N",
+    help="The civil-status and business-registration mocks register births, deaths, "
+    "marriages and status changes at this average rate (default: none, only POST "
+    "/_mock/events); the hub reads them from their change feeds.",
+)
 @click.option("--log-level", default="info", show_default=True)
-def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
+def up(
+    host: str, port: int, mock_base: int | None, events_per_minute: float | None, log_level: str
+) -> None:
     """Start every mock (8101-8105) and the hub (8000) on SQLite; Ctrl-C stops all.
 
     With --port and --mock-ports it runs on other ports, beside another `hub up`: the mocks
-    push results and send IPNs to the hub's port, the hub calls the mocks' ports."""
+    push results and send IPNs to the hub's port, the hub calls the mocks' ports. With
+    --events-per-minute the mocks make events on their own (docs/events.md)."""
     import uvicorn
 
     from hub.app import create_app
@@ -109,7 +122,10 @@ def up(host: str, port: int, mock_base: int | None, log_level: str) -> None:
     if mock_base is not None:
         _point_adapters_at(settings, ports)
     hub_url = f"http://127.0.0.1:{port}"
-    mocks = subprocess.Popen(_mocks_command(host=host, base_port=mock_base, hub_url=hub_url))
+    command = _mocks_command(
+        host=host, base_port=mock_base, hub_url=hub_url, events_per_minute=events_per_minute
+    )
+    mocks = subprocess.Popen(command)
     try:
         api_key = _demo_client(settings)
         console_password = _demo_user(settings)
@@ -157,6 +173,7 @@ def _mocks_command(
     faults: tuple[str, ...] = (),
     base_port: int | None = None,
     hub_url: str | None = None,
+    events_per_minute: float | None = None,
 ) -> list[str]:
     """`python -m mocks …`, as `hub up` and `hub mocks serve` run it."""
     command = [sys.executable, "-m", "mocks", *names, "--host", host]
@@ -166,6 +183,8 @@ def _mocks_command(
         command += ["--base-port", str(base_port)]
     if hub_url is not None:
         command += ["--hub-url", hub_url]
+    if events_per_minute is not None:
+        command += ["--events-per-minute", str(events_per_minute)]
     return command
 
 

@@ -17,6 +17,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from hub.scaffold.events import event_replacements
+
 __all__ = ["PROTOCOLS", "Names", "ScaffoldError", "generate"]
 
 PROTOCOLS = ("rest", "soap")
@@ -65,8 +67,11 @@ class Names:
             port=port,
         )
 
-    def replacements(self, *, personal_data: bool, package: bool) -> dict[str, str]:
+    def replacements(
+        self, *, personal_data: bool, package: bool, events: bool = False
+    ) -> dict[str, str]:
         return {
+            **event_replacements(events),  # first: its pieces use the placeholders below
             "{{name}}": self.name,
             "{{pkg}}": self.pkg,
             "{{cls}}": self.cls,
@@ -114,15 +119,19 @@ def generate(
     title: str | None = None,
     personal_data: bool = False,
     port: int = 8199,
+    events: bool = False,
 ) -> list[Path]:
     """Write the adapter, its mapping, mock, sample data and tests under `target` (which
-    must not exist or be empty); returns the files written."""
+    must not exist or be empty); returns the files written. `events`: the adapter declares
+    an event type fed from its mock's change feed (REST only)."""
     if protocol not in PROTOCOLS:
         raise ScaffoldError(f"protocol {protocol!r}: one of {', '.join(PROTOCOLS)}")
+    if events and protocol != "rest":
+        raise ScaffoldError("--events is generated for the REST template only, for now")
     names = Names.of(name, title=title, port=port)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ScaffoldError(f"{target} exists and is not empty: nothing was written")
-    replacements = names.replacements(personal_data=personal_data, package=package)
+    replacements = names.replacements(personal_data=personal_data, package=package, events=events)
     root = resources.files("hub.scaffold").joinpath("templates", protocol)
     planned = [(path, _fill(text, replacements, path)) for path, text in _walk(root, "")]
     written = []

@@ -16,7 +16,7 @@ import pytest
 from hub.adapter import Adapter, OperationSpec
 from hub.testing.client import ConformanceHub, asgi_lifespan, in_process_hub, kit_settings
 from hub.testing.faults import FaultTransport, path_prefixes
-from hub.testing.samples import Sample
+from hub.testing.samples import EventSample, Sample
 
 #: Every test's bound: a check the hub does not end (a hang) fails instead of blocking.
 _TEST_BOUND_S = 30.0
@@ -27,6 +27,16 @@ def _over(source: Literal["samples", "unknown"]) -> Callable[[Any], Any]:
 
     def mark(func: Any) -> Any:
         func.conformance_over = source
+        return func
+
+    return mark
+
+
+def _over_events(source: Literal["feed", "push"]) -> Callable[[Any], Any]:
+    """Mark a test to be run once per event type the adapter declares with this `source`."""
+
+    def mark(func: Any) -> Any:
+        func.conformance_events = source
         return func
 
     return mark
@@ -43,6 +53,7 @@ class ConformanceBase:
     samples: ClassVar[Mapping[str, Sample]] = {}
     unknown: ClassVar[Mapping[str, Sample]] = {}
     exempt: ClassVar[Mapping[str, str]] = {}
+    events: ClassVar[Mapping[str, EventSample]] = {}
     expected: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     upstream_answers: ClassVar[Callable[[httpx.Request, Any], Any] | None] = None
     config: ClassVar[Mapping[str, Any]] = {}
@@ -53,7 +64,19 @@ class ConformanceBase:
     # -- pytest plumbing ---------------------------------------------------------------------
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        """Parametrize the per-operation checks with this adapter's operations."""
+        """Parametrize the per-operation checks with this adapter's operations, and the
+        per-event-type checks with its event types."""
+        events = getattr(metafunc.function, "conformance_events", None)
+        if events is not None and "event_type" in metafunc.fixturenames:
+            adapter = getattr(type(self), "adapter", None)
+            declared = getattr(adapter, "event_types", ())
+            kinds = [e.name for e in declared if e.source == events]
+            if kinds:
+                metafunc.parametrize("event_type", kinds)
+            else:
+                skip = pytest.mark.skip(reason=f"no event type with source={events!r}")
+                metafunc.parametrize("event_type", [pytest.param(None, marks=skip)], ids=["none"])
+            return
         source = getattr(metafunc.function, "conformance_over", None)
         if source is None or "operation" not in metafunc.fixturenames:
             return

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.testing.event_checks import EventChecks
 from hub.testing.fault_checks import FaultChecks
 from hub.testing.pipeline_checks import PipelineChecks
 
 
-# pytest collects inherited tests base first (reverse MRO): the pipeline's, then the faults'.
-class AdapterConformance(FaultChecks, PipelineChecks):
+# pytest collects inherited tests base first (reverse MRO): the pipeline's, the faults', then
+# the events'.
+class AdapterConformance(EventChecks, FaultChecks, PipelineChecks):
     """The conformance battery of one adapter. Subclass it in a test module (name the
     subclass `Test…`) and declare:
 
@@ -19,6 +21,12 @@ class AdapterConformance(FaultChecks, PipelineChecks):
     - `samples`: operation name -> a valid input (or a function of the ConformanceHub
       returning one) that upstream answers successfully.
     - `unknown`: operation name -> an input upstream does not know (answered NOT_FOUND).
+    - `events`: event type name (the local one, `death-registered`) -> its sample, one for
+      every event type the adapter declares (hub.events): for a type read from the change
+      feed, a function of the ConformanceHub (sync or async) that makes one such event
+      happen in the mock (`kit.mock_request("POST", "/_mock/events", json=...)`); for a
+      type published on a push, the payload the capability publishes (a mapping, or a
+      function returning one). Adapters with no event types leave it out.
     - `exempt`: operation name -> why it has no sample (operations served by their own
       route need none).
     - `expected`: operation name -> what its sample must answer: the output's JSON data, or

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -18,16 +19,18 @@ import httpx
 #: hang: never answers (the hub's per-attempt timeout must end it); read_timeout: raises
 #: httpx.ReadTimeout (as the HTTP client does when its own read timeout fires first);
 #: http_500: a 500 with a text body (a fake stack trace); http_503: a 503 with no body;
-#: malformed: the real answer cut in half; refuse: every request, targeted or not, fails
-#: with httpx.ConnectError; unauthorized / server_error: every request, targeted or not, is
-#: answered 401 / 500 (an upstream that refuses our credentials, or is broken: a health
-#: probe must not call either ok).
+#: malformed: the real answer cut in half; scrambled: the real answer still JSON, but every
+#: list and number in it replaced by a string (a well-formed page of garbage); refuse:
+#: every request, targeted or not, fails with httpx.ConnectError; unauthorized /
+#: server_error: every request, targeted or not, is answered 401 / 500 (an upstream that
+#: refuses our credentials, or is broken: a health probe must not call either ok).
 Fault = Literal[
     "hang",
     "read_timeout",
     "http_500",
     "http_503",
     "malformed",
+    "scrambled",
     "refuse",
     "unauthorized",
     "server_error",
@@ -135,7 +138,7 @@ class FaultTransport(httpx.AsyncBaseTransport):
             )
         if injection.fault == "http_503":
             return httpx.Response(503)
-        # malformed: the real answer, cut in half
+        # malformed: the real answer, cut in half; scrambled: the real answer, garbled
         response = await self.inner.handle_async_request(request)
         try:
             body = await response.aread()
@@ -147,6 +150,10 @@ class FaultTransport(httpx.AsyncBaseTransport):
             for name, value in response.headers.multi_items()
             if name.lower() not in ("content-length", "content-encoding", "transfer-encoding")
         ]
+        if injection.fault == "scrambled":
+            kept = [(n, v) for n, v in kept if n.lower() != "content-type"]
+            kept.append(("content-type", "application/json"))
+            return httpx.Response(response.status_code, headers=kept, content=_scrambled(body))
         return httpx.Response(
             response.status_code, headers=kept, content=body[: max(len(body) // 2, 1)]
         )
@@ -167,6 +174,32 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _scrambled(body: bytes) -> bytes:
+    """A JSON answer with every list and number replaced by the canary string (objects,
+    their keys and other values kept, so an envelope still reads as a success); anything
+    else, or an answer with neither, becomes a JSON object of garbage."""
+    changed = False
+
+    def garble(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, dict):
+            return {key: garble(item) for key, item in value.items()}
+        if isinstance(value, list) or (
+            isinstance(value, int | float) and not isinstance(value, bool)
+        ):
+            changed = True
+            return CANARY
+        return value
+
+    try:
+        scrambled = garble(json.loads(body))
+    except ValueError:
+        scrambled = None
+    if not changed:
+        scrambled = {"garbage": CANARY}
+    return json.dumps(scrambled).encode()
 
 
 def path_prefixes(prefixes: Sequence[str]) -> Callable[[httpx.Request], bool]:

@@ -27,3 +27,23 @@ async def resolve_sample(kit: ConformanceHub, sample: Sample) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"a sample must be a mapping, not {type(value).__name__}")
     return copy.deepcopy(dict(value))
+
+
+#: An event sample (`events` of a conformance subclass), by the event type's `source`:
+#: - "feed": a function of the running kit (sync or async) that makes one event of the type
+#:   happen upstream, e.g. `POST /_mock/events` on the mock (`kit.mock_request`); the kit
+#:   then reads the adapter's change feed and holds what it finds to the declaration.
+#: - "push": the payload the capability publishes when the push comes (a mapping, or a
+#:   function of the running kit returning one): held to the payload model, its JSON
+#:   Schema and the subject paths.
+EventSample = Mapping[str, Any] | Callable[["ConformanceHub"], Any]
+
+
+async def run_event_sample(kit: ConformanceHub, sample: EventSample) -> Any:
+    """Run an event sample's function now, against `kit` (a mapping is returned as is)."""
+    if not callable(sample):
+        return sample
+    value = sample(kit)
+    if inspect.isawaitable(value):
+        value = await value
+    return value

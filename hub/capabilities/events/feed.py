@@ -133,6 +133,7 @@ class FeedPoller:
         with Session(self._engine) as session:  # type: ignore[call-overload]
             rows = new_rows(session, feed.service, feed.declared, events)
             fan_out(session, rows)
+            types = [row.type for row in rows]  # read now: the commit expires the rows
             column = col(EventCursor.cursor)
             unchanged = column.is_(None) if cursor is None else column == cursor
             moved = session.execute(
@@ -151,11 +152,11 @@ class FeedPoller:
                 return 0
             types = [row.type for row in rows]  # read before the commit expires the rows
             session.commit()
-        if len(rows) < len(events):
-            self._metrics.feed_repeats.labels(feed.service).inc(len(events) - len(rows))
+        if len(types) < len(events):
+            self._metrics.feed_repeats.labels(feed.service).inc(len(events) - len(types))
         for kind in types:
             self._metrics.published.labels(kind).inc()
-        return len(rows)
+        return len(types)
 
 
 def _checked(feed: _Feed, page: object) -> Sequence[UpstreamEvent]:
