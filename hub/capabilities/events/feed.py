@@ -150,7 +150,6 @@ class FeedPoller:
             if not moved.rowcount:  # type: ignore[attr-defined]
                 session.rollback()  # another process moved it: its page stands
                 return 0
-            types = [row.type for row in rows]  # read before the commit expires the rows
             session.commit()
         if len(types) < len(events):
             self._metrics.feed_repeats.labels(feed.service).inc(len(events) - len(types))
