@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import Session, col, select
 
 from hub.errors import HubError
@@ -170,8 +169,8 @@ class EventChecks(ConformanceBase):
         then stores nothing and keeps its cursor, and reads the events once the feed heals."""
         adapter = self._adapter_cls()
         fed = [e for e in adapter.event_types if e.source == "feed"]
-        if not fed:
-            pytest.skip("no event type with source='feed'")
+        if not fed:  # no change feed: nothing to garble
+            return
         kind = fed[0]
 
         async def check() -> None:
